@@ -1,0 +1,3 @@
+module github.com/ossa-platform/platform
+
+go 1.26.8
