@@ -74,6 +74,7 @@ var (
 	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	capabilityRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]*$`)
 	labelKeyRe   = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$`)
+	uuidRe       = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	labelValueRe = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
 )
 
@@ -112,6 +113,8 @@ func (a *Agent) Validate() error {
 		p.Add("/name", "is required")
 	case !ValidName(a.Name):
 		p.Add("/name", "must be a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit")
+	case looksLikeID(a.Name):
+		p.Add("/name", "must not have the form of a UUID, which would be ambiguous with agent IDs")
 	}
 	if !oneOf(a.Type, AgentTypes) {
 		p.Add("/type", "must be one of %s", joinQuoted(AgentTypes))
@@ -165,6 +168,9 @@ func (a *Agent) Validate() error {
 	}
 	return p.Err("the agent is not valid")
 }
+
+// looksLikeID reports whether s has the 8-4-4-4-12 form of a UUID.
+func looksLikeID(s string) bool { return uuidRe.MatchString(s) }
 
 // checkEndpoint returns why s is not an absolute http(s) URL, or "".
 func checkEndpoint(s string) string {

@@ -8,17 +8,17 @@ import (
 // Error codes. Each maps to one HTTP status in the http package; nothing
 // above the adapters matches on error text.
 const (
-	EINVALID      = "invalid"       // a value breaks a rule (422)
-	EBADREQUEST   = "bad_request"   // the request itself cannot be read (400)
-	ENOTFOUND     = "not_found"     // no such resource (404)
-	ECONFLICT     = "conflict"      // the change clashes with stored state (409)
-	ETOOLARGE     = "too_large"     // the body is over the limit (413)
-	EUNSUPPORTED  = "unsupported"   // the media type is not accepted (415)
-	EUNAUTHORIZED = "unauthorized"  // no or bad credentials (401)
-	EFORBIDDEN    = "forbidden"     // credentials lack the right (403)
-	ERATELIMITED  = "rate_limited"  // too many requests (429)
-	EUNAVAILABLE  = "unavailable"   // a dependency is down (503)
-	EINTERNAL     = "internal"      // a bug or an unexpected failure (500)
+	EINVALID      = "invalid"      // a value breaks a rule (422)
+	EBADREQUEST   = "bad_request"  // the request itself cannot be read (400)
+	ENOTFOUND     = "not_found"    // no such resource (404)
+	ECONFLICT     = "conflict"     // the change clashes with stored state (409)
+	ETOOLARGE     = "too_large"    // the body is over the limit (413)
+	EUNSUPPORTED  = "unsupported"  // the media type is not accepted (415)
+	EUNAUTHORIZED = "unauthorized" // no or bad credentials (401)
+	EFORBIDDEN    = "forbidden"    // credentials lack the right (403)
+	ERATELIMITED  = "rate_limited" // too many requests (429)
+	EUNAVAILABLE  = "unavailable"  // a dependency is down (503)
+	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )
 
 // Error is the platform's error: a code, a message fit for the caller, and,

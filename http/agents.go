@@ -1,0 +1,336 @@
+package http
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ossa-platform/platform"
+)
+
+func (s *Server) registerAgentRoutes() {
+	s.handle("POST /api/v1/agents", s.handleAgentCreate)
+	s.handle("GET /api/v1/agents", s.handleAgentList)
+	s.handle("GET /api/v1/agents/{ref}", s.handleAgentGet)
+	s.handle("PUT /api/v1/agents/{ref}", s.handleAgentReplace)
+	s.handle("PATCH /api/v1/agents/{ref}", s.handleAgentPatch)
+	s.handle("DELETE /api/v1/agents/{ref}", s.handleAgentDelete)
+}
+
+// AgentInput is the writable part of an agent: the body of POST and PUT,
+// and what a PATCH merges into. Read-only members of Agent (id, namespace,
+// created_at, updated_at) are accepted and ignored, so that a fetched agent
+// can be sent back.
+type AgentInput struct {
+	Name         string               `json:"name"`
+	Type         platform.AgentType   `json:"type"`
+	Capabilities []string             `json:"capabilities"`
+	Endpoint     string               `json:"endpoint"`
+	Description  string               `json:"description,omitempty"`
+	Version      string               `json:"version,omitempty"`
+	Labels       map[string]string    `json:"labels,omitempty"`
+	Metadata     json.RawMessage      `json:"metadata,omitempty"`
+	Status       platform.AgentStatus `json:"status,omitempty"`
+
+	ID        json.RawMessage `json:"id,omitempty"`
+	Namespace json.RawMessage `json:"namespace,omitempty"`
+	CreatedAt json.RawMessage `json:"created_at,omitempty"`
+	UpdatedAt json.RawMessage `json:"updated_at,omitempty"`
+}
+
+// requiredAgentFields must be present in a POST or PUT body.
+var requiredAgentFields = []string{"name", "type", "endpoint"}
+
+// apply copies the input onto a, normalized.
+func (in *AgentInput) apply(a *platform.Agent) {
+	a.Name, a.Type, a.Capabilities, a.Endpoint = in.Name, in.Type, in.Capabilities, in.Endpoint
+	a.Description, a.Version, a.Labels, a.Metadata, a.Status = in.Description, in.Version, in.Labels, in.Metadata, in.Status
+	a.Normalize()
+}
+
+func inputOf(a *platform.Agent) AgentInput {
+	return AgentInput{Name: a.Name, Type: a.Type, Capabilities: a.Capabilities, Endpoint: a.Endpoint,
+		Description: a.Description, Version: a.Version, Labels: a.Labels, Metadata: a.Metadata, Status: a.Status}
+}
+
+// decodeAgent reads an agent body into a fresh agent, reporting every
+// problem at once: type errors, missing fields and invalid values.
+func decodeAgent(body []byte, required []string) (*platform.Agent, error) {
+	var in AgentInput
+	present, problems, err := decodeObject(body, &in)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range required {
+		if !present[f] {
+			problems.Add("/"+f, "is required")
+		}
+	}
+	a := &platform.Agent{}
+	in.apply(a)
+	if err := a.Validate(); err != nil {
+		for _, f := range err.(*platform.Error).Fields {
+			if !hasField(problems, f.Field) {
+				problems = append(problems, f)
+			}
+		}
+	}
+	if err := problems.Err("the agent is not valid"); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func hasField(p platform.Problems, field string) bool {
+	for _, f := range p {
+		if f.Field == field || strings.HasPrefix(f.Field, field+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// handleAgentCreate handles "POST /api/v1/agents".
+func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.readBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	a, err := decodeAgent(body, requiredAgentFields)
+	if err != nil {
+		return err
+	}
+	if err := s.Agents.CreateAgent(r.Context(), a); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/agents/"+a.ID)
+	return writeJSON(w, http.StatusCreated, a)
+}
+
+// AgentList is the body of GET /api/v1/agents.
+type AgentList struct {
+	Items []*platform.Agent `json:"items"`
+	// NextCursor fetches the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// agentListParams are the query parameters GET /api/v1/agents takes.
+var agentListParams = []string{"type", "capability", "status", "label", "limit", "cursor"}
+
+// handleAgentList handles "GET /api/v1/agents".
+func (s *Server) handleAgentList(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseAgentFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	page, err := s.Agents.ListAgents(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := AgentList{Items: page.Items}
+	if out.Items == nil {
+		out.Items = []*platform.Agent{}
+	}
+	if page.Next != "" {
+		c := encodeCursor(page.Next)
+		out.NextCursor = &c
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
+	f := platform.AgentFilter{Namespace: platform.DefaultNamespace, Limit: platform.DefaultPageSize}
+	var p platform.Problems
+	var unknown []string
+	for k := range q {
+		if !contains(agentListParams, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		p.Add(k, "is not a known query parameter; known: %s", strings.Join(agentListParams, ", "))
+	}
+	if v := q.Get("type"); v != "" {
+		f.Type = platform.AgentType(v)
+		if !contains(platform.AgentTypes, f.Type) {
+			p.Add("type", "must be one of %s", joinTypes(platform.AgentTypes))
+		}
+	}
+	if v := q.Get("status"); v != "" {
+		f.Status = platform.AgentStatus(v)
+		if !contains(platform.AgentStatuses, f.Status) {
+			p.Add("status", "must be one of %s", joinTypes(platform.AgentStatuses))
+		}
+	}
+	f.Capability = q.Get("capability")
+	for _, l := range q["label"] {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || k == "" {
+			p.Add("label", "%q must have the form key:value", l)
+			continue
+		}
+		if f.Labels == nil {
+			f.Labels = map[string]string{}
+		}
+		f.Labels[k] = v
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > platform.MaxPageSize {
+			p.Add("limit", "must be a whole number from 1 to %d", platform.MaxPageSize)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		after, ok := decodeCursor(v)
+		if !ok {
+			p.Add("cursor", "is not a cursor this server gave out")
+		}
+		f.After = after
+	}
+	if len(p) > 0 {
+		return f, &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
+	}
+	return f, nil
+}
+
+// Cursors are opaque to clients: a version tag and the last ID seen.
+const cursorPrefix = "v1:"
+
+func encodeCursor(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + after))
+}
+
+func decodeCursor(c string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
+		return "", false
+	}
+	return strings.TrimPrefix(string(b), cursorPrefix), true
+}
+
+// handleAgentGet handles "GET /api/v1/agents/{ref}"; ref is an ID or a name.
+func (s *Server) handleAgentGet(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.Agents.FindAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+// handleAgentReplace handles "PUT /api/v1/agents/{ref}": every writable
+// field is replaced; an optional one left out is cleared.
+func (s *Server) handleAgentReplace(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.readBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	in, err := decodeAgent(body, requiredAgentFields)
+	if err != nil {
+		return err
+	}
+	replacement := inputOf(in)
+	a, err := s.Agents.UpdateAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"), func(a *platform.Agent) error {
+		replacement.apply(a)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+// handleAgentPatch handles "PATCH /api/v1/agents/{ref}" with a JSON merge
+// patch (RFC 7396): members present replace, null removes, objects merge.
+func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.readBody(w, r, "application/merge-patch+json", "application/json")
+	if err != nil {
+		return err
+	}
+	var patch map[string]any
+	if err := strictUnmarshal(body, &patch); err != nil {
+		return err
+	}
+	if patch == nil {
+		return badBody("", "a merge patch must be a JSON object, not null")
+	}
+	// Check the patch's own members before touching the stored agent.
+	if _, _, err := decodeObject(body, &AgentInput{}); err != nil {
+		return err
+	}
+	a, err := s.Agents.UpdateAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"), func(a *platform.Agent) error {
+		current, err := json.Marshal(inputOf(a))
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if err := strictUnmarshal(current, &doc); err != nil {
+			return err
+		}
+		merged, err := json.Marshal(mergePatch(doc, patch))
+		if err != nil {
+			return err
+		}
+		next, err := decodeAgent(merged, requiredAgentFields)
+		if err != nil {
+			return err
+		}
+		patched := inputOf(next)
+		patched.apply(a)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+// mergePatch applies an RFC 7396 merge patch to target.
+func mergePatch(target, patch map[string]any) map[string]any {
+	if target == nil {
+		target = map[string]any{}
+	}
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(target, k)
+		case map[string]any:
+			t, _ := target[k].(map[string]any)
+			target[k] = mergePatch(t, pv)
+		default:
+			target[k] = v
+		}
+	}
+	return target
+}
+
+// handleAgentDelete handles "DELETE /api/v1/agents/{ref}".
+func (s *Server) handleAgentDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Agents.DeleteAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func contains[T comparable](all []T, v T) bool {
+	for _, x := range all {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func joinTypes[T ~string](all []T) string {
+	q := make([]string, len(all))
+	for i, v := range all {
+		q[i] = "'" + string(v) + "'"
+	}
+	return strings.Join(q, ", ")
+}

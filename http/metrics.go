@@ -1,0 +1,84 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the gateway's Prometheus series, on a registry of its own so
+// that several servers can live in one test process.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+func newMetrics(agents platform.AgentStore) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests served, by method, route pattern and status code.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time to serve HTTP requests, by method and route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight",
+			Help: "HTTP requests being served now.",
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.inFlight,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if agents != nil {
+		m.registry.MustRegister(&agentCollector{agents: agents})
+	}
+	return m
+}
+
+func (m *metrics) observe(method, route string, status int, elapsed time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+// agentCollector counts registered agents at scrape time, from the store,
+// so every replica reports the same figures.
+type agentCollector struct{ agents platform.AgentStore }
+
+var agentsDesc = prometheus.NewDesc("ossa_agents", "Registered agents, by type and status.", []string{"type", "status"}, nil)
+
+func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- agentsDesc }
+
+func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.agents.CountAgents(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(agentsDesc, err)
+		return
+	}
+	for _, n := range counts {
+		ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(n.Count), string(n.Type), string(n.Status))
+	}
+}
+
+func (s *Server) registerMetricsRoutes() {
+	h := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	serve := func(w http.ResponseWriter, r *http.Request) error { h.ServeHTTP(w, r); return nil }
+	// handleMetrics handles "GET /api/v1/metrics", the guide's path.
+	s.handle("GET /api/v1/metrics", serve)
+	// handleMetrics handles "GET /metrics", Prometheus' conventional path.
+	s.handle("GET /metrics", serve)
+}

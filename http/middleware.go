@@ -1,0 +1,306 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ossa-platform/platform"
+)
+
+// requestInfo is what the outer middleware learns from the inner layers.
+type requestInfo struct {
+	id     string
+	route  string // the matched pattern without its method; "" when none
+	logger *slog.Logger
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return info
+}
+
+// logger returns the request's logger, which carries its request ID.
+func logger(r *http.Request) *slog.Logger {
+	if info := infoFrom(r.Context()); info != nil && info.logger != nil {
+		return info.logger
+	}
+	return slog.Default()
+}
+
+// middleware wraps the router in the layers every request passes, outermost
+// first: request ID, access log and metrics, panic recovery, security
+// headers, CORS, rate limiting.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	h := s.rateLimit(next)
+	h = s.cors(h)
+	h = securityHeaders(h)
+	h = recoverPanics(h)
+	return s.observe(h)
+}
+
+// observe assigns the request ID, then logs and measures the request.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		info := &requestInfo{id: id, logger: s.logger().With(slog.String("request_id", id))}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+
+		s.metrics.inFlight.Inc()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			s.metrics.inFlight.Dec()
+			elapsed := time.Since(start)
+			route := info.route
+			if route == "" {
+				route = "unmatched"
+			}
+			s.metrics.observe(r.Method, route, rec.status, elapsed)
+			level := slog.LevelInfo
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			// Only the path: query strings and headers may carry secrets.
+			info.logger.LogAttrs(r.Context(), level, "request",
+				slog.String("method", r.Method),
+				slog.String("route", route),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+				slog.Int64("bytes", rec.bytes),
+				slog.String("remote", r.RemoteAddr),
+			)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, hijack).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// validRequestID accepts a caller's ID of up to 128 visible ASCII characters
+// other than quotes and backslashes, so it is safe to log and echo.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recoverPanics turns a panic into a 500 problem; the server keeps serving.
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			logger(r).ErrorContext(r.Context(), "panic", slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+			if rec, ok := w.(*statusRecorder); ok && rec.wroteHeader {
+				return // too late for a problem body; the client sees a cut response
+			}
+			writeError(w, r, &platform.Error{Code: platform.EINTERNAL, Message: "internal error"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy is helmet's default policy with the guide's
+// directives for scripts, styles and images.
+const contentSecurityPolicy = "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; " +
+	"form-action 'self'; frame-ancestors 'none'; img-src 'self' data: https:; object-src 'none'; " +
+	"script-src 'self' 'unsafe-inline'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'; " +
+	"upgrade-insecure-requests"
+
+// securityHeaders sets the headers helmet sets, configured as the guide does.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Origin-Agent-Cluster", "?1")
+		h.Set("X-DNS-Prefetch-Control", "off")
+		h.Set("X-Download-Options", "noopen")
+		h.Set("X-Permitted-Cross-Domain-Policies", "none")
+		h.Set("X-XSS-Protection", "0")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// CORS lists.
+var (
+	corsMethods        = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+	corsAllowHeaders   = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, X-Request-ID"
+	corsExposedHeaders = "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID"
+)
+
+// cors answers browsers from the configured origins: preflights get 204
+// with the allowed methods and headers; other origins get no CORS headers
+// (and a 403 problem for a preflight), so the browser blocks them.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Add("Vary", "Origin")
+		allowed := slices.Contains(s.CORSOrigins, origin) || slices.Contains(s.CORSOrigins, "*")
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		if !allowed {
+			if preflight {
+				writeError(w, r, platform.Errorf(platform.EFORBIDDEN, "origin %q may not call this API (CORS_ORIGIN)", origin))
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		if preflight {
+			w.Header().Add("Vary", "Access-Control-Request-Method, Access-Control-Request-Headers")
+			w.Header().Set("Access-Control-Allow-Methods", corsMethods)
+			w.Header().Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Access-Control-Expose-Headers", corsExposedHeaders)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// unlimitedPaths are never rate-limited: probes and scrapes must not fail
+// because a client is noisy.
+var unlimitedPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/api/v1/metrics": true}
+
+// rateLimit applies the per-client token bucket and sets the RateLimit
+// headers (draft-ietf-httpapi-ratelimit-headers) on every limited response.
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Limiter == nil || unlimitedPaths[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d, err := s.Limiter.Allow(r.Context(), s.clientKey(r))
+		if err != nil {
+			// A broken limiter must not take the API down with it.
+			logger(r).WarnContext(r.Context(), "rate limiter failed; request allowed", slog.String("error", err.Error()))
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
+		if !d.Allowed {
+			retry := ceilSeconds(d.RetryAfter)
+			h.Set("Retry-After", strconv.Itoa(retry))
+			writeError(w, r, platform.Errorf(platform.ERATELIMITED,
+				"rate limit of %d requests per minute exceeded; retry after %d s", d.Limit, retry))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func ceilSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 0)
+}
+
+// clientKey identifies the client for rate limiting: the peer address, or,
+// when the peer is a trusted proxy, the nearest untrusted address in
+// X-Forwarded-For.
+func (s *Server) clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(addr) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(hop) {
+			return hop.String()
+		}
+		host = hop.String()
+	}
+	return host
+}
+
+func (s *Server) trusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range s.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

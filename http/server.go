@@ -1,0 +1,199 @@
+// Package http is the gateway's HTTP side: the routes (one file per
+// resource), the middleware every request passes, the OpenAPI document,
+// and the Go client that speaks to it all.
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Server is the gateway. Set its fields, call Open, and Close at the end.
+type Server struct {
+	// Addr is the listen address, ":3100" by default; port 0 picks a free one.
+	Addr string
+	// Agents keeps the registry.
+	Agents platform.AgentStore
+	// Database reports the store's health.
+	Database platform.Database
+	// Redis and Vector report the health of optional dependencies; nil
+	// means the dependency is not configured ("disabled").
+	Redis, Vector Pinger
+	// Limiter rate-limits requests per client; nil disables limiting.
+	Limiter platform.RateLimiter
+	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
+	CORSOrigins []string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// when telling clients apart. Empty: the peer address is the client.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes caps request bodies; DefaultMaxBodyBytes when 0.
+	MaxBodyBytes int64
+	// Logger receives one line per request; slog.Default() when nil.
+	Logger *slog.Logger
+
+	mux      *http.ServeMux
+	routes   []string
+	server   *http.Server
+	listener net.Listener
+	started  time.Time
+	metrics  *metrics
+	handler  http.Handler
+}
+
+// Pinger is an optional dependency whose reachability /health reports.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Open builds the handler, binds Addr and starts serving in the background.
+func (s *Server) Open() error {
+	if s.Addr == "" {
+		s.Addr = ":3100"
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.listener = ln
+	s.server = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger().Error("serve", slog.String("error", err.Error()))
+		}
+	}()
+	return nil
+}
+
+// URL is the base URL the server answers on, once open.
+func (s *Server) URL() string {
+	addr := s.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, itoa(addr.Port))
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+// Handler returns the gateway's handler: every route behind the middleware.
+// It is built once.
+func (s *Server) Handler() http.Handler {
+	if s.handler != nil {
+		return s.handler
+	}
+	s.started = time.Now()
+	s.mux = http.NewServeMux()
+	s.metrics = newMetrics(s.Agents)
+	s.registerHealthRoutes()
+	s.registerMetricsRoutes()
+	s.registerOpenAPIRoutes()
+	s.registerAgentRoutes()
+	s.handler = s.middleware(http.HandlerFunc(s.route))
+	return s.handler
+}
+
+// Routes lists the registered route patterns ("GET /health"), sorted.
+func (s *Server) Routes() []string {
+	s.Handler()
+	out := append([]string(nil), s.routes...)
+	sort.Strings(out)
+	return out
+}
+
+// Registry is the Prometheus registry behind /metrics.
+func (s *Server) Registry() *prometheus.Registry {
+	s.Handler()
+	return s.metrics.registry
+}
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers fn for pattern; one place turns its errors into problems.
+func (s *Server) handle(pattern string, fn handlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+// route dispatches to the mux, recording the matched pattern for logs and
+// metrics, and answers unmatched requests with a problem: 405 with Allow
+// when the path exists under other methods, 404 otherwise.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		capture := &headerCapture{header: http.Header{}}
+		h.ServeHTTP(capture, r)
+		if capture.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", capture.header.Get("Allow"))
+			writeError(w, r, &platform.Error{Code: codeMethodNotAllowed,
+				Message: r.Method + " is not allowed here; allowed: " + capture.header.Get("Allow")})
+			return
+		}
+		writeError(w, r, platform.Errorf(platform.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		info.route = routeLabel(pattern)
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// headerCapture records what the mux's own 404/405 handler would write.
+type headerCapture struct {
+	header http.Header
+	status int
+}
+
+func (c *headerCapture) Header() http.Header         { return c.header }
+func (c *headerCapture) Write(b []byte) (int, error) { return len(b), nil }
+func (c *headerCapture) WriteHeader(status int)      { c.status = status }
+
+// routeLabel strips the method from a pattern: "GET /a/{id}" → "/a/{id}".
+func routeLabel(pattern string) string {
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == ' ' {
+			return pattern[i+1:]
+		}
+	}
+	return pattern
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) maxBodyBytes() int64 {
+	if s.MaxBodyBytes > 0 {
+		return s.MaxBodyBytes
+	}
+	return DefaultMaxBodyBytes
+}

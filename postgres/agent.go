@@ -1,0 +1,215 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ossa-platform/platform"
+)
+
+const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, created_at, updated_at`
+
+// byRef selects the agent that a ref names in a namespace, with arguments
+// $1 namespace, $2 the ref as a UUID (NULL when it is not one) and $3 the
+// ref as a name. A DNS-1123 name may itself look like a UUID, so such a ref
+// matches the ID or the name, and the ID wins when it matches both.
+const byRef = `namespace = $1 AND (id = $2 OR name = $3) ORDER BY id = $2 DESC LIMIT 1`
+
+func refArgs(namespace, ref string) []any {
+	id, err := uuid.Parse(ref)
+	return []any{namespace, pgtype.UUID{Bytes: id, Valid: err == nil}, ref}
+}
+
+// CreateAgent stores a new agent, setting its ID and timestamps.
+func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	row := *a
+	row.Normalize()
+	now := timestamp()
+	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			row.ID, row.Namespace, row.Name, row.Type, row.Capabilities, row.Endpoint, row.Description,
+			row.Version, row.Labels, row.Metadata, row.Status, row.CreatedAt, row.UpdatedAt)
+		return agentError(err, &row)
+	})
+	if err != nil {
+		return err
+	}
+	*a = row
+	return nil
+}
+
+// FindAgent returns the agent with that ID or name.
+func (db *DB) FindAgent(ctx context.Context, namespace, ref string) (*platform.Agent, error) {
+	row := db.pool.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+byRef, refArgs(namespace, ref)...)
+	return scanAgent(row, ref)
+}
+
+// ListAgents returns one page of agents in ID order. Being keyset
+// pagination, a page never repeats or skips an agent that existed when
+// paging began, whatever is created or deleted between pages.
+func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.AgentPage, error) {
+	// The HTTP layer bounds Limit; these keep a careless caller from
+	// slicing out of range below.
+	if f.Limit <= 0 {
+		f.Limit = platform.DefaultPageSize
+	}
+	f.Limit = min(f.Limit, platform.MaxPageSize)
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := []string{"namespace = " + arg(f.Namespace)}
+	if f.After != "" {
+		after, err := uuid.Parse(f.After)
+		if err != nil {
+			return platform.AgentPage{}, &platform.Error{Code: platform.EINVALID, Message: "the page cursor is not valid",
+				Fields: []platform.FieldError{{Field: "after", Message: "must be the next cursor of a previous page"}}}
+		}
+		where = append(where, "id > "+arg(after.String())+"::uuid")
+	}
+	if f.Type != "" {
+		where = append(where, "type = "+arg(string(f.Type)))
+	}
+	if f.Status != "" {
+		where = append(where, "status = "+arg(string(f.Status)))
+	}
+	if f.Capability != "" {
+		where = append(where, "capabilities @> ARRAY["+arg(f.Capability)+"::text]")
+	}
+	if len(f.Labels) > 0 {
+		where = append(where, "labels @> "+arg(f.Labels)+"::jsonb")
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id LIMIT `+arg(f.Limit+1), args...)
+	if err != nil {
+		return platform.AgentPage{}, err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*platform.Agent, error) { return scanAgent(r, "") })
+	if err != nil {
+		return platform.AgentPage{}, err
+	}
+	page := platform.AgentPage{Items: items}
+	if len(items) > f.Limit {
+		page.Items = items[:f.Limit]
+		page.Next = page.Items[f.Limit-1].ID
+	}
+	return page, nil
+}
+
+// UpdateAgent reads the agent with a row lock, lets update change it and
+// writes it back, all in one transaction, so concurrent updates of one
+// agent take turns and none is lost.
+func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
+	var out *platform.Agent
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+byRef+` FOR UPDATE`, refArgs(namespace, ref)...)
+		a, err := scanAgent(row, ref)
+		if err != nil {
+			return err
+		}
+		prev := *a
+		if err := update(a); err != nil {
+			return err
+		}
+		// Identity and creation time are the store's, whatever update did.
+		a.ID, a.Namespace, a.CreatedAt = prev.ID, prev.Namespace, prev.CreatedAt
+		a.Normalize()
+		// updated_at always moves forward, even within one microsecond or
+		// when the clock steps back, so it can serve as a version.
+		a.UpdatedAt = timestamp()
+		if !a.UpdatedAt.After(prev.UpdatedAt) {
+			a.UpdatedAt = prev.UpdatedAt.Add(time.Microsecond)
+		}
+		_, err = tx.Exec(ctx, `UPDATE agents SET name = $2, type = $3, capabilities = $4, endpoint = $5,
+			description = $6, version = $7, labels = $8, metadata = $9, status = $10, updated_at = $11
+			WHERE id = $1`,
+			a.ID, a.Name, a.Type, a.Capabilities, a.Endpoint, a.Description, a.Version, a.Labels,
+			a.Metadata, a.Status, a.UpdatedAt)
+		if err != nil {
+			return agentError(err, a)
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteAgent removes one agent.
+func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM agents WHERE id = (SELECT id FROM agents WHERE `+byRef+`)`,
+			refArgs(namespace, ref)...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound(ref)
+		}
+		return nil
+	})
+}
+
+// CountAgents counts agents by type and status across namespaces.
+func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
+	rows, err := db.pool.Query(ctx, `SELECT type, status, count(*) FROM agents GROUP BY type, status ORDER BY type, status`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (platform.AgentCount, error) {
+		var c platform.AgentCount
+		err := r.Scan(&c.Type, &c.Status, &c.Count)
+		return c, err
+	})
+}
+
+// timestamp is now at PostgreSQL's precision, so that the agent a write
+// returns equals the one a later read returns.
+func timestamp() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// scanAgent reads one agent; a missing row is ENOTFOUND for ref.
+func scanAgent(row pgx.Row, ref string) (*platform.Agent, error) {
+	var a platform.Agent
+	err := row.Scan(&a.ID, &a.Namespace, &a.Name, &a.Type, &a.Capabilities, &a.Endpoint, &a.Description,
+		&a.Version, &a.Labels, &a.Metadata, &a.Status, &a.CreatedAt, &a.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound(ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	return &a, nil
+}
+
+func notFound(ref string) error {
+	return platform.Errorf(platform.ENOTFOUND, "agent %q not found", ref)
+}
+
+// agentError turns the unique violation of (namespace, name) into a
+// conflict that names the agent; other errors pass through.
+func agentError(err error, a *platform.Agent) error {
+	if isUniqueViolation(err) {
+		return platform.Errorf(platform.ECONFLICT, "an agent named %q already exists in namespace %q", a.Name, a.Namespace)
+	}
+	if err != nil {
+		return fmt.Errorf("write agent %q: %w", a.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package postgres is the production store: the platform's state in
+// PostgreSQL through pgx and a pgxpool connection pool. Several gateway
+// replicas may share one database; migrations are embedded and applied at
+// Open under an advisory lock, so replicas starting together are safe.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ossa-platform/platform"
+)
+
+// Config says how to reach the database. Zero values mean the defaults.
+type Config struct {
+	// URL is the connection string, postgres://user:pass@host:port/db?....
+	// It is required.
+	URL string
+	// MaxConns is the most connections the pool opens. Default 20.
+	MaxConns int32
+	// IdleTimeout closes a connection idle for this long. Default 30s.
+	IdleTimeout time.Duration
+	// ConnectTimeout bounds each attempt to open a connection. Default 2s.
+	ConnectTimeout time.Duration
+	// Schema is the schema the store's tables live in, for tests and
+	// multi-tenant setups; default the server's search_path. The schema
+	// must exist: creating one needs a privilege the store should not need.
+	Schema string
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxConns       = 20
+	DefaultIdleTimeout    = 30 * time.Second
+	DefaultConnectTimeout = 2 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	return c
+}
+
+// validate rejects settings pgxpool would misread or silently ignore.
+func (c Config) validate() error {
+	switch {
+	case c.URL == "":
+		return errors.New("postgres: the database URL is required")
+	case c.MaxConns < 0:
+		return fmt.Errorf("postgres: MaxConns %d must not be negative", c.MaxConns)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("postgres: IdleTimeout %v must not be negative", c.IdleTimeout)
+	case c.ConnectTimeout < 0:
+		return fmt.Errorf("postgres: ConnectTimeout %v must not be negative", c.ConnectTimeout)
+	}
+	return nil
+}
+
+// DB is the PostgreSQL store.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+var (
+	_ platform.AgentStore = (*DB)(nil)
+	_ platform.Database   = (*DB)(nil)
+)
+
+// Open connects to the database that cfg names, checks that it answers and
+// applies every migration not yet applied.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pc.MaxConns = cfg.MaxConns
+	pc.MaxConnIdleTime = cfg.IdleTimeout
+	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	if cfg.Schema != "" {
+		// A startup parameter rather than SET after connecting, so that every
+		// connection of the pool, including ones opened later, uses it.
+		pc.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db := &DB{pool: pool}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return db, nil
+}
+
+// Close closes every connection of the pool, waiting for those in use.
+func (db *DB) Close() { db.pool.Close() }
+
+// Pool returns the connection pool, for River's pgx driver.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Backend returns "postgres".
+func (db *DB) Backend() string { return "postgres" }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+// Ready checks that the database answers and that its schema is the one
+// this binary embeds: the highest applied migration is the highest known.
+func (db *DB) Ready(ctx context.Context) error {
+	files, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	var have int
+	if err := db.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM ossa_schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if want := files[len(files)-1].version; have != want {
+		return fmt.Errorf("schema version %d, want %d", have, want)
+	}
+	return nil
+}
+
+// withTx runs fn in one transaction, committed when fn returns nil and
+// rolled back otherwise; fn's error is returned unchanged. Every state
+// change of the store goes through here, so that an event row (outbox) and
+// a River job can later be written in the same transaction as the change
+// they belong to: either all of them happen or none does.
+func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	// Rollback after Commit is a no-op, and a rollback error adds nothing
+	// to the error that caused it.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}

@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ossa-platform/platform"
+)
+
+const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, created_at, updated_at`
+
+// CreateAgent stores a new agent, setting its ID and timestamps.
+func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	now := db.timestamp()
+	err = db.withTx(ctx, func(tx *sql.Tx) error {
+		row := *a
+		row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
+		if err := insertAgent(ctx, tx, &row); err != nil {
+			return err
+		}
+		*a = row
+		return nil
+	})
+	return conflictName(err, a)
+}
+
+// FindAgent returns the agent with that ID or name.
+func (db *DB) FindAgent(ctx context.Context, namespace, ref string) (*platform.Agent, error) {
+	return findAgent(ctx, db.db, namespace, ref)
+}
+
+// ListAgents returns one page of agents in ID order.
+func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.AgentPage, error) {
+	where := []string{"namespace = ?"}
+	args := []any{f.Namespace}
+	if f.After != "" {
+		where, args = append(where, "id > ?"), append(args, f.After)
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, string(f.Type))
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Capability != "" {
+		where = append(where, "EXISTS (SELECT 1 FROM json_each(agents.capabilities) WHERE value = ?)")
+		args = append(args, f.Capability)
+	}
+	for k, v := range f.Labels {
+		where = append(where, "EXISTS (SELECT 1 FROM json_each(agents.labels) WHERE key = ? AND value = ?)")
+		args = append(args, k, v)
+	}
+	args = append(args, f.Limit+1)
+	rows, err := db.db.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, args...)
+	if err != nil {
+		return platform.AgentPage{}, err
+	}
+	defer rows.Close()
+	var page platform.AgentPage
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return platform.AgentPage{}, err
+		}
+		page.Items = append(page.Items, a)
+	}
+	if err := rows.Err(); err != nil {
+		return platform.AgentPage{}, err
+	}
+	if len(page.Items) > f.Limit {
+		page.Items = page.Items[:f.Limit]
+		page.Next = page.Items[f.Limit-1].ID
+	}
+	return page, nil
+}
+
+// UpdateAgent reads, changes and writes back one agent in one transaction.
+func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
+	var out *platform.Agent
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		a, err := findAgent(ctx, tx, namespace, ref)
+		if err != nil {
+			return err
+		}
+		id, created := a.ID, a.CreatedAt
+		if err := update(a); err != nil {
+			return err
+		}
+		a.ID, a.Namespace, a.CreatedAt, a.UpdatedAt = id, namespace, created, db.timestamp()
+		if !a.UpdatedAt.After(created) {
+			a.UpdatedAt = created.Add(time.Microsecond)
+		}
+		caps, labels := encodeJSON(a.Capabilities), encodeJSON(a.Labels)
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET name = ?, type = ?, capabilities = ?, endpoint = ?,
+			description = ?, version = ?, labels = ?, metadata = ?, status = ?, updated_at = ? WHERE id = ?`,
+			a.Name, a.Type, caps, a.Endpoint, a.Description, a.Version, labels, string(a.Metadata), a.Status,
+			a.UpdatedAt.UnixMicro(), a.ID); err != nil {
+			return conflictName(translate(err), a)
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// DeleteAgent removes one agent.
+func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE namespace = ? AND (id = ? OR name = ?)`, namespace, ref, ref)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return notFound(ref, err)
+		}
+		return nil
+	})
+}
+
+// CountAgents counts agents by type and status.
+func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT type, status, count(*) FROM agents GROUP BY type, status ORDER BY type, status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []platform.AgentCount
+	for rows.Next() {
+		var c platform.AgentCount
+		if err := rows.Scan(&c.Type, &c.Status, &c.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// timestamp is now at PostgreSQL's precision, so both stores return the
+// same values.
+func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func findAgent(ctx context.Context, q querier, namespace, ref string) (*platform.Agent, error) {
+	row := q.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE namespace = ? AND (id = ? OR name = ?)`, namespace, ref, ref)
+	a, err := scanAgent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(ref, nil)
+	}
+	return a, err
+}
+
+func insertAgent(ctx context.Context, tx *sql.Tx, a *platform.Agent) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Namespace, a.Name, a.Type, encodeJSON(a.Capabilities), a.Endpoint, a.Description, a.Version,
+		encodeJSON(a.Labels), string(a.Metadata), a.Status, a.CreatedAt.UnixMicro(), a.UpdatedAt.UnixMicro())
+	return translate(err)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAgent(s scanner) (*platform.Agent, error) {
+	var (
+		a                       platform.Agent
+		caps, labels, meta      string
+		createdMicro, updatedMu int64
+	)
+	if err := s.Scan(&a.ID, &a.Namespace, &a.Name, &a.Type, &caps, &a.Endpoint, &a.Description, &a.Version,
+		&labels, &meta, &a.Status, &createdMicro, &updatedMu); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(caps), &a.Capabilities); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
+		return nil, err
+	}
+	a.Metadata = json.RawMessage(meta)
+	a.CreatedAt = time.UnixMicro(createdMicro).UTC()
+	a.UpdatedAt = time.UnixMicro(updatedMu).UTC()
+	return &a, nil
+}
+
+func encodeJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only slices and maps of strings are encoded here
+	}
+	return string(b)
+}
+
+func notFound(ref string, err error) error {
+	if err != nil {
+		return err
+	}
+	return platform.Errorf(platform.ENOTFOUND, "agent %q not found", ref)
+}
+
+// conflictName gives a conflict the agent's name and namespace.
+func conflictName(err error, a *platform.Agent) error {
+	if platform.ErrorCode(err) == platform.ECONFLICT {
+		return platform.Errorf(platform.ECONFLICT, "an agent named %q already exists in namespace %q", a.Name, a.Namespace)
+	}
+	return err
+}

@@ -1,0 +1,189 @@
+// Package sqlite is the embedded store: the platform's state in one SQLite
+// file under the data directory, through modernc.org/sqlite (pure Go, no
+// cgo). It is the default when no PostgreSQL URL is configured.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "ossa.db"
+
+// DB is the SQLite store.
+type DB struct {
+	db   *sql.DB
+	path string
+	now  func() time.Time
+}
+
+var (
+	_ platform.AgentStore = (*DB)(nil)
+	_ platform.Database   = (*DB)(nil)
+)
+
+// Open opens (creating when absent) the database in dir and applies every
+// migration not yet applied.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// WAL lets readers run beside the writer; busy_timeout makes a writer
+	// wait for the lock instead of failing; _txlock=immediate takes the write
+	// lock at BEGIN, so read-modify-write transactions cannot deadlock.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{db: sqldb, path: path, now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.db.Close() }
+
+// SQL returns the underlying handle, for River's SQLite driver.
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// Backend returns "sqlite".
+func (db *DB) Backend() string { return "sqlite" }
+
+// Ping checks that the database file answers.
+func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
+
+// Ready checks that the database answers and every embedded migration is
+// applied.
+func (db *DB) Ready(ctx context.Context) error {
+	want, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	var have sql.NullInt64
+	if err := db.db.QueryRowContext(ctx, `SELECT max(version) FROM ossa_schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if latest := want[len(want)-1].version; have.Int64 != int64(latest) {
+		return fmt.Errorf("schema version %d, want %d", have.Int64, latest)
+	}
+	return nil
+}
+
+// withTx runs fn in one write transaction, committed when fn returns nil
+// and rolled back otherwise. Every state change of the store goes through
+// here, so that an event row (outbox) and a durable job can later be
+// written in the same transaction as the change they belong to.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return translate(tx.Commit())
+}
+
+type migration struct {
+	version int
+	name    string
+}
+
+func migrationFiles() ([]migration, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		n, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its number", e.Name())
+		}
+		out = append(out, migration{v, e.Name()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// migrate applies the pending migrations in one immediate transaction, which
+// also serializes several processes opening the same file at once.
+func (db *DB) migrate(ctx context.Context) error {
+	files, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ossa_schema_migrations (
+			version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+			return err
+		}
+		var have sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(version) FROM ossa_schema_migrations`).Scan(&have); err != nil {
+			return err
+		}
+		for _, m := range files {
+			if int64(m.version) <= have.Int64 {
+				continue
+			}
+			body, err := migrations.ReadFile("migrations/" + m.name)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ossa_schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, db.now().UnixMicro()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// translate turns driver errors into platform errors where callers act on
+// them; others pass through as internal errors.
+func translate(err error) error {
+	var se *sqlite.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return platform.Errorf(platform.ECONFLICT, "already exists")
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY:
+		return &platform.Error{Code: platform.EUNAVAILABLE, Message: "the database is busy; try again"}
+	}
+	return err
+}
