@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ossa-platform/platform"
@@ -80,13 +81,48 @@ func decodeObject(body []byte, dst any) (present map[string]bool, problems platf
 	present = make(map[string]bool, len(members))
 	for name, raw := range members {
 		present[name] = true
-		f := v.Field(fields[name])
-		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
-			problems.Add("/"+name+nestedPointer(err), "must be %s", describe(f.Type(), err))
-			f.SetZero()
-		}
+		decodeValue(raw, v.Field(fields[name]), "/"+name, &problems)
 	}
+	sort.Slice(problems, func(i, j int) bool { return problems[i].Field < problems[j].Field })
 	return present, problems, nil
+}
+
+// decodeValue decodes raw into v, recording a type error with the pointer
+// of the value that has it: arrays and objects of plain values are decoded
+// one element at a time, so that "/capabilities/2" is named, not just
+// "/capabilities".
+func decodeValue(raw json.RawMessage, v reflect.Value, pointer string, problems *platform.Problems) {
+	t := v.Type()
+	var elems []json.RawMessage
+	var entries map[string]json.RawMessage
+	switch {
+	case t == reflect.TypeFor[json.RawMessage]():
+	case t.Kind() == reflect.Slice && json.Unmarshal(raw, &elems) == nil && elems != nil:
+		out := reflect.MakeSlice(t, len(elems), len(elems))
+		for i, e := range elems {
+			decodeValue(e, out.Index(i), pointer+"/"+strconv.Itoa(i), problems)
+		}
+		v.Set(out)
+		return
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && json.Unmarshal(raw, &entries) == nil && entries != nil:
+		out := reflect.MakeMapWithSize(t, len(entries))
+		for k, e := range entries {
+			ev := reflect.New(t.Elem()).Elem()
+			decodeValue(e, ev, pointer+"/"+escapePointer(k), problems)
+			out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
+		}
+		v.Set(out)
+		return
+	}
+	if err := json.Unmarshal(raw, v.Addr().Interface()); err != nil {
+		problems.Add(pointer, "must be %s", describe(t, err))
+		v.SetZero()
+	}
+}
+
+// escapePointer escapes a JSON pointer reference token (RFC 6901).
+func escapePointer(s string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
 // strictUnmarshal decodes exactly one JSON value from body into dst.
@@ -101,7 +137,8 @@ func strictUnmarshal(body []byte, dst any) error {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syn):
-			line, col := position(body, syn.Offset)
+			// Offset counts the offending byte itself.
+			line, col := position(body, syn.Offset-1)
 			return badBody(fmt.Sprintf("line %d, column %d", line, col), "malformed JSON at line %d, column %d: %s", line, col, syn.Error())
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			line, col := position(body, int64(len(body)))
@@ -149,27 +186,12 @@ func jsonFields(t reflect.Type) map[string]int {
 	return out
 }
 
-// nestedPointer is the pointer suffix of a type error inside a member, such
-// as "/2" for the third capability.
-func nestedPointer(err error) string {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		if i := strings.IndexByte(typ.Field, '.'); i >= 0 {
-			return "/" + strings.ReplaceAll(typ.Field[i+1:], ".", "/")
-		}
-	}
-	return ""
-}
-
 // describe says what JSON a Go type takes, for type errors.
 func describe(t reflect.Type, err error) string {
 	var typ *json.UnmarshalTypeError
 	got := ""
 	if errors.As(err, &typ) {
 		got = ", not " + typ.Value
-		if typ.Field != "" && strings.Contains(typ.Field, ".") {
-			t = typ.Type
-		}
 	}
 	switch {
 	case t == reflect.TypeFor[json.RawMessage]():

@@ -10,21 +10,23 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ossa-platform/platform"
 )
 
 const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, created_at, updated_at`
 
-// byRef selects the agent that a ref names in a namespace, with arguments
-// $1 namespace, $2 the ref as a UUID (NULL when it is not one) and $3 the
-// ref as a name. A DNS-1123 name may itself look like a UUID, so such a ref
-// matches the ID or the name, and the ID wins when it matches both.
-const byRef = `namespace = $1 AND (id = $2 OR name = $3) ORDER BY id = $2 DESC LIMIT 1`
-
-func refArgs(namespace, ref string) []any {
-	id, err := uuid.Parse(ref)
-	return []any{namespace, pgtype.UUID{Bytes: id, Valid: err == nil}, ref}
+// byRef returns the condition, on $2, and its argument that select the
+// agent ref names. IDs are always written in the canonical 8-4-4-4-12 form
+// and Agent.Validate forbids names of that form, so the form alone tells
+// them apart. Other forms uuid.Parse accepts (32 bare hex digits) are valid
+// names, so they stay names.
+func byRef(ref string) (string, any) {
+	if len(ref) == 36 {
+		if id, err := uuid.Parse(ref); err == nil {
+			return "id = $2", id.String()
+		}
+	}
+	return "name = $2", ref
 }
 
 // CreateAgent stores a new agent, setting its ID and timestamps.
@@ -53,7 +55,8 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 
 // FindAgent returns the agent with that ID or name.
 func (db *DB) FindAgent(ctx context.Context, namespace, ref string) (*platform.Agent, error) {
-	row := db.pool.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+byRef, refArgs(namespace, ref)...)
+	cond, arg := byRef(ref)
+	row := db.pool.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE namespace = $1 AND `+cond, namespace, arg)
 	return scanAgent(row, ref)
 }
 
@@ -116,7 +119,8 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
 	var out *platform.Agent
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+byRef+` FOR UPDATE`, refArgs(namespace, ref)...)
+		cond, arg := byRef(ref)
+		row := tx.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE namespace = $1 AND `+cond+` FOR UPDATE`, namespace, arg)
 		a, err := scanAgent(row, ref)
 		if err != nil {
 			return err
@@ -154,8 +158,8 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 // DeleteAgent removes one agent.
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 	return db.withTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM agents WHERE id = (SELECT id FROM agents WHERE `+byRef+`)`,
-			refArgs(namespace, ref)...)
+		cond, arg := byRef(ref)
+		tag, err := tx.Exec(ctx, `DELETE FROM agents WHERE namespace = $1 AND `+cond, namespace, arg)
 		if err != nil {
 			return err
 		}

@@ -21,9 +21,8 @@ import (
 var migrations embed.FS
 
 // migrateLockKey is the advisory lock that serializes migrations. It is one
-// key for the whole database, not one per schema: migrating takes
-// milliseconds, so tenants starting together wait little, and one key
-// cannot collide with a key derived from another schema's name.
+// key for the whole database rather than one per schema: migrating takes
+// milliseconds, so schemas (tenants, tests) opened together wait little.
 const migrateLockKey int64 = 0x6f7373615f6d6967 // "ossa_mig"
 
 type migration struct {

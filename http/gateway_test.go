@@ -1,0 +1,138 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ossa-platform/platform"
+	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/sqlite"
+)
+
+// gateway is a real server on a free port over a real SQLite store.
+type gateway struct {
+	*ohttp.Server
+	db *sqlite.DB
+}
+
+func newGateway(t *testing.T, configure ...func(*ohttp.Server)) *gateway {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
+	for _, c := range configure {
+		c(srv)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		db.Close()
+	})
+	return &gateway{Server: srv, db: db}
+}
+
+// do sends a request and returns the response with its body read.
+func (g *gateway) do(t *testing.T, method, path, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, g.URL()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func (g *gateway) postJSON(t *testing.T, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	return g.do(t, http.MethodPost, path, "application/json", []byte(body))
+}
+
+// register creates an agent through the API and returns it.
+func (g *gateway) register(t *testing.T, body string) *platform.Agent {
+	t.Helper()
+	resp, b := g.postJSON(t, "/api/v1/agents", body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %s", resp.StatusCode, b)
+	}
+	var a platform.Agent
+	mustUnmarshal(t, b, &a)
+	return &a
+}
+
+// snapshot is every stored agent, as JSON, read straight from the store.
+func (g *gateway) snapshot(t *testing.T) string {
+	t.Helper()
+	page, err := g.db.ListAgents(context.Background(), platform.AgentFilter{Namespace: platform.DefaultNamespace, Limit: platform.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(page.Items)
+	return string(b)
+}
+
+func mustUnmarshal(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+// problemOf checks that a response is a problem with the status and
+// returns it.
+func problemOf(t *testing.T, resp *http.Response, body []byte, status int) *ohttp.Problem {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var raw map[string]json.RawMessage
+	mustUnmarshal(t, body, &raw)
+	for _, m := range []string{"type", "title", "status", "detail", "instance", "errors"} {
+		if _, ok := raw[m]; !ok {
+			t.Fatalf("problem lacks %q: %s", m, body)
+		}
+	}
+	var p ohttp.Problem
+	mustUnmarshal(t, body, &p)
+	if p.Status != status || !strings.HasPrefix(p.Type, ohttp.ProblemTypePrefix) || p.Title == "" || p.Detail == "" || p.Instance == "" {
+		t.Fatalf("problem incomplete: %s", body)
+	}
+	if p.RequestID == "" || p.RequestID != resp.Header.Get("X-Request-ID") {
+		t.Fatalf("problem request_id %q, header %q", p.RequestID, resp.Header.Get("X-Request-ID"))
+	}
+	return &p
+}
+
+func fields(p *ohttp.Problem) map[string]string {
+	out := map[string]string{}
+	for _, e := range p.Errors {
+		out[e.Field] = e.Message
+	}
+	return out
+}

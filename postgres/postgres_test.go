@@ -1,0 +1,205 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/postgres"
+	"github.com/ossa-platform/platform/storetest"
+)
+
+// admin runs sql on its own connection, outside any store.
+func admin(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// newSchema creates an empty schema of a random name, dropped with
+// everything in it when t ends, so tests run in parallel on one database.
+func newSchema(t *testing.T) (url, schema string) {
+	t.Helper()
+	url = testenv.PostgresURL(t)
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema = "test_" + hex.EncodeToString(b)
+	ident := pgx.Identifier{schema}.Sanitize()
+	admin(t, url, "CREATE SCHEMA "+ident)
+	t.Cleanup(func() { admin(t, url, "DROP SCHEMA "+ident+" CASCADE") })
+	return url, schema
+}
+
+// open opens a store in schema, closed when t ends. The pool is small
+// because the suite's parallel subtests share one server's connections.
+func open(t *testing.T, url, schema string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		url, schema := newSchema(t)
+		return open(t, url, schema)
+	})
+}
+
+// migrationCount is the number of embedded migrations, read from the
+// directory they are embedded from.
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// appliedCount counts the rows of schema's migration table.
+func appliedCount(t *testing.T, db *postgres.DB, schema string) int {
+	t.Helper()
+	var n int
+	table := pgx.Identifier{schema, "ossa_schema_migrations"}.Sanitize()
+	if err := db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestOpenConcurrently checks that replicas starting at once on one empty
+// schema all open it and apply each migration once.
+func TestOpenConcurrently(t *testing.T) {
+	t.Parallel()
+	url, schema := newSchema(t)
+	const replicas = 5
+	dbs := make([]*postgres.DB, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() {
+			dbs[i], errs[i] = postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema, MaxConns: 2})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(dbs[i].Close)
+	}
+	if got, want := appliedCount(t, dbs[0], schema), migrationCount(t); got != want {
+		t.Fatalf("%d migration rows, want %d", got, want)
+	}
+	for i, db := range dbs {
+		if err := db.Ready(context.Background()); err != nil {
+			t.Fatalf("Ready %d: %v", i, err)
+		}
+	}
+}
+
+// TestReadyMissingMigration checks that Ready fails while the newest
+// migration is unrecorded and that the next Open applies it again.
+func TestReadyMissingMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, schema := newSchema(t)
+	db := open(t, url, schema)
+	a := storetest.NewAgent("survivor")
+	if err := db.CreateAgent(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	table := pgx.Identifier{schema, "ossa_schema_migrations"}.Sanitize()
+	admin(t, url, `DELETE FROM `+table+` WHERE version = (SELECT max(version) FROM `+table+`)`)
+	if err := db.Ready(ctx); err == nil {
+		t.Fatal("Ready passed with the newest migration unrecorded")
+	}
+	again := open(t, url, schema)
+	for _, d := range []*postgres.DB{again, db} {
+		if err := d.Ready(ctx); err != nil {
+			t.Fatalf("Ready after re-Open: %v", err)
+		}
+	}
+	if got, want := appliedCount(t, again, schema), migrationCount(t); got != want {
+		t.Fatalf("%d migration rows, want %d", got, want)
+	}
+	if _, err := again.FindAgent(ctx, a.Namespace, a.ID); err != nil {
+		t.Fatalf("agent lost by re-applying a migration: %v", err)
+	}
+}
+
+// TestOpenFails checks that bad settings and an unreachable server are
+// reported by Open, not by the first query.
+func TestOpenFails(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []postgres.Config{
+		{},
+		{URL: "postgres://localhost/x", MaxConns: -1},
+		{URL: "not a url"},
+		{URL: "postgres://postgres@127.0.0.1:1/test?sslmode=disable"},
+	} {
+		if db, err := postgres.Open(context.Background(), cfg); err == nil {
+			db.Close()
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// TestHexName checks that a name of 32 hex digits, a form uuid.Parse
+// accepts but Agent.Validate allows as a name, is looked up as a name.
+func TestHexName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, schema := newSchema(t)
+	db := open(t, url, schema)
+	name := "0190b1b200007000800000000000abcd"
+	a := storetest.NewAgent(name)
+	a.Normalize()
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAgent(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{name, a.ID} {
+		got, err := db.FindAgent(ctx, a.Namespace, ref)
+		if err != nil || got.ID != a.ID {
+			t.Fatalf("FindAgent(%s) = %v, %v", ref, got, err)
+		}
+	}
+	if _, err := db.UpdateAgent(ctx, a.Namespace, name, func(*platform.Agent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteAgent(ctx, a.Namespace, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadCursor checks that a cursor that is not an agent ID is the
+// caller's mistake, not a server error.
+func TestBadCursor(t *testing.T) {
+	t.Parallel()
+	url, schema := newSchema(t)
+	db := open(t, url, schema)
+	_, err := db.ListAgents(context.Background(), platform.AgentFilter{Namespace: "default", After: "nope", Limit: 10})
+	if got := platform.ErrorCode(err); got != platform.EINVALID {
+		t.Fatalf("error code = %q (%v), want %q", got, err, platform.EINVALID)
+	}
+}
