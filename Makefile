@@ -1,0 +1,38 @@
+# OSSA Platform. `make help` lists the targets.
+GO      ?= go
+PKGS    ?= ./...
+
+.PHONY: help run build test test-short test-integration lint bench fuzz services-up clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: ## run the gateway on :3100 with embedded SQLite in ./data
+	$(GO) run ./cmd/ossa serve
+
+build: ## build bin/ossa
+	$(GO) build -o bin/ossa ./cmd/ossa
+
+test: lint ## vet, format check, and every test with -race (PostgreSQL/Redis tests need TEST_POSTGRES_URL/TEST_REDIS_URL, else they skip)
+	$(GO) test -race -count=1 $(PKGS)
+
+test-short: ## every test without -race, for a quick loop
+	$(GO) test -count=1 $(PKGS)
+
+test-integration: ## start PostgreSQL and Redis as CI does, then run every test against them
+	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; $(MAKE) test'
+
+
+lint: ## go vet and gofmt
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+bench: ## the benchmarks of docs/benchmarks.md (needs TEST_POSTGRES_URL for the PostgreSQL half)
+	$(GO) test -run '^$$' -bench . -benchtime 5s $(PKGS)
+
+services-up: ## start (installing when absent) PostgreSQL and Redis as CI does, and print their URLs
+	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; echo "TEST_POSTGRES_URL=$$TEST_POSTGRES_URL"; echo "TEST_REDIS_URL=$$TEST_REDIS_URL"'
+
+clean: ## remove build output and the local data directory
+	rm -rf bin data
