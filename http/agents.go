@@ -65,13 +65,14 @@ func decodeAgent(body []byte, required []string) (*platform.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &platform.Agent{}
+	in.apply(a)
+	empty := map[string]bool{"name": a.Name == "", "type": a.Type == "", "endpoint": a.Endpoint == ""}
 	for _, f := range required {
-		if !present[f] {
+		if !present[f] || empty[f] {
 			problems.Add("/"+f, "is required")
 		}
 	}
-	a := &platform.Agent{}
-	in.apply(a)
 	if err := a.Validate(); err != nil {
 		for _, f := range err.(*platform.Error).Fields {
 			if !hasField(problems, f.Field) {

@@ -157,6 +157,8 @@ func TestAgentBadInput(t *testing.T) {
 		{"invalid values", "POST", "/api/v1/agents", "application/json",
 			`{"name":"Bad_Name","type":"boss","capabilities":["ok",""],"endpoint":"ftp://x","labels":{"k":"bad value"},"metadata":[1]}`,
 			422, []string{"/name", "/type", "/capabilities/1", "/endpoint", "/labels/k", "/metadata"}, "not valid"},
+		{"empty endpoint", "POST", "/api/v1/agents", "application/json", `{"name":"n","type":"worker","endpoint":""}`, 422,
+			[]string{"/endpoint"}, "not valid"},
 		{"missing fields", "POST", "/api/v1/agents", "application/json", `{"capabilities":["x"]}`, 422,
 			[]string{"/name", "/type", "/endpoint"}, "not valid"},
 		{"wrong JSON types", "POST", "/api/v1/agents", "application/json",

@@ -77,8 +77,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) registerMetricsRoutes() {
 	h := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	serve := func(w http.ResponseWriter, r *http.Request) error { h.ServeHTTP(w, r); return nil }
-	// handleMetrics handles "GET /api/v1/metrics", the guide's path.
+	// The guide's path, and Prometheus' conventional one.
 	s.handle("GET /api/v1/metrics", serve)
-	// handleMetrics handles "GET /metrics", Prometheus' conventional path.
 	s.handle("GET /metrics", serve)
 }

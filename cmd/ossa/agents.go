@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	ohttp "github.com/ossa-platform/platform/http"
+)
+
+const agentsUsage = `Usage: ossa agents <verb> [arguments] [flags]
+
+Verbs:
+  list                 list agents, filtered by --type, --capability, --status, --label
+  get REF              show one agent; REF is its ID or its name
+  register             register an agent from flags (--name, --endpoint...) or a JSON file (-f)
+  delete REF           delete an agent
+
+Flags of every verb:
+  --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --output FORMAT      table or json (default table)
+
+Run 'ossa agents <verb> --help' for the flags of a verb.
+`
+
+// defaultServer is the gateway the client verbs talk to when neither
+// --server nor OSSA_SERVER names one.
+const defaultServer = "http://localhost:3100"
+
+// runAgents runs `ossa agents <verb>`: args are what follows "agents". It
+// returns 0 on success, 1 when the request fails and 2 for a usage error.
+func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, agentsUsage)
+		return 2
+	}
+	c := &agentsCLI{stdout: stdout, stderr: stderr, getenv: getenv}
+	var err error
+	switch verb := args[0]; verb {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, agentsUsage)
+		return 0
+	case "list":
+		err = c.list(ctx, args[1:])
+	case "get":
+		err = c.get(ctx, args[1:])
+	case "register":
+		err = c.register(ctx, args[1:])
+	case "delete":
+		err = c.delete(ctx, args[1:])
+	default:
+		fmt.Fprintf(stderr, "ossa agents: unknown verb %q\n\n%s", verb, agentsUsage)
+		return 2
+	}
+	return c.exit(err)
+}
+
+// agentsCLI is one run of an agents verb: its streams and the flags every
+// verb shares.
+type agentsCLI struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	fs       *flag.FlagSet
+	synopsis string
+	server   string
+	output   string
+}
+
+// agentsUsageError is a mistake in the command line; an empty message means
+// the flag package has already reported it.
+type agentsUsageError struct{ msg string }
+
+func (e *agentsUsageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &agentsUsageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exit reports err the way its kind calls for and returns the exit code.
+func (c *agentsCLI) exit(err error) int {
+	var usage *agentsUsageError
+	var p *ohttp.Problem
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		c.fs.SetOutput(c.stdout)
+		c.printUsage()
+		return 0
+	case errors.As(err, &usage):
+		if usage.msg != "" {
+			fmt.Fprintf(c.stderr, "%s: %s\n", c.fs.Name(), usage.msg)
+		}
+		c.printUsage()
+		return 2
+	case errors.As(err, &p):
+		fmt.Fprintln(c.stderr, "ossa:", problemLine(p))
+		return 1
+	}
+	msg := err.Error()
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		msg += " (is the gateway running? set --server or OSSA_SERVER)"
+	}
+	fmt.Fprintln(c.stderr, "ossa:", oneLine(msg))
+	return 1
+}
+
+// problemLine is a problem as one line: "404 Not Found: detail (field: message; ...)".
+func problemLine(p *ohttp.Problem) string {
+	line := fmt.Sprintf("%d %s", p.Status, p.Title)
+	if p.Detail != "" {
+		line += ": " + p.Detail
+	}
+	if len(p.Errors) > 0 {
+		fields := make([]string, len(p.Errors))
+		for i, e := range p.Errors {
+			fields[i] = e.Field + ": " + e.Message
+		}
+		line += " (" + strings.Join(fields, "; ") + ")"
+	}
+	return oneLine(line)
+}
+
+// oneLine folds every run of white space, newlines included, into a space.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// flagSet starts the verb's flags with the ones every verb has.
+func (c *agentsCLI) flagSet(verb, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("ossa agents "+verb, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	// exit prints the usage, to stdout when asked for it.
+	fs.Usage = func() {}
+	server := c.getenv("OSSA_SERVER")
+	if server == "" {
+		server = defaultServer
+	}
+	fs.StringVar(&c.server, "server", server, "the gateway's `URL` (OSSA_SERVER)")
+	fs.StringVar(&c.output, "output", "table", "the output `format`: table or json")
+	c.fs, c.synopsis = fs, "ossa agents "+verb+" "+synopsis
+	return fs
+}
+
+func (c *agentsCLI) printUsage() {
+	fmt.Fprintf(c.fs.Output(), "Usage: %s\n\nFlags:\n", c.synopsis)
+	c.fs.PrintDefaults()
+}
+
+// parse parses flags and positional arguments in any order ("get foo
+// --output json"); "--" ends the flags. It checks the common flags and that
+// there is one positional argument for each of names ("REF"), no more.
+func (c *agentsCLI) parse(args []string, names ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &agentsUsageError{}
+		}
+		rest := c.fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+	if c.output != "table" && c.output != "json" {
+		return nil, usageErrorf("--output must be table or json, not %q", c.output)
+	}
+	if len(pos) < len(names) {
+		return nil, usageErrorf("missing %s", names[len(pos)])
+	}
+	if len(pos) > len(names) {
+		return nil, usageErrorf("unexpected argument %q", pos[len(names)])
+	}
+	return pos, nil
+}
+
+func (c *agentsCLI) client() *ohttp.Client { return ohttp.NewClient(c.server) }
+
+// list handles `ossa agents list`.
+func (c *agentsCLI) list(ctx context.Context, args []string) error {
+	fs := c.flagSet("list", "[flags]")
+	var q ohttp.AgentQuery
+	labels := agentsLabels{}
+	fs.StringVar(&q.Type, "type", "", "only agents of this `type`: orchestrator, worker or monitor")
+	fs.StringVar(&q.Capability, "capability", "", "only agents that have this `capability`")
+	fs.StringVar(&q.Status, "status", "", "only agents in this `status`: active or inactive")
+	fs.Var(labels, "label", "only agents that have this label, as `key:value`; repeat for several")
+	fs.IntVar(&q.Limit, "limit", 0, "the page `size`, 1 to 100 (default: the server's, 50)")
+	fs.StringVar(&q.Cursor, "cursor", "", "start at this `cursor`, the next_cursor of an earlier page")
+	all := fs.Bool("all", false, "follow next_cursor to the last page")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	q.Labels = labels
+	l, err := c.client().ListAgents(ctx, q)
+	if err != nil {
+		return err
+	}
+	for *all && l.NextCursor != nil {
+		q.Cursor = *l.NextCursor
+		next, err := c.client().ListAgents(ctx, q)
+		if err != nil {
+			return err
+		}
+		l.Items, l.NextCursor = append(l.Items, next.Items...), next.NextCursor
+	}
+	if l.Items == nil {
+		l.Items = []*platform.Agent{}
+	}
+	if c.output == "json" {
+		return c.printJSON(l)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tSTATUS\tCAPABILITIES\tENDPOINT\tID")
+	for _, a := range l.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Type, a.Status,
+			orDash(strings.Join(a.Capabilities, ",")), orDash(a.Endpoint), a.ID)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if l.NextCursor != nil {
+		fmt.Fprintf(c.stderr, "more agents follow: add --cursor %s, or --all\n", *l.NextCursor)
+	}
+	return nil
+}
+
+// get handles `ossa agents get REF`.
+func (c *agentsCLI) get(ctx context.Context, args []string) error {
+	c.flagSet("get", "REF [flags]")
+	pos, err := c.parse(args, "REF")
+	if err != nil {
+		return err
+	}
+	a, err := c.client().GetAgent(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return c.printAgent(a)
+}
+
+// register handles `ossa agents register`.
+func (c *agentsCLI) register(ctx context.Context, args []string) error {
+	fs := c.flagSet("register", "-f FILE | --name NAME --endpoint URL [flags]")
+	var in ohttp.AgentInput
+	var capabilities agentsList
+	labels := agentsLabels{}
+	file := fs.String("f", "", "read the agent from this JSON `file` (- for standard input), as get --output json prints it")
+	fs.StringVar(&in.Name, "name", "", "the agent's `name`: lower-case letters, digits and '-'")
+	typ := fs.String("type", string(platform.AgentWorker), "the agent's `type`: orchestrator, worker or monitor")
+	fs.Var(&capabilities, "capability", "a `capability` of the agent; repeat for several")
+	fs.StringVar(&in.Endpoint, "endpoint", "", "the http(s) `URL` the agent listens on")
+	fs.StringVar(&in.Description, "description", "", "what the agent does")
+	fs.StringVar(&in.Version, "version", "", "the agent's `version`")
+	fs.Var(labels, "label", "a label, as `key:value`; repeat for several")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	if *file != "" {
+		var others []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "f" && f.Name != "server" && f.Name != "output" {
+				others = append(others, "--"+f.Name)
+			}
+		})
+		if len(others) > 0 {
+			return usageErrorf("-f cannot be combined with %s", strings.Join(others, ", "))
+		}
+		var err error
+		if in, err = readAgentFile(*file); err != nil {
+			return err
+		}
+	} else {
+		if in.Name == "" || in.Endpoint == "" {
+			return usageErrorf("register needs -f FILE, or --name and --endpoint")
+		}
+		in.Type = platform.AgentType(*typ)
+		in.Capabilities = capabilities
+		in.Labels = labels
+	}
+	a, err := c.client().CreateAgent(ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.printAgent(a)
+}
+
+// readAgentFile reads one JSON agent from name, or from standard input when
+// name is "-". Unknown members are an error, so that a misspelt one is not
+// silently dropped.
+func readAgentFile(name string) (ohttp.AgentInput, error) {
+	var in ohttp.AgentInput
+	var b []byte
+	var err error
+	if name == "-" {
+		name = "standard input"
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return in, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return in, fmt.Errorf("%s: %w", name, err)
+	}
+	if dec.More() {
+		return in, fmt.Errorf("%s: unexpected data after the agent", name)
+	}
+	return in, nil
+}
+
+// delete handles `ossa agents delete REF`.
+func (c *agentsCLI) delete(ctx context.Context, args []string) error {
+	c.flagSet("delete", "REF [flags]")
+	pos, err := c.parse(args, "REF")
+	if err != nil {
+		return err
+	}
+	if err := c.client().DeleteAgent(ctx, pos[0]); err != nil {
+		return err
+	}
+	// The API answers 204 without a body, so JSON output prints nothing.
+	if c.output == "table" {
+		fmt.Fprintf(c.stdout, "deleted agent %s\n", pos[0])
+	}
+	return nil
+}
+
+// printAgent prints one agent as a key: value listing or as JSON.
+func (c *agentsCLI) printAgent(a *platform.Agent) error {
+	if c.output == "json" {
+		return c.printJSON(a)
+	}
+	var metadata bytes.Buffer
+	if json.Compact(&metadata, a.Metadata) != nil {
+		metadata.Write(a.Metadata)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	for _, row := range [][2]string{
+		{"ID", a.ID},
+		{"Name", a.Name},
+		{"Namespace", a.Namespace},
+		{"Type", string(a.Type)},
+		{"Status", string(a.Status)},
+		{"Endpoint", a.Endpoint},
+		{"Capabilities", strings.Join(a.Capabilities, ", ")},
+		{"Labels", agentsLabels(a.Labels).String()},
+		{"Description", oneLine(a.Description)},
+		{"Version", a.Version},
+		{"Metadata", metadata.String()},
+		{"Created", a.CreatedAt.Format(time.RFC3339)},
+		{"Updated", a.UpdatedAt.Format(time.RFC3339)},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], orDash(row[1]))
+	}
+	return tw.Flush()
+}
+
+func (c *agentsCLI) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// agentsList is a flag that may be repeated.
+type agentsList []string
+
+func (l *agentsList) String() string { return strings.Join(*l, ",") }
+
+func (l *agentsList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// agentsLabels is a repeatable key:value flag.
+type agentsLabels map[string]string
+
+func (l agentsLabels) String() string {
+	pairs := make([]string, 0, len(l))
+	for k, v := range l {
+		pairs = append(pairs, k+":"+v)
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ", ")
+}
+
+func (l agentsLabels) Set(v string) error {
+	k, val, ok := strings.Cut(v, ":")
+	if !ok || k == "" {
+		return errors.New("must have the form key:value")
+	}
+	l[k] = val
+	return nil
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is the gateway's configuration. Every field comes from a flag, an
+// environment variable or a .env file, in that order of precedence; the
+// names are the developer guide's where it has one. Each field's comment
+// gives its variable and default.
+type Config struct {
+	// Port is SERVICE_PORT: the gateway's port. Default 3100; 0 picks a free one.
+	Port int
+	// Host is OSSA_HOST: the address to listen on. Default "" (every interface).
+	Host string
+	// DataDir is OSSA_DATA_DIR: where the embedded database lives. Default ./data.
+	DataDir string
+	// PostgresURL is POSTGRES_URL. Default "": state in embedded SQLite.
+	PostgresURL string
+	// PostgresMaxConns is POSTGRES_MAX_CONNS: the pool's size. Default 20.
+	PostgresMaxConns int
+	// PostgresIdleTimeout is POSTGRES_IDLE_TIMEOUT: idle connections close after it. Default 30s.
+	PostgresIdleTimeout time.Duration
+	// PostgresConnectTimeout is POSTGRES_CONNECT_TIMEOUT. Default 2s.
+	PostgresConnectTimeout time.Duration
+	// RedisURL is REDIS_URL. Default "": no Redis.
+	RedisURL string
+	// QdrantURL is QDRANT_URL: the vector index. Default "": none.
+	QdrantURL string
+	// LogLevel is LOG_LEVEL: debug, info, warn or error. Default info.
+	LogLevel string
+	// CORSOrigins is CORS_ORIGIN: comma-separated origins that may call from
+	// a browser, or "*". Default "": none.
+	CORSOrigins []string
+	// RateLimit is API_RATE_LIMIT: requests per minute per client; 0 turns
+	// limiting off. Default 1000.
+	RateLimit int
+	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs whose
+	// X-Forwarded-For is believed. Default "": none.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes is OSSA_MAX_BODY_BYTES: the largest request body. Default 1048576 (1 MiB).
+	MaxBodyBytes int64
+	// ShutdownTimeout is OSSA_SHUTDOWN_TIMEOUT: how long SIGTERM waits for
+	// requests in flight. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// setting ties one Config field to its variable, flag and default.
+type setting struct {
+	env, flag, def, usage string
+	set                   func(c *Config, v string) error
+}
+
+// settings is the single list of what can be configured; `ossa serve -h`
+// and docs/configuration.md are written from it.
+var settings = []setting{
+	{"SERVICE_PORT", "port", "3100", "port to listen on (0: any free port)", func(c *Config, v string) (err error) {
+		c.Port, err = intIn(v, 0, 65535)
+		return err
+	}},
+	{"OSSA_HOST", "host", "", "address to listen on (empty: every interface)", func(c *Config, v string) error { c.Host = v; return nil }},
+	{"OSSA_DATA_DIR", "data-dir", "./data", "directory of the embedded database", func(c *Config, v string) error {
+		if v == "" {
+			return fmt.Errorf("must not be empty")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{"POSTGRES_URL", "postgres-url", "", "PostgreSQL URL (empty: embedded SQLite in the data directory)", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+				return fmt.Errorf("must be a postgres:// or postgresql:// URL")
+			}
+		}
+		c.PostgresURL = v
+		return nil
+	}},
+	{"POSTGRES_MAX_CONNS", "postgres-max-conns", "20", "PostgreSQL pool size", func(c *Config, v string) (err error) {
+		c.PostgresMaxConns, err = intIn(v, 1, 10000)
+		return err
+	}},
+	{"POSTGRES_IDLE_TIMEOUT", "postgres-idle-timeout", "30s", "close pooled connections idle this long", func(c *Config, v string) (err error) {
+		c.PostgresIdleTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"POSTGRES_CONNECT_TIMEOUT", "postgres-connect-timeout", "2s", "give up connecting to PostgreSQL after this long", func(c *Config, v string) (err error) {
+		c.PostgresConnectTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"REDIS_URL", "redis-url", "", "Redis URL (empty: no Redis)", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+				return fmt.Errorf("must be a redis://, rediss:// or unix:// URL")
+			}
+		}
+		c.RedisURL = v
+		return nil
+	}},
+	{"QDRANT_URL", "qdrant-url", "", "Qdrant URL of the vector index (empty: none)", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("must be an http:// or https:// URL")
+			}
+		}
+		c.QdrantURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
+		switch strings.ToLower(v) {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = strings.ToLower(v)
+			return nil
+		}
+		return fmt.Errorf("must be debug, info, warn or error")
+	}},
+	{"CORS_ORIGIN", "cors-origin", "", "comma-separated origins allowed to call from a browser, or *", func(c *Config, v string) error {
+		c.CORSOrigins = nil
+		for _, o := range splitList(v) {
+			if o != "*" {
+				u, err := url.Parse(o)
+				if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+					return fmt.Errorf("%q is not an origin such as http://localhost:3000", o)
+				}
+				o = strings.TrimSuffix(o, "/")
+			}
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+		return nil
+	}},
+	{"API_RATE_LIMIT", "rate-limit", "1000", "requests per minute per client (0: no limit)", func(c *Config, v string) (err error) {
+		c.RateLimit, err = intIn(v, 0, 1_000_000_000)
+		return err
+	}},
+	{"OSSA_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, s := range splitList(v) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", s)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+		return nil
+	}},
+	{"OSSA_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest request body in bytes", func(c *Config, v string) error {
+		n, err := intIn(v, 1024, 1<<30)
+		c.MaxBodyBytes = int64(n)
+		return err
+	}},
+	{"OSSA_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "on SIGTERM, wait this long for requests in flight", func(c *Config, v string) (err error) {
+		c.ShutdownTimeout, err = positiveDuration(v)
+		return err
+	}},
+}
+
+// LoadConfig builds the configuration from the defaults, the .env file
+// (envFile; a missing file is fine unless it was named explicitly), the
+// environment, and the flags in args, each overriding the one before. An
+// invalid value is an error naming its variable.
+func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("ossa serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envFile := fs.String("env-file", ".env", "file of KEY=value lines read before the environment")
+	flags := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		flags[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (%s, default %q)", s.usage, s.env, s.def))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ossa serve [flags]\n\nRuns the gateway. Flags override environment variables, which override the .env file.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("ossa serve takes no arguments, got %q", fs.Args())
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "env-file" })
+	dotenv, err := godotenv.Read(*envFile)
+	if err != nil && (explicit || !os.IsNotExist(err)) {
+		return c, fmt.Errorf("read %s: %w", *envFile, err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, s := range settings {
+		v, source := s.def, "default"
+		if dv, ok := dotenv[s.env]; ok {
+			v, source = dv, *envFile
+		}
+		if ev := getenv(s.env); ev != "" {
+			v, source = ev, "environment"
+		}
+		if set[s.flag] {
+			v, source = *flags[s.flag], "flag --"+s.flag
+		}
+		if err := s.set(&c, strings.TrimSpace(v)); err != nil {
+			return c, fmt.Errorf("invalid %s=%q (from %s): %v", s.env, v, source, err)
+		}
+	}
+	return c, nil
+}
+
+// ConfigTable lists the settings as Markdown, for docs/configuration.md.
+func ConfigTable() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Flag | Default | Meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", s.env, s.flag, s.def, s.usage)
+	}
+	return b.String()
+}
+
+func intIn(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("must be a positive duration such as 500ms, 30s or 2m")
+	}
+	return d, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+// Command ossa is OSSA Platform's one binary: `ossa serve` runs the gateway,
+// and the other verbs talk to a running gateway.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ossa-platform/platform"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+const usage = `Usage: ossa <command> [arguments]
+
+Commands:
+  serve      run the gateway (see ossa serve -h)
+  agents     list, get, register and delete agents on a running gateway
+  version    print the version
+
+Environment: OSSA_SERVER is the gateway the client commands talk to
+(default http://localhost:3100).
+`
+
+// run is main without the process: tests call it with their own arguments,
+// streams and environment. It returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stderr, getenv)
+	case "agents":
+		return runAgents(ctx, args[1:], stdout, stderr, getenv)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ossa", platform.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "ossa: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// runServe runs the gateway until ctx ends (SIGINT or SIGTERM), then drains
+// the requests in flight.
+func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+	cfg, err := LoadConfig(args, getenv, stderr)
+	if err != nil {
+		if err.Error() == "flag: help requested" {
+			return 0
+		}
+		fmt.Fprintf(stderr, "ossa serve: %v\n", err)
+		return 2
+	}
+	m := NewMain(cfg, stderr)
+	if err := m.Open(ctx); err != nil {
+		fmt.Fprintf(stderr, "ossa serve: %v\n", err)
+		m.Close(context.Background())
+		return 1
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down; draining requests in flight", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := m.Close(shutdownCtx); err != nil {
+		m.Logger.Error("shutdown", "error", err.Error())
+		return 1
+	}
+	m.Logger.Info("stopped")
+	return 0
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/ossa-platform/platform"
+	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/postgres"
+	"github.com/ossa-platform/platform/qdrant"
+	"github.com/ossa-platform/platform/redis"
+	"github.com/ossa-platform/platform/sqlite"
+)
+
+// Main is the running platform: the configuration and every adapter it
+// wires together. Tests run it on port 0 with a temporary data directory.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// Server is the HTTP gateway, set by Open.
+	Server *ohttp.Server
+
+	closers []func() error
+}
+
+// NewMain returns a Main that logs JSON lines to logOut.
+func NewMain(cfg Config, logOut io.Writer) *Main {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return &Main{
+		Config: cfg,
+		Logger: slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})),
+	}
+}
+
+// store is what Main needs of a database.
+type store interface {
+	platform.AgentStore
+	platform.Database
+}
+
+// Open connects the store (migrating it), the optional dependencies, and
+// starts the gateway.
+func (m *Main) Open(ctx context.Context) error {
+	db, err := m.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	srv := &ohttp.Server{
+		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
+		Agents:         db,
+		Database:       db,
+		CORSOrigins:    m.Config.CORSOrigins,
+		TrustedProxies: m.Config.TrustedProxies,
+		MaxBodyBytes:   m.Config.MaxBodyBytes,
+		Logger:         m.Logger,
+	}
+	if m.Config.RateLimit > 0 {
+		srv.Limiter = inmem.NewRateLimiter(m.Config.RateLimit)
+	}
+	if m.Config.RedisURL != "" {
+		rc, err := redis.Open(m.Config.RedisURL)
+		if err != nil {
+			return err
+		}
+		m.closers = append(m.closers, rc.Close)
+		srv.Redis = rc
+	}
+	if m.Config.QdrantURL != "" {
+		srv.Vector = qdrant.New(m.Config.QdrantURL)
+	}
+	if err := srv.Open(); err != nil {
+		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+	}
+	m.Server = srv
+	m.Logger.Info("gateway listening", "url", srv.URL(), "database", db.Backend(), "version", platform.Version)
+	return nil
+}
+
+func (m *Main) openStore(ctx context.Context) (store, error) {
+	if m.Config.PostgresURL == "" {
+		db, err := sqlite.Open(ctx, m.Config.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("open embedded database in %s (OSSA_DATA_DIR): %w", m.Config.DataDir, err)
+		}
+		m.closers = append(m.closers, db.Close)
+		return db, nil
+	}
+	db, err := postgres.Open(ctx, postgres.Config{
+		URL:            m.Config.PostgresURL,
+		MaxConns:       int32(m.Config.PostgresMaxConns),
+		IdleTimeout:    m.Config.PostgresIdleTimeout,
+		ConnectTimeout: m.Config.PostgresConnectTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL (POSTGRES_URL): %w", err)
+	}
+	m.closers = append(m.closers, func() error { db.Close(); return nil })
+	return db, nil
+}
+
+// Close drains the gateway's requests in flight until ctx ends, then closes
+// every connection, newest first.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.Server != nil {
+		errs = append(errs, m.Server.Shutdown(ctx))
+	}
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,271 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ossa-platform/platform"
+)
+
+// Client speaks to a gateway's API. Every error the gateway answers with
+// is a *Problem.
+type Client struct {
+	// BaseURL is the gateway's URL, such as "http://localhost:3100".
+	BaseURL string
+	// HTTPClient sends the requests; http.DefaultClient when nil.
+	HTTPClient *http.Client
+}
+
+// NewClient returns a client of the gateway at baseURL.
+func NewClient(baseURL string) *Client {
+	return &Client{BaseURL: baseURL}
+}
+
+// AgentQuery selects the agents ListAgents returns. Zero fields match
+// everything.
+type AgentQuery struct {
+	Type       string
+	Capability string
+	Status     string
+	// Labels must all be present with these values.
+	Labels map[string]string
+	// Limit is the page size; 0 leaves it to the server (50).
+	Limit int
+	// Cursor is the NextCursor of the previous page.
+	Cursor string
+}
+
+func (q AgentQuery) values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("type", q.Type)
+	set("capability", q.Capability)
+	set("status", q.Status)
+	keys := make([]string, 0, len(q.Labels))
+	for k := range q.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v.Add("label", k+":"+q.Labels[k])
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	set("cursor", q.Cursor)
+	return v
+}
+
+// CreateAgent registers an agent and returns it as stored.
+func (c *Client) CreateAgent(ctx context.Context, in AgentInput) (*platform.Agent, error) {
+	var a platform.Agent
+	if err := c.do(ctx, http.MethodPost, "/api/v1/agents", nil, "application/json", in, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ListAgents returns one page of the agents q selects.
+func (c *Client) ListAgents(ctx context.Context, q AgentQuery) (*AgentList, error) {
+	var l AgentList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/agents", q.values(), "", nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// GetAgent returns the agent whose ID or name is ref.
+func (c *Client) GetAgent(ctx context.Context, ref string) (*platform.Agent, error) {
+	var a platform.Agent
+	if err := c.do(ctx, http.MethodGet, agentPath(ref), nil, "", nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ReplaceAgent replaces every writable field of the agent whose ID or name
+// is ref; optional fields left out of in are cleared.
+func (c *Client) ReplaceAgent(ctx context.Context, ref string, in AgentInput) (*platform.Agent, error) {
+	var a platform.Agent
+	if err := c.do(ctx, http.MethodPut, agentPath(ref), nil, "application/json", in, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// PatchAgent applies a JSON merge patch (RFC 7396) to the agent whose ID or
+// name is ref. patch is encoded with encoding/json, so a map, a struct with
+// omitempty fields or a json.RawMessage all serve; a nil map value removes
+// the member.
+func (c *Client) PatchAgent(ctx context.Context, ref string, patch any) (*platform.Agent, error) {
+	var a platform.Agent
+	if err := c.do(ctx, http.MethodPatch, agentPath(ref), nil, "application/merge-patch+json", patch, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// DeleteAgent removes the agent whose ID or name is ref.
+func (c *Client) DeleteAgent(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, agentPath(ref), nil, "", nil, nil)
+}
+
+// Health returns the gateway's health. An unhealthy gateway answers 503
+// with a Health body, so Health returns it with a nil error: the caller
+// reads Status. Other failures are errors.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/health", nil, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer drain(resp)
+	unhealthy := resp.StatusCode == http.StatusServiceUnavailable && mediaType(resp) == "application/json"
+	if resp.StatusCode >= 300 && !unhealthy {
+		return nil, problemFrom(resp)
+	}
+	var h Health
+	if err := decodeResponse(resp, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func agentPath(ref string) string { return "/api/v1/agents/" + url.PathEscape(ref) }
+
+// do sends one request and decodes a 2xx body into out, unless out is nil.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, contentType string, body, out any) error {
+	resp, err := c.send(ctx, method, path, query, contentType, body)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if resp.StatusCode >= 300 {
+		return problemFrom(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	return decodeResponse(resp, out)
+}
+
+// send encodes body as JSON, when contentType is set, and sends the request.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, contentType string, body any) (*http.Response, error) {
+	u := strings.TrimRight(c.BaseURL, "/") + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var r io.Reader
+	if contentType != "" {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s %s body: %w", method, path, err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", "ossa-client/"+platform.Version)
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return hc.Do(req)
+}
+
+// drain reads what is left of the body, so the connection can be reused,
+// and closes it.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+}
+
+func decodeResponse(resp *http.Response, out any) error {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode the %s response of %s %s: %w", resp.Status, resp.Request.Method, resp.Request.URL.Path, err)
+	}
+	return nil
+}
+
+func mediaType(resp *http.Response) string {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt
+}
+
+// maxErrorBody caps how much of an error body is read, and maxErrorDetail
+// how much of a body that is not a problem becomes the problem's detail.
+const (
+	maxErrorBody   = 1 << 16
+	maxErrorDetail = 512
+)
+
+// problemFrom turns an error response into a *Problem: the body itself when
+// it is a problem, else one made from the status and the body's text, as a
+// proxy in front of the gateway may answer.
+func problemFrom(resp *http.Response) *Problem {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var p Problem
+	if mt := mediaType(resp); (mt == "application/problem+json" || mt == "application/json") &&
+		json.Unmarshal(body, &p) == nil && p.Type != "" {
+		if p.Status == 0 {
+			p.Status = resp.StatusCode
+		}
+		if p.Title == "" {
+			p.Title = http.StatusText(p.Status)
+		}
+		if p.RequestID == "" {
+			p.RequestID = resp.Header.Get("X-Request-ID")
+		}
+		return &p
+	}
+	return &Problem{
+		Type:      problemType(resp.StatusCode),
+		Title:     http.StatusText(resp.StatusCode),
+		Status:    resp.StatusCode,
+		Detail:    truncate(strings.TrimSpace(string(body)), maxErrorDetail),
+		Instance:  resp.Request.URL.Path,
+		RequestID: resp.Header.Get("X-Request-ID"),
+	}
+}
+
+// problemType names the code the gateway uses for status, so that Code
+// means the same for a proxy's 503 as for the gateway's; "about:blank"
+// (RFC 9457's default) for a status the gateway never answers.
+func problemType(status int) string {
+	for code, s := range statuses {
+		if s == status {
+			return ProblemTypePrefix + code
+		}
+	}
+	return "about:blank"
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
