@@ -220,7 +220,11 @@ func ConfigTable() string {
 	var b strings.Builder
 	b.WriteString("| Variable | Flag | Default | Meaning |\n|---|---|---|---|\n")
 	for _, s := range settings {
-		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", s.env, s.flag, s.def, s.usage)
+		def := "`" + s.def + "`"
+		if s.def == "" {
+			def = "(none)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", s.env, s.flag, def, s.usage)
 	}
 	return b.String()
 }

@@ -263,3 +263,24 @@ func TestRequestLogs(t *testing.T) {
 		t.Fatalf("no request line: %s", logs.String())
 	}
 }
+
+// TestHealthWithRedis checks /health against a real Redis, and degraded
+// (still 200) when the configured Redis does not answer.
+func TestHealthWithRedis(t *testing.T) {
+	url := testenv.RedisURL(t)
+	for _, tt := range []struct{ redisURL, status, redis string }{
+		{url, "healthy", "connected"},
+		{"redis://127.0.0.1:1/0", "degraded", "down"},
+	} {
+		c := newConfig(t)
+		c.RedisURL = tt.redisURL
+		m := openMain(t, c)
+		h, err := ohttp.NewClient(m.Server.URL()).Health(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Status != tt.status || h.Services.Redis.Status != tt.redis || h.Services.Database.Status != "connected" {
+			t.Fatalf("REDIS_URL=%s: %+v", tt.redisURL, h)
+		}
+	}
+}
