@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -116,11 +117,11 @@ func (a *Agent) Validate() error {
 	case looksLikeID(a.Name):
 		p.Add("/name", "must not have the form of a UUID, which would be ambiguous with agent IDs")
 	}
-	if !oneOf(a.Type, AgentTypes) {
-		p.Add("/type", "must be one of %s", joinQuoted(AgentTypes))
+	if !a.Type.Valid() {
+		p.Add("/type", "must be one of %s", QuoteList(AgentTypes))
 	}
-	if !oneOf(a.Status, AgentStatuses) {
-		p.Add("/status", "must be one of %s", joinQuoted(AgentStatuses))
+	if !a.Status.Valid() {
+		p.Add("/status", "must be one of %s", QuoteList(AgentStatuses))
 	}
 	if len(a.Capabilities) > MaxCapabilities {
 		p.Add("/capabilities", "must have at most %d entries", MaxCapabilities)
@@ -248,16 +249,14 @@ type Database interface {
 	Ready(ctx context.Context) error
 }
 
-func oneOf[T comparable](v T, all []T) bool {
-	for _, x := range all {
-		if v == x {
-			return true
-		}
-	}
-	return false
-}
+// Valid reports whether t is one of AgentTypes.
+func (t AgentType) Valid() bool { return slices.Contains(AgentTypes, t) }
 
-func joinQuoted[T ~string](all []T) string {
+// Valid reports whether s is one of AgentStatuses.
+func (s AgentStatus) Valid() bool { return slices.Contains(AgentStatuses, s) }
+
+// QuoteList renders values as 'a', 'b', 'c' for error messages.
+func QuoteList[T ~string](all []T) string {
 	q := make([]string, len(all))
 	for i, v := range all {
 		q[i] = "'" + string(v) + "'"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -14,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ossa-platform/platform"
-	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
 	"github.com/ossa-platform/platform/postgres"
-	"github.com/ossa-platform/platform/sqlite"
 )
 
 type store interface {
@@ -32,46 +29,21 @@ var backends = []struct {
 	name string
 	open func(b *testing.B) store
 }{
-	{"sqlite", func(b *testing.B) store {
-		db, err := sqlite.Open(context.Background(), b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		return db
-	}},
+	{"sqlite", func(b *testing.B) store { return gatewaytest.SQLite(b) }},
 	{"postgres", func(b *testing.B) store {
-		url := testenv.PostgresURL(b)
-		ctx := context.Background()
-		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-		admin, err := pgx.Connect(ctx, url)
+		_, schema, url := testenv.PostgresSchema(b)
+		db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			b.Fatal(err)
-		}
-		db, err := postgres.Open(ctx, postgres.Config{URL: url, Schema: schema})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			db.Close()
-			admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			admin.Close(ctx)
-		})
+		b.Cleanup(db.Close)
 		return db
 	}},
 }
 
 // gateway starts a real gateway on loopback over db.
 func gateway(b *testing.B, db store) string {
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
-	if err := srv.Open(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return srv.URL()
+	return gatewaytest.Start(b, db).URL()
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
 	var p platform.Problems
 	var unknown []string
 	for k := range q {
-		if !contains(agentListParams, k) {
+		if !slices.Contains(agentListParams, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -158,14 +159,14 @@ func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
 	}
 	if v := q.Get("type"); v != "" {
 		f.Type = platform.AgentType(v)
-		if !contains(platform.AgentTypes, f.Type) {
-			p.Add("type", "must be one of %s", joinTypes(platform.AgentTypes))
+		if !f.Type.Valid() {
+			p.Add("type", "must be one of %s", platform.QuoteList(platform.AgentTypes))
 		}
 	}
 	if v := q.Get("status"); v != "" {
 		f.Status = platform.AgentStatus(v)
-		if !contains(platform.AgentStatuses, f.Status) {
-			p.Add("status", "must be one of %s", joinTypes(platform.AgentStatuses))
+		if !f.Status.Valid() {
+			p.Add("status", "must be one of %s", platform.QuoteList(platform.AgentStatuses))
 		}
 	}
 	f.Capability = q.Get("capability")
@@ -317,21 +318,4 @@ func (s *Server) handleAgentDelete(w http.ResponseWriter, r *http.Request) error
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func contains[T comparable](all []T, v T) bool {
-	for _, x := range all {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func joinTypes[T ~string](all []T) string {
-	q := make([]string, len(all))
-	for i, v := range all {
-		q[i] = "'" + string(v) + "'"
-	}
-	return strings.Join(q, ", ")
 }

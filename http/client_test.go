@@ -15,6 +15,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -22,20 +23,7 @@ import (
 // client of it.
 func startClientServer(t *testing.T) *ohttp.Client {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Shutdown(ctx)
-		db.Close()
-	})
-	return ohttp.NewClient(srv.URL())
+	return ohttp.NewClient(gatewaytest.Start(t, gatewaytest.SQLite(t)).URL())
 }
 
 func wantProblem(t *testing.T, err error, status int, code string) *ohttp.Problem {
@@ -266,16 +254,8 @@ func TestClientNonProblemError(t *testing.T) {
 func TestClientHealth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(ctx) })
-	c := ohttp.NewClient(srv.URL())
+	db := gatewaytest.SQLite(t)
+	c := ohttp.NewClient(gatewaytest.Start(t, db).URL())
 
 	h, err := c.Health(ctx)
 	if err != nil {

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -23,22 +23,8 @@ type gateway struct {
 
 func newGateway(t *testing.T, configure ...func(*ohttp.Server)) *gateway {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
-	for _, c := range configure {
-		c(srv)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		db.Close()
-	})
-	return &gateway{Server: srv, db: db}
+	db := gatewaytest.SQLite(t)
+	return &gateway{Server: gatewaytest.Start(t, db, configure...), db: db}
 }
 
 // do sends a request and returns the response with its body read.

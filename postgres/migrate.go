@@ -4,10 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/ossa-platform/platform/internal/migrations"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -18,38 +16,16 @@ import (
 // lost version row is repaired by the next Open.
 //
 //go:embed migrations/*.sql
-var migrations embed.FS
+var migrationsFS embed.FS
 
 // migrateLockKey is the advisory lock that serializes migrations. It is one
 // key for the whole database rather than one per schema: migrating takes
 // milliseconds, so schemas (tenants, tests) opened together wait little.
 const migrateLockKey int64 = 0x6f7373615f6d6967 // "ossa_mig"
 
-type migration struct {
-	version int
-	name    string
-}
-
 // migrationFiles lists the embedded migrations in version order.
-func migrationFiles() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		n, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(n)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with its positive number", e.Name())
-		}
-		out = append(out, migration{v, e.Name()})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no migrations embedded")
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+func migrationFiles() ([]migrations.Migration, error) {
+	return migrations.Load(migrationsFS, "migrations")
 }
 
 // migrate applies, in version order, every embedded migration that has no
@@ -84,20 +60,16 @@ func (db *DB) migrate(ctx context.Context) error {
 			applied[v] = true
 		}
 		for _, m := range files {
-			if applied[m.version] {
+			if applied[m.Version] {
 				continue
-			}
-			body, err := migrations.ReadFile("migrations/" + m.name)
-			if err != nil {
-				return err
 			}
 			// Without arguments pgx uses the simple protocol, which runs
 			// every statement of the file.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO ossa_schema_migrations (version) VALUES ($1)`, m.version); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO ossa_schema_migrations (version) VALUES ($1)`, m.Version); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 		}
 		return nil

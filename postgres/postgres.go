@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/migrations"
 )
 
 // Config says how to reach the database. Zero values mean the defaults.
@@ -137,7 +138,7 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err := db.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM ossa_schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if want := files[len(files)-1].version; have != want {
+	if want := migrations.Latest(files); have != want {
 		return fmt.Errorf("schema version %d, want %d", have, want)
 	}
 	return nil

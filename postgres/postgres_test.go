@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"sync"
 	"testing"
@@ -15,33 +13,14 @@ import (
 	"github.com/ossa-platform/platform/storetest"
 )
 
-// admin runs sql on its own connection, outside any store.
-func admin(t *testing.T, url, sql string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// newSchema creates an empty schema of a random name, dropped with
-// everything in it when t ends, so tests run in parallel on one database.
+// newSchema creates an empty schema for one test.
 func newSchema(t *testing.T) (url, schema string) {
-	t.Helper()
-	url = testenv.PostgresURL(t)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema = "test_" + hex.EncodeToString(b)
-	ident := pgx.Identifier{schema}.Sanitize()
-	admin(t, url, "CREATE SCHEMA "+ident)
-	t.Cleanup(func() { admin(t, url, "DROP SCHEMA "+ident+" CASCADE") })
+	url, schema, _ = testenv.PostgresSchema(t)
 	return url, schema
 }
+
+// admin runs sql on its own connection, outside any store.
+func admin(t *testing.T, url, sql string) { testenv.PostgresExec(t, url, sql) }
 
 // open opens a store in schema, closed when t ends. The pool is small
 // because the suite's parallel subtests share one server's connections.

@@ -9,14 +9,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ossa-platform/platform/internal/migrations"
 
 	"github.com/ossa-platform/platform"
 	"modernc.org/sqlite"
@@ -24,7 +22,7 @@ import (
 )
 
 //go:embed migrations/*.sql
-var migrations embed.FS
+var migrationsFS embed.FS
 
 // FileName is the database file inside the data directory.
 const FileName = "ossa.db"
@@ -92,7 +90,7 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err := db.db.QueryRowContext(ctx, `SELECT max(version) FROM ossa_schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if latest := want[len(want)-1].version; have.Int64 != int64(latest) {
+	if latest := migrations.Latest(want); have.Int64 != int64(latest) {
 		return fmt.Errorf("schema version %d, want %d", have.Int64, latest)
 	}
 	return nil
@@ -114,27 +112,9 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return translate(tx.Commit())
 }
 
-type migration struct {
-	version int
-	name    string
-}
-
-func migrationFiles() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		n, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(n)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its number", e.Name())
-		}
-		out = append(out, migration{v, e.Name()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+// migrationFiles lists the embedded migrations in version order.
+func migrationFiles() ([]migrations.Migration, error) {
+	return migrations.Load(migrationsFS, "migrations")
 }
 
 // migrate applies the pending migrations in one immediate transaction, which
@@ -154,18 +134,14 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		for _, m := range files {
-			if int64(m.version) <= have.Int64 {
+			if int64(m.Version) <= have.Int64 {
 				continue
 			}
-			body, err := migrations.ReadFile("migrations/" + m.name)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO ossa_schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, db.now().UnixMicro()); err != nil {
+				m.Version, db.now().UnixMicro()); err != nil {
 				return err
 			}
 		}

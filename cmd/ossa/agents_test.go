@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,27 +11,14 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/sqlite"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
 )
 
 // startAgentsGateway runs a gateway over SQLite in a temp dir and returns
 // its URL.
 func startAgentsGateway(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Shutdown(ctx)
-		db.Close()
-	})
-	return srv.URL()
+	return gatewaytest.Start(t, gatewaytest.SQLite(t)).URL()
 }
 
 // agentsCmd runs `ossa agents args...` with OSSA_SERVER set to server.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/internal/testenv"
@@ -71,7 +70,7 @@ func TestRestartKeepsRegistry(t *testing.T) {
 // every other is a 409.
 func TestReplicasRaceOnOneName(t *testing.T) {
 	c := newConfig(t)
-	c.PostgresURL = freshSchema(t, testenv.PostgresURL(t))
+	_, _, c.PostgresURL = testenv.PostgresSchema(t)
 	a, b := openMain(t, c), openMain(t, c)
 	clients := []*ohttp.Client{ohttp.NewClient(a.Server.URL()), ohttp.NewClient(b.Server.URL())}
 
@@ -105,34 +104,6 @@ func TestReplicasRaceOnOneName(t *testing.T) {
 	if err != nil || len(list.Items) != 1 {
 		t.Fatalf("list after race: %v %v", list, err)
 	}
-}
-
-// freshSchema creates a schema of its own for the test and returns the URL
-// that puts it first on the search path.
-func freshSchema(t *testing.T, url string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("test_main_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, url)
-		if err == nil {
-			conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			conn.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
 }
 
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutines

@@ -7,8 +7,14 @@
 package testenv
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PostgresURL returns TEST_POSTGRES_URL, or skips (fails in CI) without it.
@@ -30,4 +36,38 @@ func need(t testing.TB, name, what string) string {
 	}
 	t.Skipf("%s is unset: set it to a %s URL to run this test (see .ci/run)", name, what)
 	return ""
+}
+
+// PostgresSchema creates an empty schema of a random name on the test
+// database and drops it, with everything in it, when t ends, so tests run in
+// parallel on one database. It returns the database URL, the schema, and
+// the URL that puts the schema first on the search path.
+func PostgresSchema(t testing.TB) (url, schema, schemaURL string) {
+	t.Helper()
+	url = PostgresURL(t)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	schema = "test_" + hex.EncodeToString(b)
+	ident := pgx.Identifier{schema}.Sanitize()
+	PostgresExec(t, url, "CREATE SCHEMA "+ident)
+	t.Cleanup(func() { PostgresExec(t, url, "DROP SCHEMA "+ident+" CASCADE") })
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url, schema, url + sep + "search_path=" + schema
+}
+
+// PostgresExec runs sql on a connection of its own, outside any store.
+func PostgresExec(t testing.TB, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }
