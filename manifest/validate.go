@@ -1,0 +1,69 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Result is what validating one document found.
+type Result struct {
+	Document *Document
+	// Schema is the schema document that judged it, "" when none applies.
+	Schema      string
+	Diagnostics []Diagnostic
+}
+
+// Valid reports whether no diagnostic is an error.
+func (r *Result) Valid() bool {
+	for _, d := range r.Diagnostics {
+		if d.Severity == SeverityError {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate judges a document by the schema of its apiVersion and kind, and
+// reports every problem found.
+func Validate(doc *Document) *Result {
+	r := &Result{Document: doc, Diagnostics: append([]Diagnostic(nil), doc.Problems...)}
+	if doc.Root.Kind != Object {
+		r.add(doc.Root, "", "schema", "a manifest must be a mapping, not %s", doc.Root.Kind)
+		return r
+	}
+	apiVersion, kind := doc.APIVersion(), doc.Kind()
+	r.Schema = schemaFor(apiVersion, kind)
+	if r.Schema == "" {
+		at := doc.Root.Get("apiVersion")
+		if at == nil {
+			at = doc.Root
+		}
+		d := r.add(at, "/apiVersion", "unsupported-version", "apiVersion %q (kind %q) is not supported; supported: %s",
+			apiVersion, kind, strings.Join(SupportedAPIVersions(), ", "))
+		d.Allowed = SupportedAPIVersions()
+		return r
+	}
+	s, err := schema(r.Schema)
+	if err != nil {
+		r.add(doc.Root, "", "internal", "%v", err)
+		return r
+	}
+	if err := s.Validate(doc.Root.Value()); err != nil {
+		var verr *jsonschema.ValidationError
+		if !errors.As(err, &verr) {
+			r.add(doc.Root, "", "internal", "%v", err)
+			return r
+		}
+		r.Diagnostics = append(r.Diagnostics, schemaDiagnostics(doc.Root, verr)...)
+	}
+	return r
+}
+
+func (r *Result) add(n *Node, pointer, code, format string, args ...any) *Diagnostic {
+	r.Diagnostics = append(r.Diagnostics, Diagnostic{Severity: SeverityError, Code: code, Pointer: pointer, Pos: n.Pos,
+		Message: fmt.Sprintf(format, args...)})
+	return &r.Diagnostics[len(r.Diagnostics)-1]
+}
