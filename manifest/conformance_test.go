@@ -90,7 +90,7 @@ func TestConformance(t *testing.T) {
 		var r *Result
 		if doc != nil {
 			r = Validate(doc)
-			if r.Valid() {
+			if r.SchemaValid() {
 				got = "valid"
 			}
 		}

@@ -68,8 +68,8 @@ func Parse(file string, data []byte) ([]*Document, error) {
 		if c.err != nil {
 			return docs, c.err
 		}
-		if root == nil {
-			continue
+		if root == nil || (root.Kind == Null && len(c.problems) == 0) {
+			continue // an empty document, as between two "---"
 		}
 		docs = append(docs, &Document{File: file, Index: index, Root: root, Problems: c.problems})
 	}

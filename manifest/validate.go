@@ -59,7 +59,20 @@ func Validate(doc *Document) *Result {
 		}
 		r.Diagnostics = append(r.Diagnostics, schemaDiagnostics(doc.Root, verr)...)
 	}
+	r.Diagnostics = append(r.Diagnostics, check(doc)...)
 	return r
+}
+
+// SchemaValid reports whether the document passes its release's schema,
+// the verdict the official OSSA schemas give; the checks beyond the schema
+// (duplicate keys, step references, ...) do not count here.
+func (r *Result) SchemaValid() bool {
+	for _, d := range r.Diagnostics {
+		if d.Severity == SeverityError && (d.Code == "schema" || d.Code == "unsupported-version" || d.Code == "internal") {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Result) add(n *Node, pointer, code, format string, args ...any) *Diagnostic {
