@@ -54,8 +54,20 @@ type Agent struct {
 	// Metadata is a JSON object kept verbatim.
 	Metadata  json.RawMessage `json:"metadata"`
 	Status    AgentStatus     `json:"status"`
+	// APIVersion is the OSSA apiVersion of the manifest the agent was
+	// registered from, "" when it was registered without one.
+	APIVersion string `json:"api_version,omitempty"`
+	// Manifest is that manifest, verbatim, served by its own route.
+	Manifest  *ManifestSource `json:"-"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// ManifestSource is an OSSA manifest exactly as it was submitted.
+type ManifestSource struct {
+	// Format is "yaml" or "json".
+	Format string
+	Body   []byte
 }
 
 // Field limits for agents.
