@@ -52,8 +52,8 @@ type Agent struct {
 	Version      string            `json:"version,omitempty"`
 	Labels       map[string]string `json:"labels"`
 	// Metadata is a JSON object kept verbatim.
-	Metadata  json.RawMessage `json:"metadata"`
-	Status    AgentStatus     `json:"status"`
+	Metadata json.RawMessage `json:"metadata"`
+	Status   AgentStatus     `json:"status"`
 	// APIVersion is the OSSA apiVersion of the manifest the agent was
 	// registered from, "" when it was registered without one.
 	APIVersion string `json:"api_version,omitempty"`

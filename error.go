@@ -34,6 +34,10 @@ type Error struct {
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Line and Column locate the problem in a submitted YAML or JSON
+	// document (a manifest), when known.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 func (e *Error) Error() string {

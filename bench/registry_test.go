@@ -2,13 +2,10 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	mrand "math/rand/v2"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ossa-platform/platform"
-	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
 	"github.com/ossa-platform/platform/postgres"
-	"github.com/ossa-platform/platform/sqlite"
 )
 
 // clientsPerCPU is passed to b.SetParallelism: RunParallel then runs this
@@ -33,46 +28,21 @@ const clientsPerCPU = 4
 // seedAgents is how many agents BenchmarkGetAgent registers before timing.
 const seedAgents = 1000
 
-// store is what the gateway needs of a backend.
-type store interface {
-	platform.AgentStore
-	platform.Database
-}
-
 // backends are the stores every registry benchmark runs on.
 var backends = []struct {
 	name string
-	open func(b *testing.B) store
+	open func(b *testing.B) gatewaytest.Store
 }{
-	{"sqlite", openSQLite},
+	{"sqlite", func(b *testing.B) gatewaytest.Store { return gatewaytest.SQLite(b) }},
 	{"postgres", openPostgres},
 }
 
-// openSQLite opens a store in a fresh temporary directory.
-func openSQLite(b *testing.B) store {
+// openPostgres opens a store with the default pool in a new schema, dropped
+// with everything in it when b ends. It skips without TEST_POSTGRES_URL.
+func openPostgres(b *testing.B) gatewaytest.Store {
 	b.Helper()
-	db, err := sqlite.Open(context.Background(), b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return db
-}
-
-// openPostgres opens a store in a new schema of a random name, dropped with
-// everything in it when b ends. It skips without TEST_POSTGRES_URL.
-func openPostgres(b *testing.B) store {
-	b.Helper()
-	ctx := context.Background()
-	url := testenv.PostgresURL(b)
-	r := make([]byte, 8)
-	rand.Read(r)
-	schema := "bench_" + hex.EncodeToString(r)
-	ident := pgx.Identifier{schema}.Sanitize()
-	admin(b, url, "CREATE SCHEMA "+ident)
-	// Registered before the store's Close, so it runs after it.
-	b.Cleanup(func() { admin(b, url, "DROP SCHEMA "+ident+" CASCADE") })
-	db, err := postgres.Open(ctx, postgres.Config{URL: url, Schema: schema})
+	url, schema, _ := testenv.PostgresSchema(b)
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,41 +50,17 @@ func openPostgres(b *testing.B) store {
 	return db
 }
 
-// admin runs sql on its own connection, outside any store.
-func admin(b *testing.B, url, sql string) {
-	b.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		b.Fatalf("%s: %v", sql, err)
-	}
-}
-
 // gateway serves db on a loopback port until b ends and returns its base
 // URL and a client every goroutine of the benchmark shares. The client
 // keeps enough idle connections that parallel requests reuse them instead
 // of dialling anew, which would measure TCP setup rather than the gateway.
-func gateway(b *testing.B, db store) (string, *http.Client) {
+func gateway(b *testing.B, db gatewaytest.Store) (string, *http.Client) {
 	b.Helper()
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
-	if err := srv.Open(); err != nil {
-		b.Fatal(err)
-	}
+	srv := gatewaytest.Start(b, db)
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 64
 	client := &http.Client{Transport: t, Timeout: 30 * time.Second}
-	b.Cleanup(func() {
-		client.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			b.Errorf("shutdown: %v", err)
-		}
-	})
+	b.Cleanup(client.CloseIdleConnections)
 	return srv.URL(), client
 }
 
@@ -189,7 +135,7 @@ func BenchmarkGetAgent(b *testing.B) {
 					mu.Unlock()
 				}()
 				for pb.Next() {
-					id := ids[mrand.IntN(len(ids))]
+					id := ids[rand.IntN(len(ids))]
 					start := time.Now()
 					err := get(client, base+"/api/v1/agents/"+id)
 					mine = append(mine, time.Since(start))

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/manifest"
 )
 
 func (s *Server) registerAgentRoutes() {
@@ -96,13 +97,29 @@ func hasField(p platform.Problems, field string) bool {
 	return false
 }
 
-// handleAgentCreate handles "POST /api/v1/agents".
+// handleAgentCreate handles "POST /api/v1/agents": a registry entry as
+// JSON, or an OSSA Agent manifest (YAML, or JSON {"manifest": {...}}) from
+// which the entry is derived; the optional endpoint query parameter gives a
+// manifest's agent an endpoint or overrides the manifest's.
 func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, "application/json")
+	body, err := s.readBody(w, r, append([]string{"application/json"}, yamlTypes...)...)
 	if err != nil {
 		return err
 	}
-	a, err := decodeAgent(body, requiredAgentFields)
+	fromManifest := isYAML(r) || hasMember(body, "manifest")
+	var params []string
+	if fromManifest {
+		params = []string{"endpoint"}
+	}
+	if err := onlyParams(r.URL.Query(), params...); err != nil {
+		return err
+	}
+	var a *platform.Agent
+	if fromManifest {
+		a, err = agentFromManifest(body, isYAML(r), r.URL.Query().Get("endpoint"))
+	} else {
+		a, err = decodeAgent(body, requiredAgentFields)
+	}
 	if err != nil {
 		return err
 	}
@@ -111,6 +128,65 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 	}
 	w.Header().Set("Location", "/api/v1/agents/"+a.ID)
 	return writeJSON(w, http.StatusCreated, a)
+}
+
+// agentFromManifest validates an Agent manifest and derives its registry
+// entry, which keeps the manifest verbatim.
+func agentFromManifest(body []byte, yamlBody bool, endpoint string) (*platform.Agent, error) {
+	doc, src, err := decodeManifest(body, yamlBody)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := validManifest(doc, "Agent"); err != nil {
+		return nil, err
+	}
+	a := manifest.RegistryAgent(doc)
+	a.Manifest = src
+	if endpoint != "" {
+		a.Endpoint = endpoint
+	}
+	if err := a.Validate(); err != nil {
+		// Point at where the manifest (or the query) gave the value.
+		where := map[string]string{"/name": "/metadata/name", "/endpoint": "endpoint", "/version": "/metadata/version",
+			"/description": "/metadata/description"}
+		e := err.(*platform.Error)
+		for i, f := range e.Fields {
+			if to, ok := where[f.Field]; ok {
+				e.Fields[i].Field = to
+				if n := doc.Root.At(to); strings.HasPrefix(to, "/") && n != nil {
+					e.Fields[i].Line, e.Fields[i].Column = n.Pos.Line, n.Pos.Column
+				}
+			}
+		}
+		e.Message = "the agent the manifest describes cannot be registered"
+		return nil, e
+	}
+	return a, nil
+}
+
+// hasMember reports whether body is a JSON object with that member.
+func hasMember(body []byte, name string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return false
+	}
+	_, ok := m[name]
+	return ok
+}
+
+// onlyParams refuses query parameters other than known.
+func onlyParams(q url.Values, known ...string) error {
+	var p platform.Problems
+	for k := range q {
+		if !slices.Contains(known, k) {
+			p.Add(k, "is not a known query parameter here")
+		}
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	sort.Slice(p, func(i, j int) bool { return p[i].Field < p[j].Field })
+	return &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
 }
 
 // AgentList is the body of GET /api/v1/agents.
@@ -145,7 +221,7 @@ func (s *Server) handleAgentList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
-	f := platform.AgentFilter{Namespace: platform.DefaultNamespace, Limit: platform.DefaultPageSize}
+	f := platform.AgentFilter{Namespace: platform.DefaultNamespace}
 	var p platform.Problems
 	var unknown []string
 	for k := range q {
@@ -181,24 +257,30 @@ func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
 		}
 		f.Labels[k] = v
 	}
+	f.After, f.Limit = parsePage(q, &p)
+	if len(p) > 0 {
+		return f, &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
+	}
+	return f, nil
+}
+
+// parsePage reads the limit and cursor parameters of a list route.
+func parsePage(q url.Values, p *platform.Problems) (after string, limit int) {
+	limit = platform.DefaultPageSize
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > platform.MaxPageSize {
 			p.Add("limit", "must be a whole number from 1 to %d", platform.MaxPageSize)
 		}
-		f.Limit = n
+		limit = n
 	}
 	if v := q.Get("cursor"); v != "" {
-		after, ok := decodeCursor(v)
-		if !ok {
+		var ok bool
+		if after, ok = decodeCursor(v); !ok {
 			p.Add("cursor", "is not a cursor this server gave out")
 		}
-		f.After = after
 	}
-	if len(p) > 0 {
-		return f, &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
-	}
-	return f, nil
+	return after, limit
 }
 
 // Cursors are opaque to clients: a version tag and the last ID seen.

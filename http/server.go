@@ -23,6 +23,8 @@ type Server struct {
 	Addr string
 	// Agents keeps the registry.
 	Agents platform.AgentStore
+	// Workflows keeps workflow definitions.
+	Workflows platform.WorkflowStore
 	// Database reports the store's health.
 	Database platform.Database
 	// Redis and Vector report the health of optional dependencies; nil
@@ -111,6 +113,8 @@ func (s *Server) Handler() http.Handler {
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()
 	s.registerAgentRoutes()
+	s.registerManifestRoutes()
+	s.registerWorkflowRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

@@ -138,6 +138,7 @@ func collectSteps(list *Node, ptr string) []stepRef {
 		p := ptr + "/" + strconv.Itoa(i)
 		out = append(out, stepRef{s, p})
 		out = append(out, collectSteps(s.Get("steps"), p+"/steps")...)
+		out = append(out, collectSteps(s.Get("parallel"), p+"/parallel")...)
 		out = append(out, collectSteps(s.Get("else"), p+"/else")...)
 		for j, b := range s.Get("branches").items() {
 			out = append(out, collectSteps(b.Get("steps"), fmt.Sprintf("%s/branches/%d/steps", p, j))...)
@@ -217,7 +218,7 @@ func walkStrings(n *Node, ptr string, fn func(text, ptr string)) {
 		}
 	case Object:
 		for _, f := range n.Fields {
-			if f.Key == "steps" || f.Key == "else" || f.Key == "branches" {
+			if f.Key == "steps" || f.Key == "else" || f.Key == "branches" || f.Key == "parallel" {
 				continue // nested steps are walked on their own
 			}
 			walkStrings(f.Value, ptr+"/"+escape(f.Key), fn)

@@ -178,7 +178,9 @@ type Step struct {
 	TimeoutSeconds  float64         `json:"timeout_seconds"`
 	ContinueOnError bool            `json:"continue_on_error"`
 	OnError         json.RawMessage `json:"on_error"`
-	// Steps are the children of a Parallel step.
+	// Parallel are the steps a Parallel step runs at once.
+	Parallel []Step `json:"parallel"`
+	// Steps are the nested steps of a Loop or Conditional step.
 	Steps []Step `json:"steps"`
 }
 

@@ -159,26 +159,12 @@ func (c *agentsCLI) printUsage() {
 }
 
 // parse parses flags and positional arguments in any order ("get foo
-// --output json"); "--" ends the flags. It checks the common flags and that
-// there is one positional argument for each of names ("REF"), no more.
+// --output json"). It checks the common flags and that there is one
+// positional argument for each of names ("REF"), no more.
 func (c *agentsCLI) parse(args []string, names ...string) ([]string, error) {
-	var pos []string
-	for {
-		if err := c.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &agentsUsageError{}
-		}
-		rest := c.fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		if len(rest) == 0 {
-			break
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
+	pos, err := parseArgs(c.fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if c.output != "table" && c.output != "json" {
 		return nil, usageErrorf("--output must be table or json, not %q", c.output)
@@ -420,4 +406,26 @@ func (l agentsLabels) Set(v string) error {
 	}
 	l[k] = val
 	return nil
+}
+
+// parseArgs parses flags and positional arguments in any order; "--" ends
+// the flags. It returns the positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &agentsUsageError{}
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }

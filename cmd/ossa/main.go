@@ -24,6 +24,7 @@ const usage = `Usage: ossa <command> [arguments]
 Commands:
   serve      run the gateway (see ossa serve -h)
   agents     list, get, register and delete agents on a running gateway
+  validate   check OSSA manifests against their release's schema
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runServe(ctx, args[1:], stderr, getenv)
 	case "agents":
 		return runAgents(ctx, args[1:], stdout, stderr, getenv)
+	case "validate":
+		return runValidate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ossa", platform.Version)
 		return 0
