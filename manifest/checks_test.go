@@ -86,7 +86,7 @@ func TestUnsupportedVersion(t *testing.T) {
 	docs, _ := Parse("a.yaml", []byte("apiVersion: ossa/v9.9\nkind: Agent\n"))
 	r := Validate(docs[0])
 	if r.Valid() || r.Diagnostics[0].Code != "unsupported-version" || len(r.Diagnostics[0].Allowed) < 10 ||
-		!strings.Contains(r.Diagnostics[0].Message, "ossa/v0.4*") {
+		!strings.Contains(r.Diagnostics[0].Format("a.yaml"), "allowed: ossa/v0.5*, ") {
 		t.Fatalf("%+v", r.Diagnostics)
 	}
 }

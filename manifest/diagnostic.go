@@ -1,6 +1,9 @@
 package manifest
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Severity says whether a diagnostic fails validation.
 type Severity string
@@ -25,11 +28,15 @@ type Diagnostic struct {
 	Allowed []string `json:"allowed,omitempty"`
 }
 
-// Format renders d as "file:line:col: severity: message (pointer)".
+// Format renders d as "file:line:col: severity: message (pointer)",
+// followed by the allowed values when there are any.
 func (d Diagnostic) Format(file string) string {
 	s := fmt.Sprintf("%s:%s: %s: %s", file, d.Pos, d.Severity, d.Message)
 	if d.Pointer != "" {
 		s += " (" + d.Pointer + ")"
+	}
+	if len(d.Allowed) > 0 {
+		s += "; allowed: " + strings.Join(d.Allowed, ", ")
 	}
 	return s
 }

@@ -3,7 +3,6 @@ package manifest
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -41,8 +40,7 @@ func Validate(doc *Document) *Result {
 		if at == nil {
 			at = doc.Root
 		}
-		d := r.add(at, "/apiVersion", "unsupported-version", "apiVersion %q (kind %q) is not supported; supported: %s",
-			apiVersion, kind, strings.Join(SupportedAPIVersions(), ", "))
+		d := r.add(at, "/apiVersion", "unsupported-version", "apiVersion %q (kind %q) is not supported", apiVersion, kind)
 		d.Allowed = SupportedAPIVersions()
 		return r
 	}

@@ -108,11 +108,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 	} else {
 		for _, r := range reports {
 			for _, d := range r.Diagnostics {
-				line := d.Format(r.File)
-				if len(d.Allowed) > 0 && len(d.Allowed) <= 20 {
-					line += "; allowed: " + strings.Join(d.Allowed, ", ")
-				}
-				fmt.Fprintln(stdout, line)
+				fmt.Fprintln(stdout, d.Format(r.File))
 			}
 			if s := r.Conformance; s != nil {
 				fmt.Fprintf(stdout, "%s: conformance %s: %.0f%% %s", r.File, s.Profile, s.Value*100, s.Status)
