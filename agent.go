@@ -126,7 +126,7 @@ func (a *Agent) Validate() error {
 		p.Add("/name", "is required")
 	case !ValidName(a.Name):
 		p.Add("/name", "must be a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit")
-	case looksLikeID(a.Name):
+	case LooksLikeID(a.Name):
 		p.Add("/name", "must not have the form of a UUID, which would be ambiguous with agent IDs")
 	}
 	if !a.Type.Valid() {
@@ -182,8 +182,8 @@ func (a *Agent) Validate() error {
 	return p.Err("the agent is not valid")
 }
 
-// looksLikeID reports whether s has the 8-4-4-4-12 form of a UUID.
-func looksLikeID(s string) bool { return uuidRe.MatchString(s) }
+// LooksLikeID reports whether s has the 8-4-4-4-12 form of a UUID.
+func LooksLikeID(s string) bool { return uuidRe.MatchString(s) }
 
 // checkEndpoint returns why s is not an absolute http(s) URL, or "".
 func checkEndpoint(s string) string {

@@ -42,10 +42,10 @@ func (s *Server) handleWorkflowCreate(w http.ResponseWriter, r *http.Request) er
 	m := v.(*manifest.Workflow)
 	wf := &platform.Workflow{Namespace: platform.DefaultNamespace, Name: m.Metadata.Name, Version: m.Metadata.Version,
 		Description: m.Metadata.Description, APIVersion: doc.APIVersion(), Definition: def, Manifest: src}
-	if !platform.ValidName(wf.Name) {
+	if !platform.ValidName(wf.Name) || platform.LooksLikeID(wf.Name) {
 		n := doc.Root.At("/metadata/name")
 		return &platform.Error{Code: platform.EINVALID, Message: "the Workflow manifest is not valid", Fields: []platform.FieldError{{
-			Field: "/metadata/name", Message: "must be a DNS-1123 label to be stored: at most 63 lower-case letters, digits and '-'",
+			Field: "/metadata/name", Message: "must be a DNS-1123 label, not of the form of a UUID, to be stored: at most 63 lower-case letters, digits and '-'",
 			Line: n.Pos.Line, Column: n.Pos.Column}}}
 	}
 	if err := s.Workflows.CreateWorkflow(r.Context(), wf); err != nil {

@@ -13,7 +13,11 @@ import (
 	"github.com/ossa-platform/platform"
 )
 
-const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, created_at, updated_at`
+const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at`
+
+// manifestColumns follow agentColumns where one whole agent is read. Lists
+// leave them out: a manifest can be large, and only its own route serves it.
+const manifestColumns = `manifest_format, manifest_body`
 
 // byRef returns the condition, on $2, and its argument that select the
 // agent ref names. IDs are always written in the canonical 8-4-4-4-12 form
@@ -40,10 +44,12 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 	now := timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		format, body := manifestArgs(row.Manifest)
+		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			row.ID, row.Namespace, row.Name, row.Type, row.Capabilities, row.Endpoint, row.Description,
-			row.Version, row.Labels, row.Metadata, row.Status, row.CreatedAt, row.UpdatedAt)
+			row.Version, row.Labels, row.Metadata, row.Status, row.APIVersion, row.CreatedAt, row.UpdatedAt,
+			format, body)
 		return agentError(err, &row)
 	})
 	if err != nil {
@@ -56,8 +62,8 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 // FindAgent returns the agent with that ID or name.
 func (db *DB) FindAgent(ctx context.Context, namespace, ref string) (*platform.Agent, error) {
 	cond, arg := byRef(ref)
-	row := db.pool.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE namespace = $1 AND `+cond, namespace, arg)
-	return scanAgent(row, ref)
+	row := db.pool.QueryRow(ctx, `SELECT `+agentColumns+`, `+manifestColumns+` FROM agents WHERE namespace = $1 AND `+cond, namespace, arg)
+	return scanAgent(row, ref, true)
 }
 
 // ListAgents returns one page of agents in ID order. Being keyset
@@ -79,8 +85,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 	if f.After != "" {
 		after, err := uuid.Parse(f.After)
 		if err != nil {
-			return platform.AgentPage{}, &platform.Error{Code: platform.EINVALID, Message: "the page cursor is not valid",
-				Fields: []platform.FieldError{{Field: "after", Message: "must be the next cursor of a previous page"}}}
+			return platform.AgentPage{}, badCursor()
 		}
 		where = append(where, "id > "+arg(after.String())+"::uuid")
 	}
@@ -101,7 +106,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 	if err != nil {
 		return platform.AgentPage{}, err
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*platform.Agent, error) { return scanAgent(r, "") })
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*platform.Agent, error) { return scanAgent(r, "", false) })
 	if err != nil {
 		return platform.AgentPage{}, err
 	}
@@ -120,8 +125,9 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 	var out *platform.Agent
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		cond, arg := byRef(ref)
-		row := tx.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE namespace = $1 AND `+cond+` FOR UPDATE`, namespace, arg)
-		a, err := scanAgent(row, ref)
+		row := tx.QueryRow(ctx, `SELECT `+agentColumns+`, `+manifestColumns+` FROM agents
+			WHERE namespace = $1 AND `+cond+` FOR UPDATE`, namespace, arg)
+		a, err := scanAgent(row, ref, true)
 		if err != nil {
 			return err
 		}
@@ -138,11 +144,13 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		if !a.UpdatedAt.After(prev.UpdatedAt) {
 			a.UpdatedAt = prev.UpdatedAt.Add(time.Microsecond)
 		}
+		format, body := manifestArgs(a.Manifest)
 		_, err = tx.Exec(ctx, `UPDATE agents SET name = $2, type = $3, capabilities = $4, endpoint = $5,
-			description = $6, version = $7, labels = $8, metadata = $9, status = $10, updated_at = $11
+			description = $6, version = $7, labels = $8, metadata = $9, status = $10, api_version = $11,
+			manifest_format = $12, manifest_body = $13, updated_at = $14
 			WHERE id = $1`,
 			a.ID, a.Name, a.Type, a.Capabilities, a.Endpoint, a.Description, a.Version, a.Labels,
-			a.Metadata, a.Status, a.UpdatedAt)
+			a.Metadata, a.Status, a.APIVersion, format, body, a.UpdatedAt)
 		if err != nil {
 			return agentError(err, a)
 		}
@@ -187,11 +195,20 @@ func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
 // returns equals the one a later read returns.
 func timestamp() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// scanAgent reads one agent; a missing row is ENOTFOUND for ref.
-func scanAgent(row pgx.Row, ref string) (*platform.Agent, error) {
-	var a platform.Agent
-	err := row.Scan(&a.ID, &a.Namespace, &a.Name, &a.Type, &a.Capabilities, &a.Endpoint, &a.Description,
-		&a.Version, &a.Labels, &a.Metadata, &a.Status, &a.CreatedAt, &a.UpdatedAt)
+// scanAgent reads one agent, with its manifest when the row has
+// manifestColumns; a missing row is ENOTFOUND for ref.
+func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, error) {
+	var (
+		a      platform.Agent
+		format *string
+		body   []byte
+	)
+	dest := []any{&a.ID, &a.Namespace, &a.Name, &a.Type, &a.Capabilities, &a.Endpoint, &a.Description,
+		&a.Version, &a.Labels, &a.Metadata, &a.Status, &a.APIVersion, &a.CreatedAt, &a.UpdatedAt}
+	if withManifest {
+		dest = append(dest, &format, &body)
+	}
+	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound(ref)
 	}
@@ -199,7 +216,33 @@ func scanAgent(row pgx.Row, ref string) (*platform.Agent, error) {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	a.Manifest = manifestOf(format, body)
 	return &a, nil
+}
+
+// manifestArgs returns the manifest_format and manifest_body arguments for
+// m: both NULL when there is no manifest. An empty body is stored empty,
+// not NULL, so the format alone tells whether there is a manifest.
+func manifestArgs(m *platform.ManifestSource) (format, body any) {
+	if m == nil {
+		return nil, nil
+	}
+	b := m.Body
+	if b == nil {
+		b = []byte{}
+	}
+	return m.Format, b
+}
+
+// manifestOf is the inverse of manifestArgs.
+func manifestOf(format *string, body []byte) *platform.ManifestSource {
+	if format == nil {
+		return nil
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return &platform.ManifestSource{Format: *format, Body: body}
 }
 
 func notFound(ref string) error {

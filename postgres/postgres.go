@@ -76,8 +76,9 @@ type DB struct {
 }
 
 var (
-	_ platform.AgentStore = (*DB)(nil)
-	_ platform.Database   = (*DB)(nil)
+	_ platform.AgentStore    = (*DB)(nil)
+	_ platform.WorkflowStore = (*DB)(nil)
+	_ platform.Database      = (*DB)(nil)
 )
 
 // Open connects to the database that cfg names, checks that it answers and

@@ -182,3 +182,91 @@ func TestBadCursor(t *testing.T) {
 		t.Fatalf("error code = %q (%v), want %q", got, err, platform.EINVALID)
 	}
 }
+
+// TestUpgrade checks that a database migrated before agents kept manifests
+// (version 1) reaches the newest version with its agents intact, and that
+// they read back with no manifest.
+func TestUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, schema := newSchema(t)
+	db := open(t, url, schema)
+	db.Close()
+	in := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+	// Back to version 1 by hand, the inverse of 0002 and 0003.
+	admin(t, url, `DROP TABLE `+in("workflows")+`;
+		ALTER TABLE `+in("agents")+` DROP COLUMN api_version, DROP COLUMN manifest_format, DROP COLUMN manifest_body;
+		DELETE FROM `+in("ossa_schema_migrations")+` WHERE version > 1;
+		INSERT INTO `+in("agents")+` (id, namespace, name, type, status, created_at, updated_at)
+			VALUES ('0190b1b2-0000-7000-8000-000000000001', 'default', 'old', 'worker', 'active', now(), now())`)
+	db = open(t, url, schema)
+	if err := db.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.FindAgent(ctx, "default", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.APIVersion != "" || a.Manifest != nil {
+		t.Fatalf("upgraded agent has api version %q, manifest %+v", a.APIVersion, a.Manifest)
+	}
+}
+
+// TestReapplyAll checks that every migration is safe to run twice: with
+// every version row lost, Open applies them all again and loses nothing.
+func TestReapplyAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, schema := newSchema(t)
+	db := open(t, url, schema)
+	a := storetest.NewAgent("survivor")
+	a.APIVersion = "ossa/v0.3.0"
+	a.Manifest = &platform.ManifestSource{Format: "yaml", Body: []byte("kind: Agent\n")}
+	if err := db.CreateAgent(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	w := storetest.NewWorkflow("survivor")
+	if err := db.CreateWorkflow(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	admin(t, url, `DELETE FROM `+pgx.Identifier{schema, "ossa_schema_migrations"}.Sanitize())
+	again := open(t, url, schema)
+	if err := again.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := appliedCount(t, again, schema), migrationCount(t); got != want {
+		t.Fatalf("%d migration rows, want %d", got, want)
+	}
+	got, err := again.FindAgent(ctx, a.Namespace, a.ID)
+	if err != nil {
+		t.Fatalf("agent lost by re-applying migrations: %v", err)
+	}
+	if got.APIVersion != a.APIVersion || got.Manifest == nil || string(got.Manifest.Body) != string(a.Manifest.Body) {
+		t.Fatalf("agent after re-applying migrations: %+v, manifest %+v", got, got.Manifest)
+	}
+	if _, err := again.FindWorkflow(ctx, w.Namespace, w.ID); err != nil {
+		t.Fatalf("workflow lost by re-applying migrations: %v", err)
+	}
+}
+
+// TestWorkflowHexName checks that a workflow name of 32 hex digits is
+// looked up as a name, as for agents.
+func TestWorkflowHexName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, schema := newSchema(t)
+	db := open(t, url, schema)
+	w := storetest.NewWorkflow("0190b1b200007000800000000000abcd")
+	if err := db.CreateWorkflow(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{w.Name, w.ID} {
+		got, err := db.FindWorkflow(ctx, w.Namespace, ref)
+		if err != nil || got.ID != w.ID {
+			t.Fatalf("FindWorkflow(%s) = %v, %v", ref, got, err)
+		}
+	}
+	if err := db.DeleteWorkflow(ctx, w.Namespace, w.Name); err != nil {
+		t.Fatal(err)
+	}
+}

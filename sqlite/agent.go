@@ -12,7 +12,11 @@ import (
 	"github.com/ossa-platform/platform"
 )
 
-const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, created_at, updated_at`
+const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at`
+
+// manifestColumns follow agentColumns where one whole agent is read. Lists
+// leave them out: a manifest can be large, and only its own route serves it.
+const manifestColumns = `manifest_format, manifest_body`
 
 // CreateAgent stores a new agent, setting its ID and timestamps.
 func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
@@ -68,7 +72,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 	defer rows.Close()
 	var page platform.AgentPage
 	for rows.Next() {
-		a, err := scanAgent(rows)
+		a, err := scanAgent(rows, false)
 		if err != nil {
 			return platform.AgentPage{}, err
 		}
@@ -101,10 +105,12 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 			a.UpdatedAt = created.Add(time.Microsecond)
 		}
 		caps, labels := encodeJSON(a.Capabilities), encodeJSON(a.Labels)
+		format, body := manifestArgs(a.Manifest)
 		if _, err := tx.ExecContext(ctx, `UPDATE agents SET name = ?, type = ?, capabilities = ?, endpoint = ?,
-			description = ?, version = ?, labels = ?, metadata = ?, status = ?, updated_at = ? WHERE id = ?`,
+			description = ?, version = ?, labels = ?, metadata = ?, status = ?, api_version = ?,
+			manifest_format = ?, manifest_body = ?, updated_at = ? WHERE id = ?`,
 			a.Name, a.Type, caps, a.Endpoint, a.Description, a.Version, labels, string(a.Metadata), a.Status,
-			a.UpdatedAt.UnixMicro(), a.ID); err != nil {
+			a.APIVersion, format, body, a.UpdatedAt.UnixMicro(), a.ID); err != nil {
 			return conflictName(translate(err), a)
 		}
 		out = a
@@ -154,8 +160,9 @@ type querier interface {
 }
 
 func findAgent(ctx context.Context, q querier, namespace, ref string) (*platform.Agent, error) {
-	row := q.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE namespace = ? AND (id = ? OR name = ?)`, namespace, ref, ref)
-	a, err := scanAgent(row)
+	row := q.QueryRowContext(ctx, `SELECT `+agentColumns+`, `+manifestColumns+`
+		FROM agents WHERE namespace = ? AND (id = ? OR name = ?)`, namespace, ref, ref)
+	a, err := scanAgent(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(ref, nil)
 	}
@@ -163,24 +170,36 @@ func findAgent(ctx context.Context, q querier, namespace, ref string) (*platform
 }
 
 func insertAgent(ctx context.Context, tx *sql.Tx, a *platform.Agent) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	format, body := manifestArgs(a.Manifest)
+	_, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Namespace, a.Name, a.Type, encodeJSON(a.Capabilities), a.Endpoint, a.Description, a.Version,
-		encodeJSON(a.Labels), string(a.Metadata), a.Status, a.CreatedAt.UnixMicro(), a.UpdatedAt.UnixMicro())
+		encodeJSON(a.Labels), string(a.Metadata), a.Status, a.APIVersion, a.CreatedAt.UnixMicro(), a.UpdatedAt.UnixMicro(),
+		format, body)
 	return translate(err)
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanAgent(s scanner) (*platform.Agent, error) {
+// scanAgent reads one agent, with its manifest when the row has
+// manifestColumns.
+func scanAgent(s scanner, withManifest bool) (*platform.Agent, error) {
 	var (
 		a                       platform.Agent
 		caps, labels, meta      string
 		createdMicro, updatedMu int64
+		format                  sql.NullString
+		body                    []byte
 	)
-	if err := s.Scan(&a.ID, &a.Namespace, &a.Name, &a.Type, &caps, &a.Endpoint, &a.Description, &a.Version,
-		&labels, &meta, &a.Status, &createdMicro, &updatedMu); err != nil {
+	dest := []any{&a.ID, &a.Namespace, &a.Name, &a.Type, &caps, &a.Endpoint, &a.Description, &a.Version,
+		&labels, &meta, &a.Status, &a.APIVersion, &createdMicro, &updatedMu}
+	if withManifest {
+		dest = append(dest, &format, &body)
+	}
+	if err := s.Scan(dest...); err != nil {
 		return nil, err
 	}
+	a.Manifest = manifestOf(format, body)
 	if err := json.Unmarshal([]byte(caps), &a.Capabilities); err != nil {
 		return nil, err
 	}
@@ -191,6 +210,31 @@ func scanAgent(s scanner) (*platform.Agent, error) {
 	a.CreatedAt = time.UnixMicro(createdMicro).UTC()
 	a.UpdatedAt = time.UnixMicro(updatedMu).UTC()
 	return &a, nil
+}
+
+// manifestArgs returns the manifest_format and manifest_body arguments for
+// m: both NULL when there is no manifest. An empty body is stored empty,
+// not NULL, so the format alone tells whether there is a manifest.
+func manifestArgs(m *platform.ManifestSource) (format, body any) {
+	if m == nil {
+		return nil, nil
+	}
+	b := m.Body
+	if b == nil {
+		b = []byte{}
+	}
+	return m.Format, b
+}
+
+// manifestOf is the inverse of manifestArgs.
+func manifestOf(format sql.NullString, body []byte) *platform.ManifestSource {
+	if !format.Valid {
+		return nil
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return &platform.ManifestSource{Format: format.String, Body: body}
 }
 
 func encodeJSON(v any) string {

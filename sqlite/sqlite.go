@@ -35,8 +35,9 @@ type DB struct {
 }
 
 var (
-	_ platform.AgentStore = (*DB)(nil)
-	_ platform.Database   = (*DB)(nil)
+	_ platform.AgentStore    = (*DB)(nil)
+	_ platform.WorkflowStore = (*DB)(nil)
+	_ platform.Database      = (*DB)(nil)
 )
 
 // Open opens (creating when absent) the database in dir and applies every

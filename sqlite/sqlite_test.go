@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/sqlite"
 	"github.com/ossa-platform/platform/storetest"
 )
@@ -42,6 +43,44 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := db.FindAgent(ctx, a.Namespace, a.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpgrade checks that a file migrated before agents kept manifests
+// (version 1) reaches the newest version with its agents intact, and that
+// they read back with no manifest.
+func TestUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := open(t, dir)
+	// Back to version 1 by hand, the inverse of 0002 and 0003.
+	for _, stmt := range []string{
+		`DROP TABLE workflows`,
+		`ALTER TABLE agents DROP COLUMN api_version`,
+		`ALTER TABLE agents DROP COLUMN manifest_format`,
+		`ALTER TABLE agents DROP COLUMN manifest_body`,
+		`DELETE FROM ossa_schema_migrations WHERE version > 1`,
+		`INSERT INTO agents (id, namespace, name, type, status, created_at, updated_at)
+			VALUES ('0190b1b2-0000-7000-8000-000000000001', 'default', 'old', 'worker', 'active', 0, 0)`,
+	} {
+		if _, err := db.SQL().ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	db = open(t, dir)
+	if err := db.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.FindAgent(ctx, "default", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.APIVersion != "" || a.Manifest != nil {
+		t.Fatalf("upgraded agent has api version %q, manifest %+v", a.APIVersion, a.Manifest)
+	}
+	if _, err := db.ListWorkflows(ctx, platform.WorkflowFilter{Namespace: "default", Limit: 1}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 // Store is what a backend must provide to the suite.
 type Store interface {
 	platform.AgentStore
+	platform.WorkflowStore
 	platform.Database
 }
 
@@ -27,6 +28,7 @@ type Store interface {
 // called once per subtest and must register its own cleanup on t.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Agents", func(t *testing.T) { runAgents(t, newStore) })
+	t.Run("Workflows", func(t *testing.T) { runWorkflows(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -52,6 +54,16 @@ func NewAgent(name string) *platform.Agent {
 		Endpoint:     "http://localhost:9001",
 	}
 }
+
+// Manifests with what re-encoding would lose, for the round trips:
+// comments, CRLF line ends, trailing spaces, key order, spacing, non-ASCII
+// text, and bytes that are not text at all, since a store keeps bytes.
+const (
+	yamlManifest = "# registered by hand\r\napiVersion: ossa/v0.3.0   \r\nkind: Agent\r\nmetadata:\r\n" +
+		"\tname: from-manifest # tab, not spaces\r\n  description: \"R\u00e9sum\u00e9 \u2014 \xff\x00\"\r\n"
+	jsonManifest = `{ "kind":"Agent",   "apiVersion" : "ossa/v0.4.0",` + "\n\t" +
+		`"metadata": {"name": "from-manifest", "z": 1.50, "a": 1e2} }` + "\n"
+)
 
 func create(t *testing.T, s Store, a *platform.Agent) *platform.Agent {
 	t.Helper()
@@ -100,6 +112,87 @@ func runAgents(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 			assertSame(t, got, a)
 		}
+	})
+
+	t.Run("Manifest", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		a := NewAgent("from-manifest")
+		a.APIVersion = "ossa/v0.3.0"
+		a.Manifest = &platform.ManifestSource{Format: "yaml", Body: []byte(yamlManifest)}
+		create(t, s, a)
+		for _, ref := range []string{a.ID, a.Name} {
+			got, err := s.FindAgent(ctx, ns, ref)
+			if err != nil {
+				t.Fatalf("FindAgent(%s): %v", ref, err)
+			}
+			assertSame(t, got, a)
+		}
+		bare := create(t, s, NewAgent("bare"))
+		page, err := s.ListAgents(ctx, platform.AgentFilter{Namespace: ns, Limit: platform.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 2 || page.Items[0].APIVersion != a.APIVersion || page.Items[1].APIVersion != "" {
+			t.Fatalf("listed %v, want api versions %q and \"\"", page.Items, a.APIVersion)
+		}
+
+		// An update that leaves the manifest alone keeps it.
+		got, err := s.UpdateAgent(ctx, ns, a.Name, func(u *platform.Agent) error { u.Description = "kept"; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertManifest(t, got.Manifest, a.Manifest)
+		found, err := s.FindAgent(ctx, ns, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSame(t, found, got)
+
+		// An update can replace it, JSON with its own spacing and key order.
+		replacement := &platform.ManifestSource{Format: "json", Body: []byte(jsonManifest)}
+		got, err = s.UpdateAgent(ctx, ns, a.ID, func(u *platform.Agent) error {
+			u.APIVersion, u.Manifest = "ossa/v0.4.0", replacement
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err = s.FindAgent(ctx, ns, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertManifest(t, found.Manifest, replacement)
+		assertSame(t, found, got)
+
+		// And clear it.
+		got, err = s.UpdateAgent(ctx, ns, a.ID, func(u *platform.Agent) error {
+			u.APIVersion, u.Manifest = "", nil
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err = s.FindAgent(ctx, ns, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found.Manifest != nil || found.APIVersion != "" {
+			t.Fatalf("after clearing: api version %q, manifest %+v", found.APIVersion, found.Manifest)
+		}
+		assertSame(t, found, got)
+
+		// An agent registered without a manifest can gain one, even an
+		// empty one, which is still a manifest and not none.
+		empty := &platform.ManifestSource{Format: "yaml", Body: []byte{}}
+		if _, err := s.UpdateAgent(ctx, ns, bare.ID, func(u *platform.Agent) error { u.Manifest = empty; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		found, err = s.FindAgent(ctx, ns, bare.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertManifest(t, found.Manifest, empty)
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
@@ -440,10 +533,12 @@ func names(as []*platform.Agent) []string {
 }
 
 // assertSame compares two agents field by field, timestamps to the
-// microsecond (PostgreSQL's precision) and metadata as JSON values.
+// microsecond (PostgreSQL's precision), metadata as JSON values and
+// manifests byte for byte.
 func assertSame(t *testing.T, got, want *platform.Agent) {
 	t.Helper()
 	g, w := *got, *want
+	assertManifest(t, g.Manifest, w.Manifest)
 	if !sameJSON(g.Metadata, w.Metadata) {
 		t.Fatalf("metadata = %s, want %s", g.Metadata, w.Metadata)
 	}
@@ -458,6 +553,25 @@ func assertSame(t *testing.T, got, want *platform.Agent) {
 	if string(gj) != string(wj) {
 		t.Fatalf("agent = %s\nwant    %s", gj, wj)
 	}
+}
+
+// assertManifest checks that got is want: both none, or the same format
+// and the same bytes.
+func assertManifest(t *testing.T, got, want *platform.ManifestSource) {
+	t.Helper()
+	if got == nil && want == nil {
+		return
+	}
+	if got == nil || want == nil || got.Format != want.Format || !bytes.Equal(got.Body, want.Body) {
+		t.Fatalf("manifest = %s\nwant       %s", describeManifest(got), describeManifest(want))
+	}
+}
+
+func describeManifest(m *platform.ManifestSource) string {
+	if m == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s %q", m.Format, m.Body)
 }
 
 func sameJSON(a, b json.RawMessage) bool {

@@ -42,6 +42,7 @@ func NewMain(cfg Config, logOut io.Writer) *Main {
 // store is what Main needs of a database.
 type store interface {
 	platform.AgentStore
+	platform.WorkflowStore
 	platform.Database
 }
 
@@ -55,6 +56,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv := &ohttp.Server{
 		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
 		Agents:         db,
+		Workflows:      db,
 		Database:       db,
 		CORSOrigins:    m.Config.CORSOrigins,
 		TrustedProxies: m.Config.TrustedProxies,

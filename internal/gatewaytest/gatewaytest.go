@@ -15,6 +15,7 @@ import (
 // Store is what a gateway needs of a database.
 type Store interface {
 	platform.AgentStore
+	platform.WorkflowStore
 	platform.Database
 }
 
@@ -32,7 +33,7 @@ func SQLite(t testing.TB) *sqlite.DB {
 // Start runs a gateway over db, quiet unless configure sets a logger.
 func Start(t testing.TB, db Store, configure ...func(*ohttp.Server)) *ohttp.Server {
 	t.Helper()
-	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
+	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
 	for _, c := range configure {
 		c(srv)
 	}

@@ -1,0 +1,152 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/ossa-platform/platform"
+)
+
+const workflowColumns = `id, namespace, name, version, description, api_version, definition, created_at, updated_at`
+
+// CreateWorkflow stores a new workflow, setting its ID and timestamps.
+func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
+	if !json.Valid(w.Definition) {
+		return invalidDefinition()
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	row := *w
+	if row.Namespace == "" {
+		row.Namespace = platform.DefaultNamespace
+	}
+	now := timestamp()
+	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		format, body := manifestArgs(row.Manifest)
+		_, err := tx.Exec(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
+			row.Definition, row.CreatedAt, row.UpdatedAt, format, body)
+		return workflowError(err, &row)
+	})
+	if err != nil {
+		return err
+	}
+	*w = row
+	return nil
+}
+
+// FindWorkflow returns the workflow with that ID or name, with its manifest.
+func (db *DB) FindWorkflow(ctx context.Context, namespace, ref string) (*platform.Workflow, error) {
+	cond, arg := byRef(ref)
+	row := db.pool.QueryRow(ctx, `SELECT `+workflowColumns+`, `+manifestColumns+`
+		FROM workflows WHERE namespace = $1 AND `+cond, namespace, arg)
+	return scanWorkflow(row, ref, true)
+}
+
+// ListWorkflows returns one page of a namespace's workflows in ID order,
+// with their definitions but without their manifests.
+func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (platform.WorkflowPage, error) {
+	if f.Limit <= 0 {
+		f.Limit = platform.DefaultPageSize
+	}
+	f.Limit = min(f.Limit, platform.MaxPageSize)
+	// The nil UUID sorts before every UUIDv7, so no cursor means all.
+	var after uuid.UUID
+	if f.After != "" {
+		var err error
+		if after, err = uuid.Parse(f.After); err != nil {
+			return platform.WorkflowPage{}, badCursor()
+		}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+workflowColumns+` FROM workflows
+		WHERE namespace = $1 AND id > $2::uuid ORDER BY id LIMIT $3`, f.Namespace, after.String(), f.Limit+1)
+	if err != nil {
+		return platform.WorkflowPage{}, err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*platform.Workflow, error) {
+		return scanWorkflow(r, "", false)
+	})
+	if err != nil {
+		return platform.WorkflowPage{}, err
+	}
+	page := platform.WorkflowPage{Items: items}
+	if len(items) > f.Limit {
+		page.Items = items[:f.Limit]
+		page.Next = page.Items[f.Limit-1].ID
+	}
+	return page, nil
+}
+
+// DeleteWorkflow removes one workflow.
+func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		cond, arg := byRef(ref)
+		tag, err := tx.Exec(ctx, `DELETE FROM workflows WHERE namespace = $1 AND `+cond, namespace, arg)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return workflowNotFound(ref)
+		}
+		return nil
+	})
+}
+
+// scanWorkflow reads one workflow, with its manifest when the row has
+// manifestColumns; a missing row is ENOTFOUND for ref.
+func scanWorkflow(row pgx.Row, ref string, withManifest bool) (*platform.Workflow, error) {
+	var (
+		w      platform.Workflow
+		format *string
+		body   []byte
+	)
+	dest := []any{&w.ID, &w.Namespace, &w.Name, &w.Version, &w.Description, &w.APIVersion, &w.Definition,
+		&w.CreatedAt, &w.UpdatedAt}
+	if withManifest {
+		dest = append(dest, &format, &body)
+	}
+	err := row.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, workflowNotFound(ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	w.Manifest = manifestOf(format, body)
+	return &w, nil
+}
+
+func workflowNotFound(ref string) error {
+	return platform.Errorf(platform.ENOTFOUND, "workflow %q not found", ref)
+}
+
+func invalidDefinition() error {
+	return &platform.Error{Code: platform.EINVALID, Message: "the workflow is not valid",
+		Fields: []platform.FieldError{{Field: "/definition", Message: "must be a JSON document"}}}
+}
+
+func badCursor() error {
+	return &platform.Error{Code: platform.EINVALID, Message: "the page cursor is not valid",
+		Fields: []platform.FieldError{{Field: "after", Message: "must be the next cursor of a previous page"}}}
+}
+
+// workflowError turns the unique violation of (namespace, name) into a
+// conflict that names the workflow; other errors pass through.
+func workflowError(err error, w *platform.Workflow) error {
+	if isUniqueViolation(err) {
+		return platform.Errorf(platform.ECONFLICT, "a workflow named %q already exists in namespace %q", w.Name, w.Namespace)
+	}
+	if err != nil {
+		return fmt.Errorf("write workflow %q: %w", w.Name, err)
+	}
+	return nil
+}
