@@ -44,21 +44,27 @@ func Validate(doc *Document) *Result {
 		d.Allowed = SupportedAPIVersions()
 		return r
 	}
-	s, err := schema(r.Schema)
-	if err != nil {
+	if err := validateSchema(r); err != nil {
 		r.add(doc.Root, "", "internal", "%v", err)
-		return r
-	}
-	if err := s.Validate(doc.Root.Value()); err != nil {
-		var verr *jsonschema.ValidationError
-		if !errors.As(err, &verr) {
-			r.add(doc.Root, "", "internal", "%v", err)
-			return r
-		}
-		r.Diagnostics = append(r.Diagnostics, schemaDiagnostics(doc.Root, verr)...)
 	}
 	r.Diagnostics = append(r.Diagnostics, check(doc)...)
 	return r
+}
+
+// validateSchema evaluates the document's schema, adding a diagnostic per
+// failure; an error means the schema itself could not be used.
+func validateSchema(r *Result) error {
+	s, err := schema(r.Schema)
+	if err != nil {
+		return err
+	}
+	err = s.Validate(r.Document.Root.Value())
+	var verr *jsonschema.ValidationError
+	if errors.As(err, &verr) {
+		r.Diagnostics = append(r.Diagnostics, schemaDiagnostics(r.Document.Root, verr)...)
+		return nil
+	}
+	return err
 }
 
 // SchemaValid reports whether the document passes its release's schema,
