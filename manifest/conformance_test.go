@@ -25,7 +25,16 @@ var knownDeviations = map[string]string{}
 // document of ours that stands for it. The test holds every document judged
 // by a listed schema to the official verdict; a schema not yet listed is
 // only measured (its agreement is logged).
-var officialSchemas = map[string]string{}
+var officialSchemas = map[string]string{
+	"spec/history/v0.1.9/src/api/agent-manifest.schema.json": "v0.1.9.yaml",
+	"spec/v0.2.9/ossa-0.2.9.schema.json":                     "v0.2.9.yaml",
+	"spec/v0.3.0/ossa-0.3.0.schema.json":                     "v0.3.0.yaml",
+	"spec/v0.3.1/ossa-0.3.1.schema.json":                     "v0.3.1.yaml",
+	"spec/v0.3.2/ossa-0.3.2.schema.json":                     "v0.3.2.yaml",
+	"spec/v0.4/validator.schema.json":                        "v0.4-validator.yaml",
+	"spec/v0.5/agent.schema.json":                            "v0.5.yaml",
+	"spec/v1/skill.schema.json":                              "v1-skill.yaml",
+}
 
 type verdict struct {
 	path, apiVersion, kind, schema, result, firstError string
