@@ -206,18 +206,60 @@ type Retry struct {
 
 // Task is an OSSA Task: deterministic steps without an LLM loop.
 type Task struct {
-	APIVersion string          `json:"apiVersion"`
-	Kind       string          `json:"kind"`
-	Metadata   Metadata        `json:"metadata"`
-	Spec       json.RawMessage `json:"spec"`
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       TaskSpec `json:"spec"`
 }
 
-// Flow is an OSSA Flow (a state machine of v0.3.x and later).
+// TaskSpec is the spec of a Task.
+type TaskSpec struct {
+	Execution    TaskExecution   `json:"execution"`
+	Capabilities Capabilities    `json:"capabilities"`
+	Input        json.RawMessage `json:"input"`
+	Output       json.RawMessage `json:"output"`
+	Dependencies json.RawMessage `json:"dependencies"`
+}
+
+// TaskExecution says how a Task runs.
+type TaskExecution struct {
+	// Type is deterministic, idempotent or transactional.
+	Type       string `json:"type"`
+	Runtime    string `json:"runtime"`
+	Entrypoint string `json:"entrypoint"`
+}
+
+// Flow is an OSSA Flow: a state machine (v0.3.x and later).
 type Flow struct {
-	APIVersion string          `json:"apiVersion"`
-	Kind       string          `json:"kind"`
-	Metadata   Metadata        `json:"metadata"`
-	Spec       json.RawMessage `json:"spec"`
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       FlowSpec `json:"spec"`
+}
+
+// FlowSpec is the spec of a Flow.
+type FlowSpec struct {
+	Schema      FlowSchema       `json:"flow_schema"`
+	Transitions []FlowTransition `json:"transitions"`
+}
+
+// FlowSchema names a Flow's states and where it starts.
+type FlowSchema struct {
+	InitialState string      `json:"initial_state"`
+	States       []FlowState `json:"states"`
+}
+
+// FlowState is one state of a Flow.
+type FlowState struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// FlowTransition moves a Flow from one state to another.
+type FlowTransition struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Trigger any    `json:"trigger"`
 }
 
 // AgentTest is an OSSA AgentTest: test cases against a target agent.
@@ -230,8 +272,22 @@ type AgentTest struct {
 
 // AgentTestSpec is the spec of an AgentTest.
 type AgentTestSpec struct {
-	Target json.RawMessage   `json:"target"`
-	Tests  []json.RawMessage `json:"tests"`
+	Target    TestTarget     `json:"target"`
+	Scenarios []TestScenario `json:"scenarios"`
+}
+
+// TestTarget names the agent under test.
+type TestTarget struct {
+	Agent   string `json:"agent"`
+	Version string `json:"version"`
+}
+
+// TestScenario is one test case: an input and what must come out.
+type TestScenario struct {
+	Name       string          `json:"name"`
+	Input      map[string]any  `json:"input"`
+	Expected   json.RawMessage `json:"expected"`
+	Assertions json.RawMessage `json:"assertions"`
 }
 
 // Decode returns the typed view of the document's kind: *Agent, *Workflow,
