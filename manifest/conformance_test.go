@@ -35,6 +35,7 @@ var officialSchemas = map[string]string{
 	"spec/v0.3/ossa-v0.3.schema.json":                        "v0.3.4.yaml",
 	"spec/v0.3/ossa-0.3.5.schema.json":                       "v0.3.5.yaml",
 	"spec/v0.3/ossa-0.3.6.schema.json":                       "v0.3.6.yaml",
+	"spec/v0.4/agent.schema.json":                            "v0.4.yaml",
 	"spec/v0.4/validator.schema.json":                        "v0.4-validator.yaml",
 	"spec/v0.5/agent.schema.json":                            "v0.5.yaml",
 	"spec/v1/skill.schema.json":                              "v1-skill.yaml",
