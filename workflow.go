@@ -49,3 +49,23 @@ type WorkflowStore interface {
 	// DeleteWorkflow removes the workflow, or returns ENOTFOUND.
 	DeleteWorkflow(ctx context.Context, namespace, ref string) error
 }
+
+// The errors every WorkflowStore returns, worded alike on every backend (the
+// shared store suite checks the wording).
+
+// WorkflowNotFound is the error for a workflow ref that names nothing.
+func WorkflowNotFound(ref string) error {
+	return Errorf(ENOTFOUND, "workflow %q not found", ref)
+}
+
+// InvalidDefinition is the error for a definition that is not JSON.
+func InvalidDefinition() error {
+	return &Error{Code: EINVALID, Message: "the workflow is not valid",
+		Fields: []FieldError{{Field: "/definition", Message: "must be a JSON document"}}}
+}
+
+// BadCursor is the error for a page position that no page gave out.
+func BadCursor() error {
+	return &Error{Code: EINVALID, Message: "the page cursor is not valid",
+		Fields: []FieldError{{Field: "after", Message: "must be the next cursor of a previous page"}}}
+}

@@ -85,7 +85,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 	if f.After != "" {
 		after, err := uuid.Parse(f.After)
 		if err != nil {
-			return platform.AgentPage{}, badCursor()
+			return platform.AgentPage{}, platform.BadCursor()
 		}
 		where = append(where, "id > "+arg(after.String())+"::uuid")
 	}

@@ -16,7 +16,7 @@ const workflowColumns = `id, namespace, name, version, description, api_version,
 // CreateWorkflow stores a new workflow, setting its ID and timestamps.
 func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	if !json.Valid(w.Definition) {
-		return invalidDefinition()
+		return platform.InvalidDefinition()
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -63,7 +63,7 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 	if f.After != "" {
 		var err error
 		if after, err = uuid.Parse(f.After); err != nil {
-			return platform.WorkflowPage{}, badCursor()
+			return platform.WorkflowPage{}, platform.BadCursor()
 		}
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+workflowColumns+` FROM workflows
@@ -94,7 +94,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return workflowNotFound(ref)
+			return platform.WorkflowNotFound(ref)
 		}
 		return nil
 	})
@@ -115,7 +115,7 @@ func scanWorkflow(row pgx.Row, ref string, withManifest bool) (*platform.Workflo
 	}
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, workflowNotFound(ref)
+		return nil, platform.WorkflowNotFound(ref)
 	}
 	if err != nil {
 		return nil, err
@@ -123,20 +123,6 @@ func scanWorkflow(row pgx.Row, ref string, withManifest bool) (*platform.Workflo
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	w.Manifest = manifestOf(format, body)
 	return &w, nil
-}
-
-func workflowNotFound(ref string) error {
-	return platform.Errorf(platform.ENOTFOUND, "workflow %q not found", ref)
-}
-
-func invalidDefinition() error {
-	return &platform.Error{Code: platform.EINVALID, Message: "the workflow is not valid",
-		Fields: []platform.FieldError{{Field: "/definition", Message: "must be a JSON document"}}}
-}
-
-func badCursor() error {
-	return &platform.Error{Code: platform.EINVALID, Message: "the page cursor is not valid",
-		Fields: []platform.FieldError{{Field: "after", Message: "must be the next cursor of a previous page"}}}
 }
 
 // workflowError turns the unique violation of (namespace, name) into a

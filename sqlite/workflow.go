@@ -28,7 +28,7 @@ func workflowByRef(ref string) (string, any) {
 // CreateWorkflow stores a new workflow, setting its ID and timestamps.
 func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	if !json.Valid(w.Definition) {
-		return invalidDefinition()
+		return platform.InvalidDefinition()
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -65,7 +65,7 @@ func (db *DB) FindWorkflow(ctx context.Context, namespace, ref string) (*platfor
 		FROM workflows WHERE namespace = ? AND `+cond, namespace, arg)
 	w, err := scanWorkflow(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, workflowNotFound(ref)
+		return nil, platform.WorkflowNotFound(ref)
 	}
 	return w, err
 }
@@ -83,7 +83,7 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 	if f.After != "" {
 		id, err := uuid.Parse(f.After)
 		if err != nil {
-			return platform.WorkflowPage{}, badCursor()
+			return platform.WorkflowPage{}, platform.BadCursor()
 		}
 		after = id.String()
 	}
@@ -124,7 +124,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 			return err
 		}
 		if n == 0 {
-			return workflowNotFound(ref)
+			return platform.WorkflowNotFound(ref)
 		}
 		return nil
 	})
@@ -153,18 +153,4 @@ func scanWorkflow(s scanner, withManifest bool) (*platform.Workflow, error) {
 	w.UpdatedAt = time.UnixMicro(updatedMu).UTC()
 	w.Manifest = manifestOf(format, body)
 	return &w, nil
-}
-
-func workflowNotFound(ref string) error {
-	return platform.Errorf(platform.ENOTFOUND, "workflow %q not found", ref)
-}
-
-func invalidDefinition() error {
-	return &platform.Error{Code: platform.EINVALID, Message: "the workflow is not valid",
-		Fields: []platform.FieldError{{Field: "/definition", Message: "must be a JSON document"}}}
-}
-
-func badCursor() error {
-	return &platform.Error{Code: platform.EINVALID, Message: "the page cursor is not valid",
-		Fields: []platform.FieldError{{Field: "after", Message: "must be the next cursor of a previous page"}}}
 }
