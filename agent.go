@@ -54,6 +54,11 @@ type Agent struct {
 	// Metadata is a JSON object kept verbatim.
 	Metadata json.RawMessage `json:"metadata"`
 	Status   AgentStatus     `json:"status"`
+	// Protocol is how the gateway calls the agent: "http" (the default) or
+	// "a2a".
+	Protocol string `json:"protocol"`
+	// Health is what probes and calls last found; read-only.
+	Health AgentHealth `json:"health"`
 	// APIVersion is the OSSA apiVersion of the manifest the agent was
 	// registered from, "" when it was registered without one.
 	APIVersion string `json:"api_version,omitempty"`
@@ -105,6 +110,12 @@ func (a *Agent) Normalize() {
 	if a.Status == "" {
 		a.Status = AgentActive
 	}
+	if a.Protocol == "" {
+		a.Protocol = ProtocolHTTP
+	}
+	if a.Health.Status == "" {
+		a.Health.Status = HealthUnknown
+	}
 	if a.Capabilities == nil {
 		a.Capabilities = []string{}
 	}
@@ -134,6 +145,9 @@ func (a *Agent) Validate() error {
 	}
 	if !a.Status.Valid() {
 		p.Add("/status", "must be one of %s", QuoteList(AgentStatuses))
+	}
+	if a.Protocol != "" && !slices.Contains(Protocols, a.Protocol) {
+		p.Add("/protocol", "must be one of %s", QuoteList(Protocols))
 	}
 	if len(a.Capabilities) > MaxCapabilities {
 		p.Add("/capabilities", "must have at most %d entries", MaxCapabilities)
@@ -247,6 +261,9 @@ type AgentStore interface {
 	UpdateAgent(ctx context.Context, namespace, ref string, update func(*Agent) error) (*Agent, error)
 	// DeleteAgent removes the agent, or returns ENOTFOUND.
 	DeleteAgent(ctx context.Context, namespace, ref string) error
+	// SetAgentHealth records an agent's health by ID without touching
+	// UpdatedAt, or returns ENOTFOUND.
+	SetAgentHealth(ctx context.Context, id string, h AgentHealth) error
 	// CountAgents counts agents by type and status across namespaces.
 	CountAgents(ctx context.Context) ([]AgentCount, error)
 }

@@ -25,7 +25,7 @@ func (s *Server) registerAgentRoutes() {
 
 // AgentInput is the writable part of an agent: the body of POST and PUT,
 // and what a PATCH merges into. Read-only members of Agent (id, namespace,
-// created_at, updated_at) are accepted and ignored, so that a fetched agent
+// created_at, updated_at, health) are accepted and ignored, so that a fetched agent
 // can be sent back.
 type AgentInput struct {
 	Name         string               `json:"name"`
@@ -37,11 +37,13 @@ type AgentInput struct {
 	Labels       map[string]string    `json:"labels,omitempty"`
 	Metadata     json.RawMessage      `json:"metadata,omitempty"`
 	Status       platform.AgentStatus `json:"status,omitempty"`
+	Protocol     string               `json:"protocol,omitempty"`
 
 	ID        json.RawMessage `json:"id,omitempty"`
 	Namespace json.RawMessage `json:"namespace,omitempty"`
 	CreatedAt json.RawMessage `json:"created_at,omitempty"`
 	UpdatedAt json.RawMessage `json:"updated_at,omitempty"`
+	Health    json.RawMessage `json:"health,omitempty"`
 }
 
 // requiredAgentFields must be present in a POST or PUT body.
@@ -51,12 +53,13 @@ var requiredAgentFields = []string{"name", "type", "endpoint"}
 func (in *AgentInput) apply(a *platform.Agent) {
 	a.Name, a.Type, a.Capabilities, a.Endpoint = in.Name, in.Type, in.Capabilities, in.Endpoint
 	a.Description, a.Version, a.Labels, a.Metadata, a.Status = in.Description, in.Version, in.Labels, in.Metadata, in.Status
+	a.Protocol = in.Protocol
 	a.Normalize()
 }
 
 func inputOf(a *platform.Agent) AgentInput {
 	return AgentInput{Name: a.Name, Type: a.Type, Capabilities: a.Capabilities, Endpoint: a.Endpoint,
-		Description: a.Description, Version: a.Version, Labels: a.Labels, Metadata: a.Metadata, Status: a.Status}
+		Description: a.Description, Version: a.Version, Labels: a.Labels, Metadata: a.Metadata, Status: a.Status, Protocol: a.Protocol}
 }
 
 // decodeAgent reads an agent body into a fresh agent, reporting every

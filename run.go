@@ -1,0 +1,167 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// RunStatus is where a workflow run is in its life.
+type RunStatus string
+
+// Run statuses. Succeeded, failed, cancelled and timed_out are terminal.
+const (
+	RunQueued    RunStatus = "queued"
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunCancelled RunStatus = "cancelled"
+	RunTimedOut  RunStatus = "timed_out"
+)
+
+// RunStatuses lists every valid RunStatus.
+var RunStatuses = []RunStatus{RunQueued, RunRunning, RunSucceeded, RunFailed, RunCancelled, RunTimedOut}
+
+// Valid reports whether s is one of RunStatuses.
+func (s RunStatus) Valid() bool { return slices.Contains(RunStatuses, s) }
+
+// Terminal reports whether a run in status s is over.
+func (s RunStatus) Terminal() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCancelled || s == RunTimedOut
+}
+
+// StepStatus is where one step of a run is.
+type StepStatus string
+
+// Step statuses. A step that has not started has no record.
+const (
+	StepRunning   StepStatus = "running"
+	StepRetrying  StepStatus = "retrying"
+	StepSucceeded StepStatus = "succeeded"
+	StepFailed    StepStatus = "failed"
+	StepSkipped   StepStatus = "skipped"
+	StepCancelled StepStatus = "cancelled"
+)
+
+// Terminal reports whether a step in status s is over.
+func (s StepStatus) Terminal() bool {
+	return s == StepSucceeded || s == StepFailed || s == StepSkipped || s == StepCancelled
+}
+
+// Run is one execution of a workflow.
+type Run struct {
+	ID        string `json:"id"`
+	Namespace string `json:"namespace"`
+	// Workflow is the workflow's name; WorkflowID is "" for an inline
+	// workflow that was never stored.
+	Workflow   string    `json:"workflow"`
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	Status     RunStatus `json:"status"`
+	// Parameters are the run's inputs, a JSON object.
+	Parameters json.RawMessage `json:"parameters"`
+	// Agents are the agents the run may use; empty means any.
+	Agents []string `json:"agents"`
+	// Output is the run's result once it succeeded.
+	Output json.RawMessage `json:"output,omitempty"`
+	// Error says why the run failed, timed out or was cancelled.
+	Error string `json:"error,omitempty"`
+	// CancelRequested is set by a cancel; the run stops at the next chance.
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	Steps           []*StepRun `json:"steps"`
+	// Definition is the workflow as JSON, fixed when the run was created so
+	// that editing or deleting the workflow leaves the run alone.
+	Definition json.RawMessage `json:"-"`
+	CreatedAt  time.Time       `json:"created_at"`
+	StartedAt  *time.Time      `json:"started_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+}
+
+// StepRun is the state of one step of a run. Steps nested in Parallel,
+// Conditional and Loop steps have path IDs: "fan/a", "each[2]/score".
+type StepRun struct {
+	ID     string     `json:"id"`
+	Status StepStatus `json:"status"`
+	// Agent is the name of the agent the last attempt called, if any.
+	Agent    string `json:"agent,omitempty"`
+	Attempts int    `json:"attempts"`
+	// Output is the step's result once it succeeded.
+	Output     json.RawMessage `json:"output,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	StartedAt  *time.Time      `json:"started_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+}
+
+// Step returns the run's step with that ID, or nil.
+func (r *Run) Step(id string) *StepRun {
+	for _, s := range r.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// RunFilter selects runs of one namespace. Zero fields match everything.
+type RunFilter struct {
+	Namespace string
+	Status    RunStatus
+	// Workflow is a workflow name.
+	Workflow string
+	After    string
+	Limit    int
+}
+
+// RunPage is one page of runs, newest first. Listed runs carry no steps.
+type RunPage struct {
+	Items []*Run
+	Next  string
+}
+
+// RunStore keeps runs for the API.
+type RunStore interface {
+	// CreateRun stores r as queued, setting its ID and CreatedAt, and
+	// enqueues it for execution in the same transaction. It is EUNAVAILABLE
+	// while the store's run queue is not started.
+	CreateRun(ctx context.Context, r *Run) error
+	// FindRun returns the run with its steps in start order, or ENOTFOUND.
+	FindRun(ctx context.Context, namespace, id string) (*Run, error)
+	// ListRuns returns one page of runs that match f, newest first.
+	ListRuns(ctx context.Context, f RunFilter) (RunPage, error)
+	// CancelRun asks the run to stop: a queued run becomes cancelled at
+	// once; a running one gets CancelRequested and its executor stops it.
+	// A finished run is returned unchanged.
+	CancelRun(ctx context.Context, namespace, id string) (*Run, error)
+}
+
+// RunLedger is what the engine needs of the store to execute runs: a lease
+// that makes one executor at a time own a run, and checkpoints of its steps.
+// Every write is refused (ECONFLICT) unless owner holds the lease.
+type RunLedger interface {
+	// AcquireRun takes the lease of a run that is not finished and whose
+	// lease is free or expired, until the given time, marks it running, and
+	// returns it with its steps. A run leased by another owner is
+	// ECONFLICT; a finished run is returned as it is, without a lease.
+	AcquireRun(ctx context.Context, id, owner string, until time.Time) (*Run, error)
+	// RenewRun extends the lease and reports whether a cancel was requested.
+	RenewRun(ctx context.Context, id, owner string, until time.Time) (cancelRequested bool, err error)
+	// SaveStep inserts or replaces the state of one step.
+	SaveStep(ctx context.Context, runID, owner string, s *StepRun) error
+	// FinishRun sets a terminal status, the output or error, and frees the
+	// lease.
+	FinishRun(ctx context.Context, runID, owner string, status RunStatus, output json.RawMessage, msg string) error
+	// RequeueOrphans finds unfinished runs whose lease expired before now
+	// (their executor died), enqueues each again and leases it to nobody
+	// until now+grace, so one orphan is requeued once per grace. It returns
+	// the IDs requeued.
+	RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error)
+}
+
+// RunExecutor executes runs: the engine. The store's queue calls it for
+// every queued or requeued run. An error makes the queue retry later.
+type RunExecutor interface {
+	ExecuteRun(ctx context.Context, runID string) error
+	// ReapOrphans is called periodically by one replica to requeue the runs
+	// of executors that died.
+	ReapOrphans(ctx context.Context) error
+}
