@@ -18,6 +18,8 @@ const (
 	EFORBIDDEN    = "forbidden"    // credentials lack the right (403)
 	ERATELIMITED  = "rate_limited" // too many requests (429)
 	EUNAVAILABLE  = "unavailable"  // a dependency is down (503)
+	EBADGATEWAY   = "bad_gateway"  // an agent failed or answered badly (502)
+	ETIMEOUT      = "timeout"      // an agent did not answer in time (504)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )
 

@@ -165,3 +165,31 @@ type RunExecutor interface {
 	// of executors that died.
 	ReapOrphans(ctx context.Context) error
 }
+
+// ExecuteRequest is the body of a direct agent call.
+type ExecuteRequest struct {
+	Capability string          `json:"capability,omitempty"`
+	Input      json.RawMessage `json:"input"`
+}
+
+// Execution is the result of a direct agent call that succeeded. A failed
+// call is an error: EBADGATEWAY when the agent failed or answered badly,
+// ETIMEOUT when it did not answer in time.
+type Execution struct {
+	TaskID string          `json:"task_id"`
+	Status string          `json:"status"`
+	Agent  string          `json:"agent"`
+	Output json.RawMessage `json:"output"`
+}
+
+// Orchestrator is the engine as the API sees it.
+type Orchestrator interface {
+	// NewRun checks a workflow (stored, or inline and never stored), the
+	// agents the run may use and its parameters, and returns the run to
+	// store with RunStore.CreateRun. Every problem is reported: EINVALID
+	// with a field per problem (parameters against the workflow's inputs
+	// schema, steps no agent can run), ENOTFOUND for an unknown agent.
+	NewRun(ctx context.Context, namespace string, wf *Workflow, agents []string, params json.RawMessage) (*Run, error)
+	// Execute calls one agent, by ID or name, through the gateway.
+	Execute(ctx context.Context, namespace, ref string, req ExecuteRequest) (*Execution, error)
+}

@@ -58,6 +58,8 @@ var statuses = map[string]int{
 	platform.EFORBIDDEN:    http.StatusForbidden,
 	platform.ERATELIMITED:  http.StatusTooManyRequests,
 	platform.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	platform.EBADGATEWAY:   http.StatusBadGateway,
+	platform.ETIMEOUT:      http.StatusGatewayTimeout,
 	platform.EINTERNAL:     http.StatusInternalServerError,
 	codeMethodNotAllowed:   http.StatusMethodNotAllowed,
 }
