@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ossa-platform/platform"
@@ -122,6 +123,97 @@ func (c *Client) PatchAgent(ctx context.Context, ref string, patch any) (*platfo
 // DeleteAgent removes the agent whose ID or name is ref.
 func (c *Client) DeleteAgent(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, agentPath(ref), nil, "", nil, nil)
+}
+
+// Orchestrate starts a run of the workflow req names or holds. With wait 0
+// the gateway answers as soon as the run is queued, and the run returned
+// has only its ID and Status; GetRun fetches the rest. With a wait (at most
+// MaxRunWait) the gateway answers when the run is over or the wait passes,
+// with the whole run: check its Status, which is not terminal when the
+// wait passed first.
+func (c *Client) Orchestrate(ctx context.Context, req OrchestrateRequest, wait time.Duration) (*platform.Run, error) {
+	if wait > 0 {
+		var run platform.Run
+		query := url.Values{"wait": {wait.String()}}
+		if err := c.do(ctx, http.MethodPost, "/api/v1/orchestrate", query, "application/json", req, &run); err != nil {
+			return nil, err
+		}
+		return &run, nil
+	}
+	var acc OrchestrateAccepted
+	if err := c.do(ctx, http.MethodPost, "/api/v1/orchestrate", nil, "application/json", req, &acc); err != nil {
+		return nil, err
+	}
+	return &platform.Run{ID: acc.RunID, Status: acc.Status}, nil
+}
+
+// RunQuery selects the runs ListRuns returns. Zero fields match everything.
+type RunQuery struct {
+	Status platform.RunStatus
+	// Workflow is a workflow's name.
+	Workflow string
+	// Limit is the page size; 0 leaves it to the server (50).
+	Limit int
+	// Cursor is the NextCursor of the previous page.
+	Cursor string
+}
+
+func (q RunQuery) values() url.Values {
+	v := url.Values{}
+	if q.Status != "" {
+		v.Set("status", string(q.Status))
+	}
+	if q.Workflow != "" {
+		v.Set("workflow", q.Workflow)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	return v
+}
+
+// GetRun returns the run with that ID, with its steps.
+func (c *Client) GetRun(ctx context.Context, id string) (*platform.Run, error) {
+	var run platform.Run
+	if err := c.do(ctx, http.MethodGet, runPath(id), nil, "", nil, &run); err != nil {
+		return nil, err
+	}
+	return &run, nil
+}
+
+// ListRuns returns one page of the runs q selects, newest first, without
+// their steps.
+func (c *Client) ListRuns(ctx context.Context, q RunQuery) (*RunList, error) {
+	var l RunList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/runs", q.values(), "", nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// CancelRun asks the run to stop and returns it: cancelled when it was
+// queued, unchanged when it was over, and still running with
+// CancelRequested set when it was running.
+func (c *Client) CancelRun(ctx context.Context, id string) (*platform.Run, error) {
+	var run platform.Run
+	if err := c.do(ctx, http.MethodPost, runPath(id)+"/cancel", nil, "", nil, &run); err != nil {
+		return nil, err
+	}
+	return &run, nil
+}
+
+// Execute calls the agent whose ID or name is ref once, outside any
+// workflow, and returns its output. A failed agent is a *Problem with
+// code bad_gateway (502), a silent one timeout (504).
+func (c *Client) Execute(ctx context.Context, ref string, req platform.ExecuteRequest) (*platform.Execution, error) {
+	var ex platform.Execution
+	if err := c.do(ctx, http.MethodPost, agentPath(ref)+"/execute", nil, "application/json", req, &ex); err != nil {
+		return nil, err
+	}
+	return &ex, nil
 }
 
 // Health returns the gateway's health. An unhealthy gateway answers 503

@@ -12,10 +12,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -217,7 +220,7 @@ func TestClientNonProblemError(t *testing.T) {
 		w.Header().Set("X-Request-ID", "proxy-1")
 		switch r.URL.Path {
 		case "/health":
-			http.Error(w, "upstream down", http.StatusBadGateway)
+			http.Error(w, "no such upstream", http.StatusNotImplemented)
 		case "/api/v1/agents/long":
 			http.Error(w, long, http.StatusServiceUnavailable)
 		default:
@@ -231,8 +234,9 @@ func TestClientNonProblemError(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := c.Health(ctx)
-	p := wantProblem(t, err, http.StatusBadGateway, platform.EINTERNAL)
-	if p.Type != "about:blank" || p.Detail != "upstream down" || p.Title != "Bad Gateway" || p.RequestID != "proxy-1" {
+	// 501 is a status the gateway never answers: no code fits it.
+	p := wantProblem(t, err, http.StatusNotImplemented, platform.EINTERNAL)
+	if p.Type != "about:blank" || p.Detail != "no such upstream" || p.Title != "Not Implemented" || p.RequestID != "proxy-1" {
 		t.Fatalf("problem = %+v", p)
 	}
 	if got, want := <-userAgents, "ossa-client/"+platform.Version; got != want {
@@ -329,4 +333,187 @@ func ExampleClient() {
 	// summarizer inactive
 	// 1 worker(s)
 	// 409 conflict
+}
+
+func TestClientRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startClientServer(t)
+	endpoint := agentServer(t, func(call agentCall) (int, string) {
+		if string(call.Input) == `{"fail":true}` {
+			return http.StatusBadRequest, `{"error":"told to fail"}`
+		}
+		return 200, `{"output":{"got":` + string(call.Input) + `}}`
+	})
+	if _, err := c.CreateAgent(ctx, ohttp.AgentInput{Name: "echo", Type: platform.AgentWorker, Capabilities: []string{"echo"}, Endpoint: endpoint}); err != nil {
+		t.Fatal(err)
+	}
+	workflow := map[string]any{"apiVersion": "ossa/v0.4.6", "kind": "Workflow", "metadata": map[string]any{"name": "echo-twice"},
+		"spec": map[string]any{"steps": []any{
+			map[string]any{"id": "one", "kind": "Agent", "ref": "echo", "input": map[string]any{"n": "${{ workflow.input.n }}"}},
+			map[string]any{"id": "two", "kind": "Agent", "capability": "echo", "depends_on": []string{"one"},
+				"input": map[string]any{"prev": "${{ steps.one.output.got.n }}"}},
+		}}}
+
+	run, err := c.Orchestrate(ctx, ohttp.OrchestrateRequest{Workflow: workflow, Parameters: map[string]any{"n": 7}}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != platform.RunSucceeded || string(run.Output) != `{"one":{"got":{"n":7}},"two":{"got":{"prev":7}}}` || len(run.Steps) != 2 {
+		t.Fatalf("run = %+v, output %s", run, run.Output)
+	}
+
+	queued, err := c.Orchestrate(ctx, ohttp.OrchestrateRequest{Workflow: workflow, Agents: []string{"echo"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queued.ID == "" || queued.Status != platform.RunQueued {
+		t.Fatalf("queued = %+v", queued)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !queued.Status.Terminal() {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s never finished: %+v", queued.ID, queued)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if queued, err = c.GetRun(ctx, queued.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if queued.Status != platform.RunSucceeded || !slices.Equal(queued.Agents, []string{"echo"}) {
+		t.Fatalf("second run = %+v", queued)
+	}
+
+	// Cancelling a finished run leaves it as it was.
+	cancelled, err := c.CancelRun(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cancelled.Status != platform.RunSucceeded || cancelled.CancelRequested {
+		t.Fatalf("cancelled = %+v", cancelled)
+	}
+
+	l, err := c.ListRuns(ctx, ohttp.RunQuery{Status: platform.RunSucceeded, Workflow: "echo-twice", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || l.Items[0].ID != queued.ID || l.NextCursor == nil {
+		t.Fatalf("first page = %+v", l)
+	}
+	l, err = c.ListRuns(ctx, ohttp.RunQuery{Status: platform.RunSucceeded, Workflow: "echo-twice", Limit: 1, Cursor: *l.NextCursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || l.Items[0].ID != run.ID || l.NextCursor != nil {
+		t.Fatalf("second page = %+v", l)
+	}
+
+	_, err = c.ListRuns(ctx, ohttp.RunQuery{Status: "done"})
+	p := wantProblem(t, err, http.StatusBadRequest, platform.EBADREQUEST)
+	if len(p.Errors) != 1 || p.Errors[0].Field != "status" {
+		t.Fatalf("errors = %+v", p.Errors)
+	}
+	_, err = c.GetRun(ctx, "01936f3a-2b4c-7d5e-8f60-718293a4b5c6")
+	wantProblem(t, err, http.StatusNotFound, platform.ENOTFOUND)
+	_, err = c.CancelRun(ctx, "01936f3a-2b4c-7d5e-8f60-718293a4b5c6")
+	wantProblem(t, err, http.StatusNotFound, platform.ENOTFOUND)
+	_, err = c.Orchestrate(ctx, ohttp.OrchestrateRequest{Workflow: "ghost"}, 0)
+	p = wantProblem(t, err, http.StatusNotFound, platform.ENOTFOUND)
+	if p.Detail != `workflow "ghost" not found` {
+		t.Fatalf("detail = %q", p.Detail)
+	}
+	_, err = c.Orchestrate(ctx, ohttp.OrchestrateRequest{Workflow: workflow, Parameters: []int{1}}, time.Second)
+	p = wantProblem(t, err, http.StatusUnprocessableEntity, platform.EINVALID)
+	if len(p.Errors) != 1 || p.Errors[0].Field != "/parameters" {
+		t.Fatalf("errors = %+v", p.Errors)
+	}
+}
+
+func TestClientExecute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startClientServer(t)
+	for name, answer := range map[string]func(agentCall) (int, string){
+		"echo":   func(call agentCall) (int, string) { return 200, `{"output":` + string(call.Input) + `}` },
+		"broken": func(agentCall) (int, string) { return 503, `{"error":"down"}` },
+	} {
+		_, err := c.CreateAgent(ctx, ohttp.AgentInput{Name: name, Type: platform.AgentWorker, Capabilities: []string{"echo"},
+			Endpoint: agentServer(t, answer)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex, err := c.Execute(ctx, "echo", platform.ExecuteRequest{Capability: "echo", Input: json.RawMessage(`{"text":"hi"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Agent != "echo" || ex.Status != "succeeded" || ex.TaskID == "" || string(ex.Output) != `{"text":"hi"}` {
+		t.Fatalf("execution = %+v, output %s", ex, ex.Output)
+	}
+	ex, err = c.Execute(ctx, "echo", platform.ExecuteRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ex.Output) != "null" {
+		t.Fatalf("output without input = %s", ex.Output)
+	}
+
+	_, err = c.Execute(ctx, "ghost", platform.ExecuteRequest{})
+	wantProblem(t, err, http.StatusNotFound, platform.ENOTFOUND)
+	_, err = c.Execute(ctx, "echo", platform.ExecuteRequest{Capability: "fly"})
+	wantProblem(t, err, http.StatusUnprocessableEntity, platform.EINVALID)
+	_, err = c.Execute(ctx, "broken", platform.ExecuteRequest{})
+	p := wantProblem(t, err, http.StatusBadGateway, platform.EBADGATEWAY)
+	if !strings.Contains(p.Detail, "broken") {
+		t.Fatalf("detail = %q", p.Detail)
+	}
+}
+
+func ExampleClient_Execute() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "ossa-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	eng := engine.New(engine.Config{Agents: db, Workflows: db, Runs: db, Invoker: invoke.New(), HealthInterval: -1})
+	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Runs: db, Orchestrator: eng, Database: db,
+		Logger: slog.New(slog.DiscardHandler)}
+	if err := srv.Open(); err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown(ctx)
+
+	// An agent that summarizes anything as "Short.".
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"output":{"summary":"Short."}}`)
+	}))
+	defer agent.Close()
+
+	c := ohttp.NewClient(srv.URL())
+	_, err = c.CreateAgent(ctx, ohttp.AgentInput{Name: "summarizer", Type: platform.AgentWorker,
+		Capabilities: []string{"summarize"}, Endpoint: agent.URL})
+	if err != nil {
+		panic(err)
+	}
+	ex, err := c.Execute(ctx, "summarizer", platform.ExecuteRequest{Capability: "summarize", Input: json.RawMessage(`{"text":"A long text."}`)})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ex.Agent, ex.Status, string(ex.Output))
+
+	_, err = c.Execute(ctx, "summarizer", platform.ExecuteRequest{Capability: "translate"})
+	var p *ohttp.Problem
+	if errors.As(err, &p) {
+		fmt.Println(p.Status, p.Code())
+	}
+	// Output:
+	// summarizer succeeded {"summary":"Short."}
+	// 422 invalid
 }

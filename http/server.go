@@ -25,6 +25,11 @@ type Server struct {
 	Agents platform.AgentStore
 	// Workflows keeps workflow definitions.
 	Workflows platform.WorkflowStore
+	// Runs keeps workflow runs. With Orchestrator, it serves the run and
+	// execute routes; while either is nil they answer 503.
+	Runs platform.RunStore
+	// Orchestrator checks new runs and calls agents directly: the engine.
+	Orchestrator platform.Orchestrator
 	// Database reports the store's health.
 	Database platform.Database
 	// Redis and Vector report the health of optional dependencies; nil
@@ -115,6 +120,8 @@ func (s *Server) Handler() http.Handler {
 	s.registerAgentRoutes()
 	s.registerManifestRoutes()
 	s.registerWorkflowRoutes()
+	s.registerRunRoutes()
+	s.registerExecuteRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

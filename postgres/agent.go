@@ -11,9 +11,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
-const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at`
+const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at,
+	protocol, health_status, health_reason, health_checked_at`
 
 // manifestColumns follow agentColumns where one whole agent is read. Lists
 // leave them out: a manifest can be large, and only its own route serves it.
@@ -40,16 +42,19 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 		return err
 	}
 	row := *a
+	// Health is the gateway's to find out, never the caller's to say.
+	row.Health = platform.AgentHealth{}
 	row.Normalize()
-	now := timestamp()
+	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		format, body := manifestArgs(row.Manifest)
+		status, reason, checked := sqlstore.HealthArgs(row.Health)
 		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 			row.ID, row.Namespace, row.Name, row.Type, row.Capabilities, row.Endpoint, row.Description,
 			row.Version, row.Labels, row.Metadata, row.Status, row.APIVersion, row.CreatedAt, row.UpdatedAt,
-			format, body)
+			row.Protocol, status, reason, checked, format, body)
 		return agentError(err, &row)
 	})
 	if err != nil {
@@ -135,22 +140,23 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		if err := update(a); err != nil {
 			return err
 		}
-		// Identity and creation time are the store's, whatever update did.
-		a.ID, a.Namespace, a.CreatedAt = prev.ID, prev.Namespace, prev.CreatedAt
+		// Identity, creation time and health are the store's, whatever
+		// update did: only SetAgentHealth writes health.
+		a.ID, a.Namespace, a.CreatedAt, a.Health = prev.ID, prev.Namespace, prev.CreatedAt, prev.Health
 		a.Normalize()
 		// updated_at always moves forward, even within one microsecond or
 		// when the clock steps back, so it can serve as a version.
-		a.UpdatedAt = timestamp()
+		a.UpdatedAt = db.timestamp()
 		if !a.UpdatedAt.After(prev.UpdatedAt) {
 			a.UpdatedAt = prev.UpdatedAt.Add(time.Microsecond)
 		}
 		format, body := manifestArgs(a.Manifest)
 		_, err = tx.Exec(ctx, `UPDATE agents SET name = $2, type = $3, capabilities = $4, endpoint = $5,
 			description = $6, version = $7, labels = $8, metadata = $9, status = $10, api_version = $11,
-			manifest_format = $12, manifest_body = $13, updated_at = $14
+			manifest_format = $12, manifest_body = $13, updated_at = $14, protocol = $15
 			WHERE id = $1`,
 			a.ID, a.Name, a.Type, a.Capabilities, a.Endpoint, a.Description, a.Version, a.Labels,
-			a.Metadata, a.Status, a.APIVersion, format, body, a.UpdatedAt)
+			a.Metadata, a.Status, a.APIVersion, format, body, a.UpdatedAt, a.Protocol)
 		if err != nil {
 			return agentError(err, a)
 		}
@@ -178,6 +184,27 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 	})
 }
 
+// SetAgentHealth records an agent's health without touching updated_at:
+// health is an observation, not an edit.
+func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHealth) error {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return notFound(id)
+	}
+	status, reason, checked := sqlstore.HealthArgs(h)
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE agents SET health_status = $2, health_reason = $3, health_checked_at = $4
+			WHERE id = $1`, uid.String(), status, reason, checked)
+		if err != nil {
+			return fmt.Errorf("set health of agent %q: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound(id)
+		}
+		return nil
+	})
+}
+
 // CountAgents counts agents by type and status across namespaces.
 func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
 	rows, err := db.pool.Query(ctx, `SELECT type, status, count(*) FROM agents GROUP BY type, status ORDER BY type, status`)
@@ -193,7 +220,7 @@ func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
 
 // timestamp is now at PostgreSQL's precision, so that the agent a write
 // returns equals the one a later read returns.
-func timestamp() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
 
 // scanAgent reads one agent, with its manifest when the row has
 // manifestColumns; a missing row is ENOTFOUND for ref.
@@ -204,7 +231,8 @@ func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, err
 		body   []byte
 	)
 	dest := []any{&a.ID, &a.Namespace, &a.Name, &a.Type, &a.Capabilities, &a.Endpoint, &a.Description,
-		&a.Version, &a.Labels, &a.Metadata, &a.Status, &a.APIVersion, &a.CreatedAt, &a.UpdatedAt}
+		&a.Version, &a.Labels, &a.Metadata, &a.Status, &a.APIVersion, &a.CreatedAt, &a.UpdatedAt,
+		&a.Protocol, &a.Health.Status, &a.Health.Reason, &a.Health.CheckedAt}
 	if withManifest {
 		dest = append(dest, &format, &body)
 	}
@@ -216,6 +244,7 @@ func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, err
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	a.Health.CheckedAt = utc(a.Health.CheckedAt)
 	a.Manifest = manifestOf(format, body)
 	return &a, nil
 }

@@ -5,9 +5,11 @@ import (
 	"embed"
 	"fmt"
 
-	"github.com/ossa-platform/platform/internal/migrations"
-
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/ossa-platform/platform/internal/migrations"
+	"github.com/ossa-platform/platform/queue"
 )
 
 // migrations holds the schema, one numbered file per change (0001_agents.sql,
@@ -22,6 +24,10 @@ var migrationsFS embed.FS
 // key for the whole database rather than one per schema: migrating takes
 // milliseconds, so schemas (tenants, tests) opened together wait little.
 const migrateLockKey int64 = 0x6f7373615f6d6967 // "ossa_mig"
+
+// riverLockKey is the advisory lock that serializes River's migrations,
+// which take no lock of their own.
+const riverLockKey int64 = 0x6f7373615f726976 // "ossa_riv"
 
 // migrationFiles lists the embedded migrations in version order.
 func migrationFiles() ([]migrations.Migration, error) {
@@ -74,4 +80,29 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// migrateRiver applies River's migrations to the store's schema (River uses
+// the pool, so the search_path) while holding a session advisory lock:
+// River takes none, and replicas starting together would race to create
+// its tables. River migrates through connections of its own, so the lock
+// is a session lock on one more connection rather than a transaction's.
+func (db *DB) migrateRiver(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, riverLockKey); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, riverLockKey); err != nil {
+			// Ending the session frees its locks; the pool drops a closed
+			// connection rather than hand out one that holds the lock.
+			_ = conn.Conn().Close(ctx)
+		}
+	}()
+	return queue.Migrate(ctx, riverpgxv5.New(db.pool), nil)
 }

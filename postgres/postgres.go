@@ -8,13 +8,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/internal/migrations"
+	"github.com/ossa-platform/platform/internal/sqlstore"
+	"github.com/ossa-platform/platform/queue"
 )
 
 // Config says how to reach the database. Zero values mean the defaults.
@@ -73,16 +79,28 @@ func (c Config) validate() error {
 // DB is the PostgreSQL store.
 type DB struct {
 	pool *pgxpool.Pool
+	now  func() time.Time
+
+	// queue enqueues runs: insert-only from Open, working after StartQueue,
+	// nil after Close. River shares the pool, so it finds its tables on
+	// the same search_path as the store's (Config.Schema), and notifies on
+	// channels named after that schema.
+	queue   atomic.Pointer[queue.Queue[pgx.Tx]]
+	mu      sync.Mutex // serializes StartQueue and Close
+	started bool
 }
 
 var (
 	_ platform.AgentStore    = (*DB)(nil)
 	_ platform.WorkflowStore = (*DB)(nil)
+	_ platform.RunStore      = (*DB)(nil)
+	_ platform.RunLedger     = (*DB)(nil)
 	_ platform.Database      = (*DB)(nil)
 )
 
-// Open connects to the database that cfg names, checks that it answers and
-// applies every migration not yet applied.
+// Open connects to the database that cfg names, checks that it answers,
+// applies every migration not yet applied, the store's and River's, and
+// makes a queue that enqueues runs; StartQueue makes it execute them too.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -104,7 +122,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, now: time.Now}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -113,11 +131,61 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
+	if err := db.migrateRiver(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	iq, err := queue.New(riverpgxv5.New(pool), queue.Config{})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db.queue.Store(iq)
 	return db, nil
 }
 
-// Close closes every connection of the pool, waiting for those in use.
-func (db *DB) Close() { db.pool.Close() }
+// StartQueue starts executing runs with cfg.Executor: from then on, runs
+// created or requeued go to a queue that works them. The queue works until
+// Close; ctx bounds only starting it.
+func (db *DB) StartQueue(ctx context.Context, cfg queue.Config) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	switch {
+	case db.queue.Load() == nil:
+		return errors.New("postgres: the store is closed")
+	case db.started:
+		return errors.New("postgres: the run queue is already started")
+	case cfg.Executor == nil:
+		return errors.New("postgres: the run queue needs an executor")
+	}
+	q, err := queue.New(riverpgxv5.New(db.pool), cfg)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("postgres: start the run queue: %w", err)
+	}
+	db.queue.Store(q)
+	db.started = true
+	return nil
+}
+
+// Close stops the run queue, waiting at most sqlstore.StopTimeout for the
+// runs in progress to stop, then closes every connection of the pool,
+// waiting for those in use.
+func (db *DB) Close() {
+	db.mu.Lock()
+	q := db.queue.Swap(nil)
+	db.mu.Unlock()
+	if q != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sqlstore.StopTimeout)
+		// Nothing is left to do about a queue that would not stop: its
+		// runs' leases expire and other replicas take them up.
+		_ = q.Stop(ctx)
+		cancel()
+	}
+	db.pool.Close()
+}
 
 // Pool returns the connection pool, for River's pgx driver.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }

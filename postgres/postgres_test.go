@@ -193,9 +193,10 @@ func TestUpgrade(t *testing.T) {
 	db := open(t, url, schema)
 	db.Close()
 	in := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
-	// Back to version 1 by hand, the inverse of 0002 and 0003.
-	admin(t, url, `DROP TABLE `+in("workflows")+`;
-		ALTER TABLE `+in("agents")+` DROP COLUMN api_version, DROP COLUMN manifest_format, DROP COLUMN manifest_body;
+	// Back to version 1 by hand, the inverse of 0002 to 0004.
+	admin(t, url, `DROP TABLE `+in("run_steps")+`, `+in("runs")+`, `+in("workflows")+`;
+		ALTER TABLE `+in("agents")+` DROP COLUMN api_version, DROP COLUMN manifest_format, DROP COLUMN manifest_body,
+			DROP COLUMN protocol, DROP COLUMN health_status, DROP COLUMN health_reason, DROP COLUMN health_checked_at;
 		DELETE FROM `+in("ossa_schema_migrations")+` WHERE version > 1;
 		INSERT INTO `+in("agents")+` (id, namespace, name, type, status, created_at, updated_at)
 			VALUES ('0190b1b2-0000-7000-8000-000000000001', 'default', 'old', 'worker', 'active', now(), now())`)
@@ -209,6 +210,12 @@ func TestUpgrade(t *testing.T) {
 	}
 	if a.APIVersion != "" || a.Manifest != nil {
 		t.Fatalf("upgraded agent has api version %q, manifest %+v", a.APIVersion, a.Manifest)
+	}
+	if a.Protocol != platform.ProtocolHTTP || a.Health.Status != platform.HealthUnknown || a.Health.CheckedAt != nil {
+		t.Fatalf("upgraded agent has protocol %q, health %+v", a.Protocol, a.Health)
+	}
+	if _, err := db.ListRuns(ctx, platform.RunFilter{Namespace: "default", Limit: 1}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -26,7 +26,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	if row.Namespace == "" {
 		row.Namespace = platform.DefaultNamespace
 	}
-	now := timestamp()
+	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		format, body := manifestArgs(row.Manifest)

@@ -10,9 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
-const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at`
+const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at,
+	protocol, health_status, health_reason, health_checked_at`
 
 // manifestColumns follow agentColumns where one whole agent is read. Lists
 // leave them out: a manifest can be large, and only its own route serves it.
@@ -28,6 +30,11 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 	err = db.withTx(ctx, func(tx *sql.Tx) error {
 		row := *a
 		row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
+		// Health is the gateway's to find out, never the caller's to say.
+		row.Health = platform.AgentHealth{Status: platform.HealthUnknown}
+		if row.Protocol == "" {
+			row.Protocol = platform.ProtocolHTTP
+		}
 		if err := insertAgent(ctx, tx, &row); err != nil {
 			return err
 		}
@@ -96,11 +103,15 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		if err != nil {
 			return err
 		}
-		id, created := a.ID, a.CreatedAt
+		id, created, health := a.ID, a.CreatedAt, a.Health
 		if err := update(a); err != nil {
 			return err
 		}
-		a.ID, a.Namespace, a.CreatedAt, a.UpdatedAt = id, namespace, created, db.timestamp()
+		// Health is read-only here: only SetAgentHealth writes it.
+		a.ID, a.Namespace, a.CreatedAt, a.Health, a.UpdatedAt = id, namespace, created, health, db.timestamp()
+		if a.Protocol == "" {
+			a.Protocol = platform.ProtocolHTTP
+		}
 		if !a.UpdatedAt.After(created) {
 			a.UpdatedAt = created.Add(time.Microsecond)
 		}
@@ -108,9 +119,9 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		format, body := manifestArgs(a.Manifest)
 		if _, err := tx.ExecContext(ctx, `UPDATE agents SET name = ?, type = ?, capabilities = ?, endpoint = ?,
 			description = ?, version = ?, labels = ?, metadata = ?, status = ?, api_version = ?,
-			manifest_format = ?, manifest_body = ?, updated_at = ? WHERE id = ?`,
+			manifest_format = ?, manifest_body = ?, updated_at = ?, protocol = ? WHERE id = ?`,
 			a.Name, a.Type, caps, a.Endpoint, a.Description, a.Version, labels, string(a.Metadata), a.Status,
-			a.APIVersion, format, body, a.UpdatedAt.UnixMicro(), a.ID); err != nil {
+			a.APIVersion, format, body, a.UpdatedAt.UnixMicro(), a.Protocol, a.ID); err != nil {
 			return conflictName(translate(err), a)
 		}
 		out = a
@@ -128,6 +139,23 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return notFound(ref, err)
+		}
+		return nil
+	})
+}
+
+// SetAgentHealth records an agent's health without touching updated_at:
+// health is an observation, not an edit.
+func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHealth) error {
+	status, reason, checked := sqlstore.HealthArgs(h)
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE agents SET health_status = ?, health_reason = ?, health_checked_at = ?
+			WHERE id = ?`, status, reason, microsOrNull(checked), id)
+		if err != nil {
+			return translate(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return notFound(id, err)
 		}
 		return nil
 	})
@@ -155,7 +183,9 @@ func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
 // same values.
 func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
 
+// querier is a *sql.DB or a *sql.Tx.
 type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
@@ -171,11 +201,12 @@ func findAgent(ctx context.Context, q querier, namespace, ref string) (*platform
 
 func insertAgent(ctx context.Context, tx *sql.Tx, a *platform.Agent) error {
 	format, body := manifestArgs(a.Manifest)
+	status, reason, checked := sqlstore.HealthArgs(a.Health)
 	_, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Namespace, a.Name, a.Type, encodeJSON(a.Capabilities), a.Endpoint, a.Description, a.Version,
 		encodeJSON(a.Labels), string(a.Metadata), a.Status, a.APIVersion, a.CreatedAt.UnixMicro(), a.UpdatedAt.UnixMicro(),
-		format, body)
+		a.Protocol, status, reason, microsOrNull(checked), format, body)
 	return translate(err)
 }
 
@@ -188,11 +219,13 @@ func scanAgent(s scanner, withManifest bool) (*platform.Agent, error) {
 		a                       platform.Agent
 		caps, labels, meta      string
 		createdMicro, updatedMu int64
+		checkedMicro            sql.NullInt64
 		format                  sql.NullString
 		body                    []byte
 	)
 	dest := []any{&a.ID, &a.Namespace, &a.Name, &a.Type, &caps, &a.Endpoint, &a.Description, &a.Version,
-		&labels, &meta, &a.Status, &a.APIVersion, &createdMicro, &updatedMu}
+		&labels, &meta, &a.Status, &a.APIVersion, &createdMicro, &updatedMu,
+		&a.Protocol, &a.Health.Status, &a.Health.Reason, &checkedMicro}
 	if withManifest {
 		dest = append(dest, &format, &body)
 	}
@@ -209,6 +242,7 @@ func scanAgent(s scanner, withManifest bool) (*platform.Agent, error) {
 	a.Metadata = json.RawMessage(meta)
 	a.CreatedAt = time.UnixMicro(createdMicro).UTC()
 	a.UpdatedAt = time.UnixMicro(updatedMu).UTC()
+	a.Health.CheckedAt = timeOrNil(checkedMicro)
 	return &a, nil
 }
 

@@ -12,13 +12,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/ossa-platform/platform/internal/migrations"
-
-	"github.com/ossa-platform/platform"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/migrations"
+	"github.com/ossa-platform/platform/internal/sqlstore"
+	"github.com/ossa-platform/platform/queue"
 )
 
 //go:embed migrations/*.sql
@@ -29,19 +34,34 @@ const FileName = "ossa.db"
 
 // DB is the SQLite store.
 type DB struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
+	db *sql.DB
+	// river is River's own handle on the same file, with one connection:
+	// River runs many operations at once, which SQLite would answer with
+	// SQLITE_BUSY, and one connection makes them take turns. Jobs that
+	// belong to a change of the store are inserted through the store's own
+	// transaction instead, so the two commit together.
+	river *sql.DB
+	path  string
+	now   func() time.Time
+
+	// queue enqueues runs: insert-only from Open, working after StartQueue,
+	// nil after Close.
+	queue   atomic.Pointer[queue.Queue[*sql.Tx]]
+	mu      sync.Mutex // serializes StartQueue and Close
+	started bool
 }
 
 var (
 	_ platform.AgentStore    = (*DB)(nil)
 	_ platform.WorkflowStore = (*DB)(nil)
+	_ platform.RunStore      = (*DB)(nil)
+	_ platform.RunLedger     = (*DB)(nil)
 	_ platform.Database      = (*DB)(nil)
 )
 
-// Open opens (creating when absent) the database in dir and applies every
-// migration not yet applied.
+// Open opens (creating when absent) the database in dir, applies every
+// migration not yet applied, the store's and River's, and makes a queue
+// that enqueues runs; StartQueue makes it execute them too.
 func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -56,22 +76,81 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
-	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn := "file:" + path + "?" + q.Encode()
+	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{db: sqldb, path: path, now: time.Now}
-	if err := db.migrate(ctx); err != nil {
+	riverdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
+		return nil, err
 	}
+	riverdb.SetMaxOpenConns(1)
+	db := &DB{db: sqldb, river: riverdb, path: path, now: time.Now}
+	fail := func(err error) (*DB, error) {
+		riverdb.Close()
+		sqldb.Close()
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return fail(fmt.Errorf("migrate %s: %w", path, err))
+	}
+	if err := queue.Migrate(ctx, riversqlite.New(riverdb), nil); err != nil {
+		return fail(fmt.Errorf("migrate %s: %w", path, err))
+	}
+	iq, err := queue.New(riversqlite.New(riverdb), queue.Config{PollOnly: true})
+	if err != nil {
+		return fail(err)
+	}
+	db.queue.Store(iq)
 	return db, nil
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.db.Close() }
+// StartQueue starts executing runs with cfg.Executor: from then on, runs
+// created or requeued go to a queue that works them, by polling (SQLite
+// has no notifications). The queue works until Close; ctx bounds only
+// starting it.
+func (db *DB) StartQueue(ctx context.Context, cfg queue.Config) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	switch {
+	case db.queue.Load() == nil:
+		return errors.New("sqlite: the store is closed")
+	case db.started:
+		return errors.New("sqlite: the run queue is already started")
+	case cfg.Executor == nil:
+		return errors.New("sqlite: the run queue needs an executor")
+	}
+	cfg.PollOnly = true
+	q, err := queue.New(riversqlite.New(db.river), cfg)
+	if err != nil {
+		return err
+	}
+	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("sqlite: start the run queue: %w", err)
+	}
+	db.queue.Store(q)
+	db.started = true
+	return nil
+}
 
-// SQL returns the underlying handle, for River's SQLite driver.
+// Close stops the run queue, waiting at most sqlstore.StopTimeout for the
+// runs in progress to stop, and closes the database.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	q := db.queue.Swap(nil)
+	db.mu.Unlock()
+	var errs []error
+	if q != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sqlstore.StopTimeout)
+		errs = append(errs, q.Stop(ctx))
+		cancel()
+	}
+	return errors.Join(append(errs, db.river.Close(), db.db.Close())...)
+}
+
+// SQL returns the store's handle, for tests and tools.
 func (db *DB) SQL() *sql.DB { return db.db }
 
 // Backend returns "sqlite".

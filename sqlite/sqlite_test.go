@@ -54,8 +54,14 @@ func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := open(t, dir)
-	// Back to version 1 by hand, the inverse of 0002 and 0003.
+	// Back to version 1 by hand, the inverse of 0002 to 0004.
 	for _, stmt := range []string{
+		`DROP TABLE run_steps`,
+		`DROP TABLE runs`,
+		`ALTER TABLE agents DROP COLUMN protocol`,
+		`ALTER TABLE agents DROP COLUMN health_status`,
+		`ALTER TABLE agents DROP COLUMN health_reason`,
+		`ALTER TABLE agents DROP COLUMN health_checked_at`,
 		`DROP TABLE workflows`,
 		`ALTER TABLE agents DROP COLUMN api_version`,
 		`ALTER TABLE agents DROP COLUMN manifest_format`,
@@ -79,6 +85,12 @@ func TestUpgrade(t *testing.T) {
 	}
 	if a.APIVersion != "" || a.Manifest != nil {
 		t.Fatalf("upgraded agent has api version %q, manifest %+v", a.APIVersion, a.Manifest)
+	}
+	if a.Protocol != platform.ProtocolHTTP || a.Health.Status != platform.HealthUnknown || a.Health.CheckedAt != nil {
+		t.Fatalf("upgraded agent has protocol %q, health %+v", a.Protocol, a.Health)
+	}
+	if _, err := db.ListRuns(ctx, platform.RunFilter{Namespace: "default", Limit: 1}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := db.ListWorkflows(ctx, platform.WorkflowFilter{Namespace: "default", Limit: 1}); err != nil {
 		t.Fatal(err)

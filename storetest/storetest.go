@@ -15,20 +15,34 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/queue"
 )
 
 // Store is what a backend must provide to the suite.
 type Store interface {
 	platform.AgentStore
 	platform.WorkflowStore
+	platform.RunStore
+	platform.RunLedger
 	platform.Database
+	// PendingRunJobs returns the run IDs of the run jobs in the store's
+	// queue that are not finished, oldest first: the suite's way to see
+	// that a run was really enqueued.
+	PendingRunJobs(ctx context.Context) ([]string, error)
+	// StartQueue starts executing runs with cfg.Executor until the store
+	// closes.
+	StartQueue(ctx context.Context, cfg queue.Config) error
 }
 
 // Run runs the whole suite. newStore returns a fresh, empty store; it is
 // called once per subtest and must register its own cleanup on t.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Agents", func(t *testing.T) { runAgents(t, newStore) })
+	t.Run("AgentHealth", func(t *testing.T) { runAgentHealth(t, newStore) })
 	t.Run("Workflows", func(t *testing.T) { runWorkflows(t, newStore) })
+	t.Run("Runs", func(t *testing.T) { runRuns(t, newStore) })
+	t.Run("Ledger", func(t *testing.T) { runLedger(t, newStore) })
+	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

@@ -53,6 +53,21 @@ type Config struct {
 	// ShutdownTimeout is OSSA_SHUTDOWN_TIMEOUT: how long SIGTERM waits for
 	// requests in flight. Default 30s.
 	ShutdownTimeout time.Duration
+	// RunWorkers is OSSA_RUN_WORKERS: runs one gateway executes at once. Default 100.
+	RunWorkers int
+	// RunLeaseTTL is OSSA_RUN_LEASE_TTL: how long a run stays owned by a
+	// gateway that stopped renewing it, i.e. how soon a crashed gateway's
+	// runs resume elsewhere. Default 15s.
+	RunLeaseTTL time.Duration
+	// StepTimeout is OSSA_STEP_TIMEOUT: the limit of one agent call when a
+	// step sets no timeout_seconds, and of a direct execute. Default 60s.
+	StepTimeout time.Duration
+	// AgentMaxResponseBytes is OSSA_AGENT_MAX_RESPONSE_BYTES: the largest
+	// answer accepted from an agent. Default 10485760 (10 MiB).
+	AgentMaxResponseBytes int64
+	// AgentHealthInterval is OSSA_AGENT_HEALTH_INTERVAL: how often agents'
+	// health endpoints are probed; 0 turns probing off. Default 15s.
+	AgentHealthInterval time.Duration
 }
 
 // setting ties one Config field to its variable, flag and default.
@@ -162,6 +177,34 @@ var settings = []setting{
 	}},
 	{"OSSA_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "on SIGTERM, wait this long for requests in flight", func(c *Config, v string) (err error) {
 		c.ShutdownTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"OSSA_RUN_WORKERS", "run-workers", "100", "workflow runs this gateway executes at once", func(c *Config, v string) (err error) {
+		c.RunWorkers, err = intIn(v, 1, 10_000)
+		return err
+	}},
+	{"OSSA_RUN_LEASE_TTL", "run-lease-ttl", "15s", "a crashed gateway's runs resume elsewhere after this long", func(c *Config, v string) (err error) {
+		c.RunLeaseTTL, err = positiveDuration(v)
+		if err == nil && c.RunLeaseTTL < 300*time.Millisecond {
+			err = fmt.Errorf("must be at least 300ms")
+		}
+		return err
+	}},
+	{"OSSA_STEP_TIMEOUT", "step-timeout", "60s", "limit of one agent call when a step sets no timeout_seconds", func(c *Config, v string) (err error) {
+		c.StepTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"OSSA_AGENT_MAX_RESPONSE_BYTES", "agent-max-response-bytes", "10485760", "largest answer accepted from an agent, in bytes", func(c *Config, v string) error {
+		n, err := intIn(v, 1024, 1<<31-1)
+		c.AgentMaxResponseBytes = int64(n)
+		return err
+	}},
+	{"OSSA_AGENT_HEALTH_INTERVAL", "agent-health-interval", "15s", "how often agents' health endpoints are probed (0: never)", func(c *Config, v string) (err error) {
+		if v == "0" {
+			c.AgentHealthInterval = 0
+			return nil
+		}
+		c.AgentHealthInterval, err = positiveDuration(v)
 		return err
 	}},
 }

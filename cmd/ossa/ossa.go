@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/qdrant"
+	"github.com/ossa-platform/platform/queue"
 	"github.com/ossa-platform/platform/redis"
 	"github.com/ossa-platform/platform/sqlite"
 )
@@ -43,7 +47,11 @@ func NewMain(cfg Config, logOut io.Writer) *Main {
 type store interface {
 	platform.AgentStore
 	platform.WorkflowStore
+	platform.RunStore
+	platform.RunLedger
 	platform.Database
+	// StartQueue starts working the store's durable run queue.
+	StartQueue(ctx context.Context, cfg queue.Config) error
 }
 
 // Open connects the store (migrating it), the optional dependencies, and
@@ -53,10 +61,32 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	inv := invoke.New()
+	inv.MaxResponseBytes = m.Config.AgentMaxResponseBytes
+	health := m.Config.AgentHealthInterval
+	if health == 0 {
+		health = -1
+	}
+	eng := engine.New(engine.Config{
+		Agents: db, Workflows: db, Runs: db, Invoker: inv, Logger: m.Logger,
+		LeaseTTL: m.Config.RunLeaseTTL, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
+	})
+	if err := db.StartQueue(context.WithoutCancel(ctx), queue.Config{
+		Executor:  eng,
+		Workers:   m.Config.RunWorkers,
+		ReapEvery: min(m.Config.RunLeaseTTL/2, 5*time.Second),
+		Logger:    m.Logger,
+	}); err != nil {
+		return fmt.Errorf("start the run queue: %w", err)
+	}
+	eng.Start()
+	m.closers = append(m.closers, eng.Close)
 	srv := &ohttp.Server{
 		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
 		Agents:         db,
 		Workflows:      db,
+		Runs:           db,
+		Orchestrator:   eng,
 		Database:       db,
 		CORSOrigins:    m.Config.CORSOrigins,
 		TrustedProxies: m.Config.TrustedProxies,

@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ossa-platform/platform"
+)
+
+// picker chooses the agent for a step and keeps what choosing needs: each
+// agent's calls in flight from this replica, its health as last seen here,
+// and a short-lived cache of who has a capability.
+type picker struct {
+	store platform.AgentStore
+	now   func() time.Time
+
+	mu       sync.Mutex
+	inflight map[string]int
+	health   map[string]platform.HealthStatus
+	cache    map[string]cached
+	next     int
+}
+
+type cached struct {
+	agents []*platform.Agent
+	at     time.Time
+}
+
+// capabilityCacheTTL bounds how stale the list of agents with a capability
+// may be: a new registration is chosen within this long.
+const capabilityCacheTTL = time.Second
+
+func newPicker(store platform.AgentStore, now func() time.Time) *picker {
+	return &picker{store: store, now: now, inflight: map[string]int{},
+		health: map[string]platform.HealthStatus{}, cache: map[string]cached{}}
+}
+
+// withCapability returns the active agents of namespace with capability.
+func (p *picker) withCapability(ctx context.Context, namespace, capability string) ([]*platform.Agent, error) {
+	key := namespace + "\x00" + capability
+	p.mu.Lock()
+	c, ok := p.cache[key]
+	p.mu.Unlock()
+	if ok && p.now().Sub(c.at) < capabilityCacheTTL {
+		return c.agents, nil
+	}
+	agents, err := listAll(ctx, p.store, platform.AgentFilter{Namespace: namespace, Capability: capability, Status: platform.AgentActive})
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.cache[key] = cached{agents: agents, at: p.now()}
+	p.mu.Unlock()
+	return agents, nil
+}
+
+// choose picks among candidates: agents not known to be unhealthy first,
+// then the fewest calls in flight (least_conn), ties in turn.
+func (p *picker) choose(cands []*platform.Agent) *platform.Agent {
+	if len(cands) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.next++
+	var best *platform.Agent
+	bestScore := 0
+	for i := range cands {
+		a := cands[(i+p.next)%len(cands)]
+		score := p.inflight[a.ID]
+		if p.healthLocked(a) == platform.HealthUnhealthy {
+			score += 1 << 30
+		}
+		if best == nil || score < bestScore {
+			best, bestScore = a, score
+		}
+	}
+	return best
+}
+
+// begin counts a call to a in flight until the returned func is called.
+func (p *picker) begin(a *platform.Agent) func() {
+	p.mu.Lock()
+	p.inflight[a.ID]++
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		if p.inflight[a.ID]--; p.inflight[a.ID] <= 0 {
+			delete(p.inflight, a.ID)
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *picker) healthLocked(a *platform.Agent) platform.HealthStatus {
+	if h, ok := p.health[a.ID]; ok {
+		return h
+	}
+	return a.Health.Status
+}
+
+// observe records what a probe or a call found; it reports whether the
+// health changed, so the caller stores it only then.
+func (p *picker) observe(a *platform.Agent, h platform.HealthStatus) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.healthLocked(a) == h {
+		return false
+	}
+	p.health[a.ID] = h
+	return true
+}
+
+// listAll pages through every agent f selects.
+func listAll(ctx context.Context, store platform.AgentStore, f platform.AgentFilter) ([]*platform.Agent, error) {
+	var out []*platform.Agent
+	f.Limit = platform.MaxPageSize
+	for {
+		page, err := store.ListAgents(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.Next == "" {
+			return out, nil
+		}
+		f.After = page.Next
+	}
+}
+
+// recordCall turns a call's outcome into health: a success means the agent
+// is up, no answer or a 5xx means it is not, and a 4xx (the agent refused
+// this input) says nothing about its health.
+func (e *Engine) recordCall(a *platform.Agent, err error) {
+	var ie *platform.InvocationError
+	switch {
+	case err == nil:
+		e.setHealth(a, platform.HealthHealthy, "")
+	case errors.As(err, &ie) && ie.Retryable && (ie.StatusCode == 0 || ie.StatusCode >= 500):
+		e.setHealth(a, platform.HealthUnhealthy, ie.Message)
+	}
+}
+
+func (e *Engine) setHealth(a *platform.Agent, status platform.HealthStatus, reason string) {
+	if !e.agents.observe(a, status) {
+		return
+	}
+	now := e.cfg.Now().UTC()
+	h := platform.AgentHealth{Status: status, Reason: truncate(reason, 500), CheckedAt: &now}
+	// A detached context: the health of an agent outlives the call that
+	// found it, even a cancelled one.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.cfg.Agents.SetAgentHealth(ctx, a.ID, h); err != nil && platform.ErrorCode(err) != platform.ENOTFOUND {
+		e.log.Warn("record agent health", "agent", a.Name, "error", err.Error())
+		return
+	}
+	e.log.Info("agent health changed", "agent", a.Name, "health", status, "reason", h.Reason)
+}
+
+// probeLoop probes every active agent's health endpoint each interval.
+func (e *Engine) probeLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		e.probeAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Engine) probeAll(ctx context.Context) {
+	// Every agent lives in the default namespace until multi-tenancy arrives.
+	agents, err := listAll(ctx, e.cfg.Agents, platform.AgentFilter{Namespace: platform.DefaultNamespace, Status: platform.AgentActive})
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("list agents to probe", "error", err.Error())
+		}
+		return
+	}
+	timeout := min(5*time.Second, e.cfg.HealthInterval)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, a := range agents {
+		if a.Endpoint == "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			err := e.cfg.Invoker.Probe(pctx, a)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				e.setHealth(a, platform.HealthUnhealthy, err.Error())
+			} else {
+				e.setHealth(a, platform.HealthHealthy, "")
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

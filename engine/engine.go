@@ -1,0 +1,120 @@
+// Package engine runs workflows: it checks a workflow and its parameters
+// when a run is submitted, then executes runs step by step for the store's
+// durable queue. Steps form a DAG by depends_on and by the steps their
+// expressions read; independent steps run at once. Every step's state is a
+// checkpoint in the store, taken under a lease that makes one executor own
+// a run at a time, so a run whose executor died resumes on another (or the
+// restarted) gateway from its last checkpoint: finished steps are not run
+// again, and a step cut off mid-call is sent again with the same
+// Idempotency-Key.
+package engine
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ossa-platform/platform"
+)
+
+// Config configures an Engine. Zero fields take the documented defaults.
+type Config struct {
+	Agents    platform.AgentStore
+	Workflows platform.WorkflowStore
+	Runs      platform.RunLedger
+	Invoker   platform.AgentInvoker
+	Logger    *slog.Logger
+	// Owner names this executor in run leases; default host-pid-random.
+	Owner string
+	// LeaseTTL is how long a run stays owned without a renewal: the time a
+	// crashed gateway's runs wait before another takes them. Default 15s.
+	LeaseTTL time.Duration
+	// StepTimeout bounds a step attempt that sets no timeout_seconds, and a
+	// direct execute call. Default 60s.
+	StepTimeout time.Duration
+	// HealthInterval is how often agents' health endpoints are probed;
+	// default 15s, negative disables probing.
+	HealthInterval time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Engine executes runs and direct agent calls.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	agents *picker
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+var (
+	_ platform.Orchestrator = (*Engine)(nil)
+	_ platform.RunExecutor  = (*Engine)(nil)
+)
+
+// New returns an engine; Start begins its health probes.
+func New(cfg Config) *Engine {
+	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, 15*time.Second)
+	cfg.StepTimeout = cmp.Or(cfg.StepTimeout, 60*time.Second)
+	cfg.HealthInterval = cmp.Or(cfg.HealthInterval, 15*time.Second)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, running: map[string]context.CancelCauseFunc{}}
+	e.agents = newPicker(cfg.Agents, cfg.Now)
+	return e
+}
+
+// Owner is the name this engine's leases carry.
+func (e *Engine) Owner() string { return e.cfg.Owner }
+
+// Start starts probing agents' health in the background until Close.
+func (e *Engine) Start() {
+	ctx, stop := context.WithCancel(context.Background())
+	e.stop = stop
+	e.done = make(chan struct{})
+	go func() {
+		defer close(e.done)
+		if e.cfg.HealthInterval > 0 {
+			e.probeLoop(ctx)
+		}
+	}()
+}
+
+// Close stops the health probes. Runs in flight are stopped by the queue.
+func (e *Engine) Close() error {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+	}
+	return nil
+}
+
+// ReapOrphans requeues the runs whose executors stopped renewing their
+// lease; the queue calls it periodically on one replica.
+func (e *Engine) ReapOrphans(ctx context.Context) error {
+	ids, err := e.cfg.Runs.RequeueOrphans(ctx, e.cfg.Now(), e.cfg.LeaseTTL)
+	if len(ids) > 0 {
+		e.log.Info("requeued orphaned runs", "runs", ids)
+	}
+	return err
+}

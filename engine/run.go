@@ -1,0 +1,648 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ossa-platform/platform"
+)
+
+// Why a run's context ends before its steps do.
+var (
+	errCancelled = errors.New("the run was cancelled")
+	errTimedOut  = errors.New("the run did not finish within its timeout_seconds")
+	errHalted    = errors.New("another step failed and error_handling.on_failure is halt")
+	errLeaseLost = errors.New("this gateway lost the run's lease")
+	errStore     = errors.New("the database could not record the run's progress")
+)
+
+// Defaults of a step's retry block.
+const (
+	defaultMaxAttempts  = 3
+	defaultInitialDelay = 500 * time.Millisecond
+	maxRetryDelay       = 30 * time.Second
+	// maxLoopItems bounds how many iterations one loop step may have.
+	maxLoopItems = 10_000
+)
+
+// ExecuteRun executes a run to its end, or until this gateway stops or
+// loses the run's lease. It returns an error only when the queue should
+// try again later (the database failed).
+func (e *Engine) ExecuteRun(ctx context.Context, id string) error {
+	run, err := e.cfg.Runs.AcquireRun(ctx, id, e.cfg.Owner, e.cfg.Now().Add(e.cfg.LeaseTTL))
+	switch code := platform.ErrorCode(err); {
+	case code == platform.ECONFLICT:
+		// Another live executor owns the run; if it dies, the reaper
+		// requeues the run once its lease expires.
+		return nil
+	case code == platform.ENOTFOUND:
+		e.log.Warn("queued run not found", "run", id)
+		return nil
+	case err != nil:
+		return err
+	case run.Status.Terminal():
+		return nil
+	}
+	r := &runner{e: e, run: run, steps: map[string]*platform.StepRun{}}
+	for _, s := range run.Steps {
+		r.steps[s.ID] = s
+	}
+	pl, err := compile(run.Definition, "/workflow")
+	if err != nil {
+		return r.finish(ctx, platform.RunFailed, nil, err.Error())
+	}
+	r.plan = pl
+	_ = json.Unmarshal(run.Parameters, &r.params)
+	return r.execute(ctx)
+}
+
+// runner is one execution of one run by this gateway.
+type runner struct {
+	e      *Engine
+	run    *platform.Run
+	plan   *plan
+	params any
+	cancel context.CancelCauseFunc
+
+	mu    sync.Mutex
+	steps map[string]*platform.StepRun
+}
+
+func (r *runner) execute(parent context.Context) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	r.cancel = cancel
+	if r.plan.timeout > 0 && r.run.StartedAt != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadlineCause(ctx, r.run.StartedAt.Add(r.plan.timeout), errTimedOut)
+		defer stop()
+	}
+	keep := make(chan struct{})
+	go func() {
+		defer close(keep)
+		r.keepLease(ctx)
+	}()
+	r.e.log.Info("run started", "run", r.run.ID, "workflow", r.run.Workflow, "owner", r.e.cfg.Owner)
+
+	outputs, failure := r.runGroup(ctx, r.plan.steps, "", r.rootScope())
+	cause := context.Cause(ctx)
+	cancel(nil)
+	<-keep
+	if parent.Err() != nil {
+		// The queue is stopping: the run stays leased and resumes on a
+		// live gateway once the lease expires.
+		return parent.Err()
+	}
+	switch {
+	case errors.Is(cause, errLeaseLost):
+		r.e.log.Warn("run lease lost; another gateway carries on", "run", r.run.ID)
+		return nil
+	case errors.Is(cause, errStore):
+		return cause
+	case errors.Is(cause, errCancelled):
+		return r.finish(parent, platform.RunCancelled, nil, errCancelled.Error())
+	case errors.Is(cause, errTimedOut):
+		return r.finish(parent, platform.RunTimedOut, nil,
+			fmt.Sprintf("%s (%s)", errTimedOut, r.plan.timeout))
+	case failure != nil:
+		return r.finish(parent, platform.RunFailed, nil, failure.Error())
+	}
+	out, err := json.Marshal(outputs)
+	if err != nil {
+		return r.finish(parent, platform.RunFailed, nil, "the run's output is not JSON: "+err.Error())
+	}
+	return r.finish(parent, platform.RunSucceeded, out, "")
+}
+
+// keepLease renews the lease until ctx ends, and ends the run's context
+// when a cancel is requested or the lease is lost.
+func (r *runner) keepLease(ctx context.Context) {
+	ttl := r.e.cfg.LeaseTTL
+	every := min(ttl/3, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	lastOK := r.e.cfg.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := r.e.cfg.Now()
+		cancelled, err := r.e.cfg.Runs.RenewRun(ctx, r.run.ID, r.e.cfg.Owner, now.Add(ttl))
+		switch {
+		case err == nil && cancelled:
+			r.cancel(errCancelled)
+		case err == nil:
+			lastOK = now
+		case platform.ErrorCode(err) == platform.ECONFLICT:
+			r.cancel(errLeaseLost)
+		case now.Sub(lastOK) > ttl && ctx.Err() == nil:
+			r.e.log.Error("renew run lease", "run", r.run.ID, "error", err.Error())
+			r.cancel(errLeaseLost)
+		}
+	}
+}
+
+// finish records the run's end. It uses a context of its own so that a
+// cancelled or timed-out run can still be recorded as such.
+func (r *runner) finish(parent context.Context, status platform.RunStatus, out json.RawMessage, msg string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
+	defer cancel()
+	err := r.e.cfg.Runs.FinishRun(ctx, r.run.ID, r.e.cfg.Owner, status, out, msg)
+	if platform.ErrorCode(err) == platform.ECONFLICT {
+		return nil // lost the lease on the last stretch; the new owner finishes
+	}
+	if err == nil {
+		r.e.log.Info("run finished", "run", r.run.ID, "status", status, "error", msg)
+	}
+	return err
+}
+
+// save records a step's state; a failure to record ends the run's context
+// (lease lost, or the database failing) so no work goes unrecorded.
+func (r *runner) save(ctx context.Context, s *platform.StepRun) {
+	c := *s
+	r.mu.Lock()
+	r.steps[s.ID] = &c
+	r.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := r.e.cfg.Runs.SaveStep(sctx, r.run.ID, r.e.cfg.Owner, &c)
+	switch {
+	case err == nil:
+	case platform.ErrorCode(err) == platform.ECONFLICT:
+		r.cancel(errLeaseLost)
+	default:
+		r.e.log.Error("save step", "run", r.run.ID, "step", s.ID, "error", err.Error())
+		r.cancel(fmt.Errorf("%w: %v", errStore, err))
+	}
+}
+
+func (r *runner) recorded(path string) *platform.StepRun {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.steps[path]; s != nil {
+		c := *s
+		return &c
+	}
+	return nil
+}
+
+func (r *runner) now() *time.Time {
+	t := r.e.cfg.Now().UTC()
+	return &t
+}
+
+// result is how a step ended, as its dependents see it.
+type result struct {
+	output any
+	status platform.StepStatus
+	// blocking is set when the step failed and did not continue on error.
+	blocking error
+}
+
+// runGroup runs sibling steps as a DAG and returns the outputs of those
+// that succeeded, by ID, and the first blocking failure.
+func (r *runner) runGroup(ctx context.Context, nodes []*stepNode, prefix string, sc *scope) (map[string]any, error) {
+	type slot struct {
+		done chan struct{}
+		res  result
+	}
+	slots := make(map[string]*slot, len(nodes))
+	for _, n := range nodes {
+		slots[n.step.ID] = &slot{done: make(chan struct{})}
+	}
+	local := sc.child()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sl := slots[n.step.ID]
+			defer close(sl.done)
+			var failedDep string
+			for _, d := range n.deps {
+				select {
+				case <-slots[d].done:
+					if slots[d].res.blocking != nil && failedDep == "" {
+						failedDep = d
+					}
+				case <-ctx.Done():
+				}
+			}
+			path := prefix + n.step.ID
+			switch {
+			case ctx.Err() != nil:
+				sl.res = result{status: platform.StepCancelled, blocking: context.Cause(ctx)}
+				return
+			case failedDep != "":
+				sl.res = r.skip(ctx, path, fmt.Sprintf("step %q it depends on failed", failedDep))
+				sl.res.blocking = fmt.Errorf("step %q was skipped because step %q failed", path, failedDep)
+				return
+			}
+			sl.res = r.runStep(ctx, n, path, local)
+			local.set(n.step.ID, sl.res)
+			if sl.res.blocking != nil && r.plan.haltOnFailure {
+				r.cancel(errHalted)
+			}
+		}()
+	}
+	wg.Wait()
+	outputs := map[string]any{}
+	var failure error
+	for _, n := range nodes {
+		res := slots[n.step.ID].res
+		if res.status == platform.StepSucceeded {
+			outputs[n.step.ID] = res.output
+		}
+		if res.blocking != nil && (failure == nil || errors.Is(failure, errHalted)) {
+			failure = res.blocking
+		}
+	}
+	return outputs, failure
+}
+
+func (r *runner) skip(ctx context.Context, path, why string) result {
+	if rec := r.recorded(path); rec == nil || rec.Status != platform.StepSkipped {
+		now := r.now()
+		r.save(ctx, &platform.StepRun{ID: path, Status: platform.StepSkipped, Error: why, StartedAt: now, FinishedAt: now})
+	}
+	return result{status: platform.StepSkipped}
+}
+
+// runStep runs one step, or returns what an earlier execution recorded.
+func (r *runner) runStep(ctx context.Context, n *stepNode, path string, sc *scope) result {
+	if rec := r.recorded(path); rec != nil {
+		switch rec.Status {
+		case platform.StepSucceeded:
+			var out any
+			_ = json.Unmarshal(rec.Output, &out)
+			return result{output: out, status: platform.StepSucceeded}
+		case platform.StepSkipped:
+			return result{status: platform.StepSkipped}
+		case platform.StepFailed:
+			return r.failed(n, path, errors.New(rec.Error))
+		}
+	}
+	vars := sc.values()
+	if ok, err := Condition(n.step.Condition, vars); err != nil {
+		return r.fail(ctx, n, &platform.StepRun{ID: path, StartedAt: r.now()}, "condition: "+err.Error())
+	} else if !ok {
+		return r.skip(ctx, path, "its condition is false")
+	}
+	var res result
+	switch n.kind {
+	case kindParallel:
+		res = r.runContainer(ctx, n, path, func(rec *platform.StepRun) (any, error) {
+			return r.runGroup(ctx, n.children[0], path+"/", sc)
+		})
+	case kindConditional:
+		res = r.runContainer(ctx, n, path, func(rec *platform.StepRun) (any, error) {
+			return r.runBranch(ctx, n, path, sc, vars)
+		})
+	case kindLoop:
+		res = r.runContainer(ctx, n, path, func(rec *platform.StepRun) (any, error) {
+			return r.runLoop(ctx, n, path, sc, vars)
+		})
+	default:
+		res = r.call(ctx, n, path, vars)
+	}
+	if res.blocking != nil && n.onError == "compensate" && ctx.Err() == nil {
+		comp := r.runStep(ctx, n.compensation, path+"/compensation", sc)
+		if comp.blocking != nil {
+			res.blocking = fmt.Errorf("%w; its compensation failed too: %v", res.blocking, comp.blocking)
+		}
+	}
+	return res
+}
+
+// failed is the result of a step that failed with err.
+func (r *runner) failed(n *stepNode, path string, err error) result {
+	res := result{status: platform.StepFailed}
+	if n.onError != "continue" {
+		res.blocking = fmt.Errorf("step %q failed: %w", path, err)
+	}
+	return res
+}
+
+// fail records a step's failure and returns its result.
+func (r *runner) fail(ctx context.Context, n *stepNode, rec *platform.StepRun, msg string) result {
+	rec.Status, rec.Error, rec.FinishedAt = platform.StepFailed, msg, r.now()
+	r.save(ctx, rec)
+	return r.failed(n, rec.ID, errors.New(msg))
+}
+
+// runContainer records a Parallel, Conditional or Loop step around body.
+func (r *runner) runContainer(ctx context.Context, n *stepNode, path string, body func(*platform.StepRun) (any, error)) result {
+	rec := r.recorded(path)
+	if rec == nil {
+		rec = &platform.StepRun{ID: path, StartedAt: r.now()}
+	}
+	if rec.Status != platform.StepRunning {
+		rec.Status, rec.Attempts = platform.StepRunning, rec.Attempts+1
+		r.save(ctx, rec)
+	}
+	out, err := body(rec)
+	if ctx.Err() != nil {
+		return r.interrupted(ctx, rec)
+	}
+	if err != nil {
+		return r.fail(ctx, n, rec, err.Error())
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return r.fail(ctx, n, rec, "output is not JSON: "+err.Error())
+	}
+	rec.Status, rec.Output, rec.Error, rec.FinishedAt = platform.StepSucceeded, b, "", r.now()
+	r.save(ctx, rec)
+	return result{output: out, status: platform.StepSucceeded}
+}
+
+// interrupted records a step stopped by the end of the run's context: as
+// cancelled when the run ends for good, untouched when the run resumes
+// elsewhere (lease lost, gateway stopping).
+func (r *runner) interrupted(ctx context.Context, rec *platform.StepRun) result {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errCancelled) || errors.Is(cause, errTimedOut) || errors.Is(cause, errHalted) {
+		rec.Status, rec.Error, rec.FinishedAt = platform.StepCancelled, cause.Error(), r.now()
+		r.save(ctx, rec)
+	}
+	return result{status: platform.StepCancelled, blocking: cause}
+}
+
+// runBranch runs the steps of the first branch whose condition holds, or
+// the else steps.
+func (r *runner) runBranch(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
+	for i, b := range n.step.Branches {
+		ok, err := Condition(b.Condition, vars)
+		if err != nil {
+			return nil, fmt.Errorf("branch %d condition: %w", i, err)
+		}
+		if ok {
+			return r.runGroup(ctx, n.children[i], fmt.Sprintf("%s/%d/", path, i), sc)
+		}
+	}
+	return r.runGroup(ctx, n.children[len(n.children)-1], path+"/else/", sc)
+}
+
+// runLoop runs the loop's steps once per item, parallelism at a time. The
+// output lists each iteration's outputs: the single step's output when the
+// loop has one step, else the outputs by step ID.
+func (r *runner) runLoop(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
+	e, _ := conditionExpr(n.step.Loop.Over)
+	v, err := e.Eval(vars)
+	if err != nil {
+		return nil, fmt.Errorf("loop.over: %w", err)
+	}
+	items, ok := v.([]any)
+	switch {
+	case v == nil:
+		items = nil
+	case !ok:
+		return nil, fmt.Errorf("loop.over must give a list, not %s", typeName(v))
+	case len(items) > maxLoopItems:
+		return nil, fmt.Errorf("loop.over gives %d items, more than the %d allowed", len(items), maxLoopItems)
+	}
+	par := max(n.step.Loop.Parallelism, 1)
+	sem := make(chan struct{}, par)
+	outs := make([]any, len(items))
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, item := range items {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			loop := map[string]any{"item": item, "index": float64(i)}
+			if n.step.Loop.As != "" {
+				loop[n.step.Loop.As] = item
+			}
+			out, err := r.runGroup(ctx, n.children[0], fmt.Sprintf("%s[%d]/", path, i), sc.withLoop(loop))
+			errs[i] = err
+			if len(n.children[0]) == 1 {
+				outs[i] = out[n.children[0][0].step.ID]
+			} else {
+				outs[i] = out
+			}
+		}()
+	}
+	wg.Wait()
+	return outs, errors.Join(errs...)
+}
+
+// call runs an Agent or Task step: choose an agent, call it, retry what
+// may succeed on another attempt.
+func (r *runner) call(ctx context.Context, n *stepNode, path string, vars map[string]any) result {
+	rec := r.recorded(path)
+	if rec == nil {
+		rec = &platform.StepRun{ID: path}
+	}
+	rendered, err := Render(n.step.Input, vars)
+	if err != nil {
+		return r.fail(ctx, n, rec, "input: "+err.Error())
+	}
+	input, err := json.Marshal(rendered)
+	if err != nil {
+		return r.fail(ctx, n, rec, "input is not JSON: "+err.Error())
+	}
+	maxAttempts, delay, strategy := retryPolicy(n)
+	// An attempt cut off by a crash is tried again even when it was the
+	// last one allowed: it never got an answer.
+	maxAttempts = max(maxAttempts, rec.Attempts+1)
+	timeout := r.e.cfg.StepTimeout
+	if n.step.TimeoutSeconds > 0 {
+		timeout = seconds(n.step.TimeoutSeconds)
+	}
+	runUUID, _ := uuid.Parse(r.run.ID)
+	inv := &platform.Invocation{
+		TaskID:         uuid.NewSHA1(runUUID, []byte(path)).String(),
+		RunID:          r.run.ID,
+		Step:           path,
+		Capability:     n.step.Capability,
+		Input:          input,
+		IdempotencyKey: r.run.ID + "/" + path,
+	}
+	for attempt := rec.Attempts + 1; ; attempt++ {
+		a, err := r.e.chooseFor(ctx, r.run.Namespace, n.step, r.run.Agents)
+		if err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(ctx, rec)
+			}
+			return r.fail(ctx, n, rec, err.Error())
+		}
+		rec.Status, rec.Attempts, rec.Agent = platform.StepRunning, attempt, a.Name
+		if rec.StartedAt == nil {
+			rec.StartedAt = r.now()
+		}
+		r.save(ctx, rec)
+		inv.RequestID = uuid.NewString()
+		inv.TraceParent = traceParent(runUUID)
+		inv.Context = map[string]any{"workflow": r.run.Workflow, "attempt": attempt, "variables": r.plan.vars}
+		out, err := r.e.invoke(ctx, a, inv, timeout)
+		if err == nil {
+			rec.Status, rec.Output, rec.Error, rec.FinishedAt = platform.StepSucceeded, out, "", r.now()
+			r.save(ctx, rec)
+			var v any
+			_ = json.Unmarshal(out, &v)
+			return result{output: v, status: platform.StepSucceeded}
+		}
+		if ctx.Err() != nil {
+			return r.interrupted(ctx, rec)
+		}
+		if !platform.IsRetryable(err) || attempt >= maxAttempts {
+			msg := err.Error()
+			if attempt > 1 {
+				msg = fmt.Sprintf("%s (attempt %d of %d)", msg, attempt, maxAttempts)
+			}
+			return r.fail(ctx, n, rec, msg)
+		}
+		rec.Status, rec.Error = platform.StepRetrying, err.Error()
+		r.save(ctx, rec)
+		wait := backoff(strategy, delay, attempt)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return r.interrupted(ctx, rec)
+		}
+	}
+}
+
+// retryPolicy reads a step's retry block with its defaults.
+func retryPolicy(n *stepNode) (attempts int, delay time.Duration, strategy string) {
+	attempts, delay, strategy = defaultMaxAttempts, defaultInitialDelay, "exponential"
+	if rt := n.step.Retry; rt != nil {
+		if rt.MaxAttempts > 0 {
+			attempts = rt.MaxAttempts
+		}
+		if rt.InitialDelayMS > 0 {
+			delay = time.Duration(rt.InitialDelayMS) * time.Millisecond
+		}
+		if rt.BackoffStrategy != "" {
+			strategy = rt.BackoffStrategy
+		}
+	}
+	return attempts, delay, strategy
+}
+
+// backoff is the wait after a failed attempt: fixed, linear or
+// exponential from the initial delay, with ±10% jitter, at most 30s.
+func backoff(strategy string, initial time.Duration, attempt int) time.Duration {
+	d := initial
+	switch strategy {
+	case "linear":
+		d = initial * time.Duration(attempt)
+	case "fixed", "constant":
+	default:
+		for i := 1; i < attempt && d < maxRetryDelay; i++ {
+			d *= 2
+		}
+	}
+	d = min(d, maxRetryDelay)
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	return d + jitter
+}
+
+// traceParent starts a W3C trace context whose trace ID is the run's ID,
+// so every call of one run shares one trace.
+func traceParent(run uuid.UUID) string {
+	span := make([]byte, 8)
+	for i := range span {
+		span[i] = byte(rand.IntN(256))
+	}
+	span[0] |= 1 // never all zero
+	return "00-" + hex.EncodeToString(run[:]) + "-" + hex.EncodeToString(span) + "-01"
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64, json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// scope is what a step's expressions can read: the workflow's input and
+// variables, the steps before it (its own group's and its ancestors'),
+// and the current loop item.
+type scope struct {
+	base   map[string]any
+	parent *scope
+	loop   map[string]any
+
+	mu    sync.Mutex
+	steps map[string]any
+}
+
+func (r *runner) rootScope() *scope {
+	vars := r.plan.vars
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	return &scope{base: map[string]any{
+		"workflow": map[string]any{"input": r.params, "name": r.run.Workflow, "run_id": r.run.ID},
+		"context":  map[string]any{"variables": vars},
+	}, steps: map[string]any{}}
+}
+
+func (s *scope) child() *scope {
+	return &scope{base: s.base, parent: s, loop: s.loop, steps: map[string]any{}}
+}
+
+func (s *scope) withLoop(loop map[string]any) *scope {
+	c := s.child()
+	c.loop = loop
+	return c
+}
+
+func (s *scope) set(id string, res result) {
+	v := map[string]any{"output": res.output, "status": string(res.status)}
+	s.mu.Lock()
+	s.steps[id] = v
+	s.mu.Unlock()
+}
+
+// values returns the variables for evaluating expressions now.
+func (s *scope) values() map[string]any {
+	steps := map[string]any{}
+	var chain []*scope
+	for c := s; c != nil; c = c.parent {
+		chain = append(chain, c)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		chain[i].mu.Lock()
+		maps.Copy(steps, chain[i].steps)
+		chain[i].mu.Unlock()
+	}
+	out := maps.Clone(s.base)
+	out["steps"] = steps
+	if s.loop != nil {
+		out["loop"] = s.loop
+	}
+	return out
+}

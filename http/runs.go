@@ -1,0 +1,343 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/manifest"
+)
+
+func (s *Server) registerRunRoutes() {
+	s.handle("POST /api/v1/orchestrate", s.handleOrchestrate)
+	s.handle("GET /api/v1/runs", s.handleRunList)
+	s.handle("GET /api/v1/runs/{id}", s.handleRunGet)
+	s.handle("POST /api/v1/runs/{id}/cancel", s.handleRunCancel)
+}
+
+// MaxRunWait is the longest wait POST /api/v1/orchestrate accepts.
+const MaxRunWait = 5 * time.Minute
+
+// The polling of a waiting orchestrate request starts fast, for runs of a
+// few quick steps, and slows down to spare the store.
+const (
+	firstPoll = 10 * time.Millisecond
+	maxPoll   = 250 * time.Millisecond
+)
+
+// OrchestrateRequest is the body of POST /api/v1/orchestrate.
+type OrchestrateRequest struct {
+	// Workflow is a stored workflow's name or ID (a string), or an OSSA
+	// Workflow manifest (anything that encodes as a JSON object: a map,
+	// json.RawMessage), validated like a stored one and never stored.
+	Workflow any `json:"workflow"`
+	// Agents are the agents, by name or ID, the run may use; empty means
+	// any active agent.
+	Agents []string `json:"agents,omitempty"`
+	// Parameters are the run's inputs; anything that encodes as a JSON
+	// object, nil for none.
+	Parameters any `json:"parameters,omitempty"`
+}
+
+// orchestrateBody is OrchestrateRequest as the server reads it: the raw
+// members, to tell a workflow's name from an inline manifest.
+type orchestrateBody struct {
+	Workflow   json.RawMessage `json:"workflow"`
+	Agents     []string        `json:"agents"`
+	Parameters json.RawMessage `json:"parameters"`
+}
+
+// OrchestrateAccepted is the body of a 202 from POST /api/v1/orchestrate
+// without a wait: the run is queued.
+type OrchestrateAccepted struct {
+	RunID  string             `json:"run_id"`
+	Status platform.RunStatus `json:"status"`
+	Links  RunLinks           `json:"links"`
+}
+
+// RunLinks are the routes that concern one run.
+type RunLinks struct {
+	Self   string `json:"self"`
+	Events string `json:"events"`
+	Cancel string `json:"cancel"`
+}
+
+func runPath(id string) string { return "/api/v1/runs/" + url.PathEscape(id) }
+
+// orchestrationReady answers 503 while the gateway runs no engine.
+func (s *Server) orchestrationReady() error {
+	if s.Runs == nil || s.Orchestrator == nil {
+		return platform.Errorf(platform.EUNAVAILABLE, "orchestration is not configured")
+	}
+	return nil
+}
+
+// handleOrchestrate handles "POST /api/v1/orchestrate": it checks the
+// request, creates a queued run and answers 202 at once, or, with ?wait=,
+// holds the request until the run is over (200 with the run) or the wait
+// passes (202 with the run as it is then).
+func (s *Server) handleOrchestrate(w http.ResponseWriter, r *http.Request) error {
+	if err := s.orchestrationReady(); err != nil {
+		return err
+	}
+	wait, err := parseWait(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	wf, agents, params, err := s.decodeOrchestrate(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	run, err := s.Orchestrator.NewRun(r.Context(), platform.DefaultNamespace, wf, agents, params)
+	if err != nil {
+		return err
+	}
+	if err := s.Runs.CreateRun(r.Context(), run); err != nil {
+		return err
+	}
+	w.Header().Set("Location", runPath(run.ID))
+	if wait == 0 {
+		return writeJSON(w, http.StatusAccepted, OrchestrateAccepted{RunID: run.ID, Status: run.Status, Links: RunLinks{
+			Self: runPath(run.ID), Events: runPath(run.ID) + "/events", Cancel: runPath(run.ID) + "/cancel"}})
+	}
+	// The run exists now: a failed wait must not hide its ID behind an
+	// error, so the caller gets it as it was created.
+	if waited, err := s.awaitRun(r.Context(), run.ID, wait); err != nil {
+		logger(r).WarnContext(r.Context(), "waiting for a run", slog.String("run", run.ID), slog.String("error", err.Error()))
+	} else {
+		run = waited
+	}
+	status := http.StatusAccepted
+	if run.Status.Terminal() {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, run)
+}
+
+// parseWait reads the wait query parameter, the only one orchestrate takes.
+func parseWait(q url.Values) (time.Duration, error) {
+	if err := onlyParams(q, "wait"); err != nil {
+		return 0, err
+	}
+	v := q.Get("wait")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxRunWait {
+		return 0, &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid",
+			Fields: []platform.FieldError{{Field: "wait", Message: "must be a duration from 0s to " + MaxRunWait.String() + ", such as 30s"}}}
+	}
+	return d, nil
+}
+
+// decodeOrchestrate reads an orchestrate body and returns the workflow to
+// run, stored or inline, with the agents and parameters. Every problem
+// with the body, including an inline manifest's, is reported at once.
+func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.Workflow, []string, json.RawMessage, error) {
+	var in orchestrateBody
+	present, problems, err := decodeObject(body, &in)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i, a := range in.Agents {
+		if field := "/agents/" + itoa(i); a == "" && !hasField(problems, field) {
+			problems.Add(field, "must be an agent's name or ID, not empty")
+		}
+	}
+	params := json.RawMessage(`{}`)
+	if raw := bytes.TrimSpace(in.Parameters); present["parameters"] && string(raw) != "null" {
+		if raw[0] != '{' {
+			problems.Add("/parameters", "must be a JSON object")
+		}
+		params = raw
+	}
+	var ref string
+	var inline *platform.Workflow
+	var manifestErr *platform.Error
+	raw := bytes.TrimSpace(in.Workflow)
+	switch {
+	case !present["workflow"] || string(raw) == "null":
+		problems.Add("/workflow", "is required: a workflow's name or ID, or an OSSA Workflow manifest object")
+	case raw[0] == '"':
+		_ = json.Unmarshal(raw, &ref)
+		if ref == "" {
+			problems.Add("/workflow", "must be a workflow's name or ID, not empty")
+		}
+	case raw[0] == '{':
+		inline, manifestErr, err = inlineWorkflow(body)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	default:
+		problems.Add("/workflow", "must be a workflow's name or ID (a string), or an OSSA Workflow manifest (an object)")
+	}
+	switch {
+	case manifestErr != nil && len(problems) == 0:
+		return nil, nil, nil, manifestErr
+	case manifestErr != nil:
+		problems = append(problems, manifestErr.Fields...)
+	}
+	if err := problems.Err("the orchestrate request is not valid"); err != nil {
+		return nil, nil, nil, err
+	}
+	if inline != nil {
+		return inline, in.Agents, params, nil
+	}
+	wf, err := s.Workflows.FindWorkflow(ctx, platform.DefaultNamespace, ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return wf, in.Agents, params, nil
+}
+
+// inlineWorkflow validates the manifest in the workflow member of body as
+// POST /api/v1/workflows would, but names problems by their pointer in the
+// whole body (/workflow/spec/...) and locates them in it. An invalid
+// manifest is returned as an *platform.Error, not as err, so that it can
+// join the body's other problems.
+func inlineWorkflow(body []byte) (*platform.Workflow, *platform.Error, error) {
+	// The body already decoded as JSON, which YAML reads too.
+	docs, err := manifest.Parse("request", body)
+	if err != nil {
+		return nil, nil, badBody("", "the workflow manifest cannot be read: %v", err)
+	}
+	if len(docs) != 1 || docs[0].Root.Get("workflow") == nil {
+		return nil, nil, badBody("", "the workflow manifest cannot be read")
+	}
+	doc := &manifest.Document{File: "workflow", Root: docs[0].Root.Get("workflow"), Problems: docs[0].Problems}
+	if _, err := validManifest(doc, "Workflow"); err != nil {
+		e := err.(*platform.Error)
+		for i, f := range e.Fields {
+			e.Fields[i].Field = "/workflow" + f.Field
+		}
+		return nil, e, nil
+	}
+	def, err := doc.Root.MarshalJSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := doc.Decode()
+	if err != nil {
+		return nil, nil, err
+	}
+	m := v.(*manifest.Workflow)
+	return &platform.Workflow{Namespace: platform.DefaultNamespace, Name: m.Metadata.Name, Version: m.Metadata.Version,
+		Description: m.Metadata.Description, APIVersion: doc.APIVersion(), Definition: def}, nil, nil
+}
+
+// awaitRun polls the run until it is over, the wait passes or the client
+// goes away, and returns it as it then is.
+func (s *Server) awaitRun(ctx context.Context, id string, wait time.Duration) (*platform.Run, error) {
+	deadline := time.Now().Add(wait)
+	delay := firstPoll
+	for {
+		run, err := s.Runs.FindRun(ctx, platform.DefaultNamespace, id)
+		if err != nil {
+			return nil, err
+		}
+		left := time.Until(deadline)
+		if run.Status.Terminal() || left <= 0 {
+			return run, nil
+		}
+		t := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return run, nil
+		case <-t.C:
+		}
+		delay = min(delay*2, maxPoll)
+	}
+}
+
+// RunList is the body of GET /api/v1/runs.
+type RunList struct {
+	// Items are newest first, without their steps.
+	Items []*platform.Run `json:"items"`
+	// NextCursor fetches the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// runListParams are the query parameters GET /api/v1/runs takes.
+var runListParams = []string{"status", "workflow", "limit", "cursor"}
+
+// handleRunList handles "GET /api/v1/runs".
+func (s *Server) handleRunList(w http.ResponseWriter, r *http.Request) error {
+	if err := s.orchestrationReady(); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if err := onlyParams(q, runListParams...); err != nil {
+		return err
+	}
+	f := platform.RunFilter{Namespace: platform.DefaultNamespace, Workflow: q.Get("workflow")}
+	var p platform.Problems
+	if v := q.Get("status"); v != "" {
+		f.Status = platform.RunStatus(v)
+		if !f.Status.Valid() {
+			p.Add("status", "must be one of %s", platform.QuoteList(platform.RunStatuses))
+		}
+	}
+	f.After, f.Limit = parsePage(q, &p)
+	if len(p) > 0 {
+		return &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
+	}
+	page, err := s.Runs.ListRuns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := RunList{Items: page.Items}
+	if out.Items == nil {
+		out.Items = []*platform.Run{}
+	}
+	if page.Next != "" {
+		c := encodeCursor(page.Next)
+		out.NextCursor = &c
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// handleRunGet handles "GET /api/v1/runs/{id}": the run with its steps.
+func (s *Server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
+	if err := s.orchestrationReady(); err != nil {
+		return err
+	}
+	run, err := s.Runs.FindRun(r.Context(), platform.DefaultNamespace, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, run)
+}
+
+// handleRunCancel handles "POST /api/v1/runs/{id}/cancel". It takes no
+// body. A run that is over when the answer is written (a queued run is
+// cancelled at once; a finished one is left as it was, so that retrying a
+// cancel is harmless) is answered 200; a running one 202, with
+// cancel_requested set: its executor stops it at the next chance.
+func (s *Server) handleRunCancel(w http.ResponseWriter, r *http.Request) error {
+	if err := s.orchestrationReady(); err != nil {
+		return err
+	}
+	if err := onlyParams(r.URL.Query()); err != nil {
+		return err
+	}
+	run, err := s.Runs.CancelRun(r.Context(), platform.DefaultNamespace, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if run.Status.Terminal() {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, run)
+}

@@ -1,0 +1,356 @@
+package invoke
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ossa-platform/platform"
+)
+
+// DefaultMaxResponseBytes bounds an agent's answer when
+// Client.MaxResponseBytes is not set: 10 MiB.
+const DefaultMaxResponseBytes = 10 << 20
+
+// DefaultProbeTimeout bounds a health probe whose context has no deadline.
+const DefaultProbeTimeout = 5 * time.Second
+
+// errorBodyLimit bounds how much of an error answer is read for its detail.
+const errorBodyLimit = 64 << 10
+
+// detailLimit is how many characters of an agent's own error text an
+// InvocationError quotes.
+const detailLimit = 200
+
+// Client calls agents over HTTP or A2A. Its zero value works; New returns
+// one tuned for a gateway. A Client is safe for concurrent use.
+type Client struct {
+	// HTTP is the client used for every call. New sets one whose
+	// connection pool keeps up to 256 idle connections per agent host, that
+	// does not follow redirects, and that has no overall timeout: each
+	// call's context carries the step timeout. Default: such a client,
+	// shared by every Client that leaves this nil.
+	HTTP *http.Client
+	// MaxResponseBytes bounds an agent's answer; a larger one is a
+	// permanent failure. Default DefaultMaxResponseBytes (10 MiB).
+	MaxResponseBytes int64
+	// UserAgent is sent with every call. Default "ossa-gateway/" followed
+	// by platform.Version.
+	UserAgent string
+	// A2ANonBlocking asks A2A agents to answer message/send at once with
+	// their task, which the client then polls with tasks/get. Default
+	// false: the agent holds the call until the task ends, which spares the
+	// polling delay; a task that is still running when the agent answers is
+	// polled either way.
+	A2ANonBlocking bool
+}
+
+var _ platform.AgentInvoker = (*Client)(nil)
+
+// New returns a Client with a connection pool sized for many concurrent
+// calls to few agents.
+func New() *Client {
+	return &Client{
+		HTTP:             newHTTPClient(),
+		MaxResponseBytes: DefaultMaxResponseBytes,
+		UserAgent:        defaultUserAgent(),
+	}
+}
+
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport: t,
+		// A redirected POST would arrive as a GET without its body: an
+		// agent that moved must be registered at its new endpoint.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func defaultUserAgent() string { return "ossa-gateway/" + platform.Version }
+
+var sharedHTTP = sync.OnceValue(newHTTPClient)
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return sharedHTTP()
+}
+
+func (c *Client) maxResponseBytes() int64 {
+	if c.MaxResponseBytes > 0 {
+		return c.MaxResponseBytes
+	}
+	return DefaultMaxResponseBytes
+}
+
+func (c *Client) userAgent() string {
+	if c.UserAgent != "" {
+		return c.UserAgent
+	}
+	return defaultUserAgent()
+}
+
+// Invoke calls the agent over its protocol and returns its output. Errors
+// are *platform.InvocationError.
+func (c *Client) Invoke(ctx context.Context, a *platform.Agent, inv *platform.Invocation) (json.RawMessage, error) {
+	if a.Endpoint == "" {
+		return nil, permanent(0, "agent %s has no endpoint to call", agentName(a))
+	}
+	switch a.Protocol {
+	case platform.ProtocolHTTP, "":
+		return c.invokeHTTP(ctx, a, inv)
+	case platform.ProtocolA2A:
+		return c.invokeA2A(ctx, a, inv)
+	default:
+		return nil, permanent(0, "agent %s speaks protocol %q, which the gateway does not know", agentName(a), a.Protocol)
+	}
+}
+
+// Probe checks the agent's health: GET {endpoint}/health for an http
+// agent, its agent card for an a2a agent. A context without a deadline is
+// given DefaultProbeTimeout. Errors are *platform.InvocationError.
+func (c *Client) Probe(ctx context.Context, a *platform.Agent) error {
+	if a.Endpoint == "" {
+		return permanent(0, "agent %s has no endpoint to probe", agentName(a))
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultProbeTimeout)
+		defer cancel()
+	}
+	if a.Protocol == platform.ProtocolA2A {
+		return c.probeA2A(ctx, a)
+	}
+	return c.probeHTTP(ctx, a)
+}
+
+// get fetches u for a probe and returns its body when it answered 2xx.
+// subject names what was fetched in error messages ("the health endpoint
+// of agent x").
+func (c *Client) get(ctx context.Context, a *platform.Agent, u, subject string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, permanent(0, "agent %s has an endpoint the gateway cannot call: %v", agentName(a), err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent())
+	onDeadline := subject + " did not answer in time"
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, transportError(ctx, a, err, onDeadline)
+	}
+	defer resp.Body.Close()
+	if !is2xx(resp.StatusCode) {
+		return nil, statusError(resp, subject)
+	}
+	body, tooLarge, err := readLimited(resp, c.maxResponseBytes())
+	switch {
+	case err != nil:
+		return nil, transportError(ctx, a, err, onDeadline)
+	case tooLarge:
+		return nil, permanent(resp.StatusCode, "%s answered with more than %d bytes, the response size limit", subject, c.maxResponseBytes())
+	}
+	return body, nil
+}
+
+// setCallHeaders sets the headers every call of an invocation carries.
+func (c *Client) setCallHeaders(req *http.Request, inv *platform.Invocation) {
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent())
+	if inv.RequestID != "" {
+		req.Header.Set("X-Request-ID", inv.RequestID)
+	}
+	if inv.TraceParent != "" {
+		req.Header.Set("traceparent", inv.TraceParent)
+	}
+}
+
+// readLimited reads resp's body up to limit bytes; tooLarge reports a body
+// that goes beyond, of which no more than limit+1 bytes were read.
+func readLimited(resp *http.Response, limit int64) (body []byte, tooLarge bool, err error) {
+	if resp.ContentLength > limit {
+		return nil, true, nil
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+		return nil, false, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, true, nil
+	}
+	return buf.Bytes(), false, nil
+}
+
+// statusError describes a non-2xx answer from subject ("agent x").
+// 5xx, 408 Request Timeout and 429 Too Many Requests are retryable: each
+// says the agent could not take the call now, not that the call is wrong.
+func statusError(resp *http.Response, subject string) *platform.InvocationError {
+	code := resp.StatusCode
+	msg := subject + " answered " + statusText(code)
+	if code >= 300 && code < 400 {
+		msg += fmt.Sprintf(" redirecting to %q, which the gateway does not follow: register the agent at its final endpoint", resp.Header.Get("Location"))
+	} else {
+		body, _, _ := readLimited(resp, errorBodyLimit)
+		if d := errorDetail(resp.Header.Get("Content-Type"), body); d != "" {
+			msg += ": " + d
+		}
+	}
+	return &platform.InvocationError{
+		Retryable:  code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests,
+		StatusCode: code,
+		Message:    msg,
+	}
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return fmt.Sprintf("status %d", code)
+}
+
+// errorDetail finds the agent's own words in an error body: a problem's
+// detail (or title), or an "error" or "message" member of a JSON object, or
+// a short plain-text body.
+func errorDetail(contentType string, body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return ""
+	}
+	if body[0] == '{' {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(body, &obj) != nil {
+			return ""
+		}
+		for _, key := range []string{"detail", "error", "message", "title"} {
+			if s := textOf(obj[key]); s != "" {
+				return truncate(s, detailLimit)
+			}
+		}
+		return ""
+	}
+	if strings.HasPrefix(contentType, "text/plain") && utf8.Valid(body) {
+		return truncate(string(body), detailLimit)
+	}
+	return ""
+}
+
+// textOf returns raw as text when it is a JSON string, or the message of
+// an object like {"message": "..."}.
+func textOf(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	var obj struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		return strings.TrimSpace(obj.Message)
+	}
+	return ""
+}
+
+// truncate shortens s to at most n runes, marking the cut.
+func truncate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+// snippet quotes the start of a body for an error message.
+func snippet(body []byte) string {
+	const n = 100
+	if len(body) <= n {
+		return fmt.Sprintf("%q", body)
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(body[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q…", body[:cut])
+}
+
+// transportError describes a call that got no answer. onDeadline is the
+// message for a context that ran out of time.
+func transportError(ctx context.Context, a *platform.Agent, err error, onDeadline string) *platform.InvocationError {
+	name := agentName(a)
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return &platform.InvocationError{Retryable: true, Message: onDeadline}
+	case errors.Is(ctxErr, context.Canceled):
+		msg := fmt.Sprintf("the call to agent %s was cancelled", name)
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			msg += ": " + cause.Error()
+		}
+		return &platform.InvocationError{Message: msg}
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	var msg string
+	switch {
+	case errors.As(err, &dnsErr):
+		msg = fmt.Sprintf("agent %s is unreachable: its host %q could not be resolved", name, dnsErr.Name)
+		if !dnsErr.IsNotFound {
+			msg += ": " + dnsErr.Err
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		msg = fmt.Sprintf("agent %s refused the connection", name)
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		msg = fmt.Sprintf("agent %s closed the connection before it finished answering", name)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		msg = fmt.Sprintf("the connection to agent %s timed out: %v", name, err)
+	default:
+		msg = fmt.Sprintf("calling agent %s failed: %v", name, err)
+	}
+	return &platform.InvocationError{Retryable: true, Message: msg}
+}
+
+func permanent(status int, format string, args ...any) *platform.InvocationError {
+	return &platform.InvocationError{StatusCode: status, Message: fmt.Sprintf(format, args...)}
+}
+
+func agentName(a *platform.Agent) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Endpoint
+}
+
+func is2xx(code int) bool { return code >= 200 && code < 300 }
+
+// isObject reports whether b, trimmed, starts as a JSON object.
+func isObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
+}

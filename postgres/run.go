@@ -1,0 +1,412 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
+	"github.com/ossa-platform/platform/queue"
+)
+
+// runListColumns are what a listed run carries; runColumns add the
+// definition, which can be large and only an executed run needs.
+const (
+	runListColumns = `id, namespace, workflow, workflow_id, status, parameters, agents, output, error,
+	cancel_requested, created_at, started_at, finished_at`
+	runColumns  = runListColumns + `, definition`
+	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at`
+)
+
+// CreateRun stores r as queued and enqueues its job in the same
+// transaction.
+func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
+	row, err := sqlstore.NewRun(r, db.now())
+	if err != nil {
+		return err
+	}
+	q, err := db.runQueue()
+	if err != nil {
+		return err
+	}
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', false, $8, NULL, NULL, $9)`,
+			row.ID, row.Namespace, row.Workflow, nullIfEmpty(row.WorkflowID), row.Status, row.Parameters,
+			row.Agents, row.CreatedAt, row.Definition); err != nil {
+			return fmt.Errorf("create run: %w", err)
+		}
+		return enqueue(ctx, q, tx, row.ID)
+	})
+	if err != nil {
+		return err
+	}
+	*r = row
+	return nil
+}
+
+// FindRun returns the run with its steps in start order.
+func (db *DB) FindRun(ctx context.Context, namespace, id string) (*platform.Run, error) {
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	r, err := findRun(ctx, db.pool, `namespace = $1 AND id = $2`, namespace, uid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	return r, err
+}
+
+// ListRuns returns one page of a namespace's runs, newest first, without
+// their steps and definitions.
+func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunPage, error) {
+	limit := sqlstore.PageSize(f.Limit)
+	after, err := sqlstore.Cursor(f.After)
+	if err != nil {
+		return platform.RunPage{}, err
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := []string{"namespace = " + arg(f.Namespace)}
+	if after != "" {
+		where = append(where, "id < "+arg(after)+"::uuid")
+	}
+	if f.Status != "" {
+		where = append(where, "status = "+arg(string(f.Status)))
+	}
+	if f.Workflow != "" {
+		where = append(where, "workflow = "+arg(f.Workflow))
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+runListColumns+` FROM runs WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT `+arg(limit+1), args...)
+	if err != nil {
+		return platform.RunPage{}, err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*platform.Run, error) { return scanRun(r, false) })
+	if err != nil {
+		return platform.RunPage{}, err
+	}
+	var page platform.RunPage
+	page.Items, page.Next = sqlstore.Page(items, limit, func(r *platform.Run) string { return r.ID })
+	return page, nil
+}
+
+// CancelRun cancels a queued run at once and asks a running one to stop.
+func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Run, error) {
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	var out *platform.Run
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var status platform.RunStatus
+		err := tx.QueryRow(ctx, `SELECT status FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
+			namespace, uid).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sqlstore.RunNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		switch status {
+		case platform.RunQueued:
+			_, err = tx.Exec(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4,
+				lease_owner = NULL, lease_until = NULL WHERE id = $1`,
+				uid, platform.RunCancelled, sqlstore.CancelledBeforeStart, db.timestamp())
+		case platform.RunRunning:
+			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true WHERE id = $1`, uid)
+		}
+		if err != nil {
+			return fmt.Errorf("cancel run %q: %w", id, err)
+		}
+		out, err = findRun(ctx, tx, `id = $1`, uid)
+		return err
+	})
+	return out, err
+}
+
+// AcquireRun takes the run's lease for owner until the given time, unless
+// another owner's lease is live, and marks the run running.
+func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time) (*platform.Run, error) {
+	if err := sqlstore.CheckOwner(owner); err != nil {
+		return nil, err
+	}
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	var out *platform.Run
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var (
+			status platform.RunStatus
+			holder *string
+			held   *time.Time
+		)
+		// The row lock makes executors racing for one run take turns, so
+		// the check and the update below act as one compare-and-swap.
+		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until FROM runs WHERE id = $1 FOR UPDATE`, uid).
+			Scan(&status, &holder, &held)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sqlstore.RunNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if !status.Terminal() {
+			now := db.timestamp()
+			if !sqlstore.CanAcquire(deref(holder), held, owner, now) {
+				return sqlstore.LeaseHeld(id)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE runs SET status = $2, lease_owner = $3, lease_until = $4,
+				started_at = coalesce(started_at, $5) WHERE id = $1`,
+				uid, platform.RunRunning, owner, until, now); err != nil {
+				return fmt.Errorf("acquire run %q: %w", id, err)
+			}
+		}
+		out, err = findRun(ctx, tx, `id = $1`, uid)
+		return err
+	})
+	return out, err
+}
+
+// RenewRun extends owner's lease.
+func (db *DB) RenewRun(ctx context.Context, id, owner string, until time.Time) (bool, error) {
+	var cancel bool
+	err := db.withLease(ctx, id, owner, func(tx pgx.Tx, uid string) error {
+		return tx.QueryRow(ctx, `UPDATE runs SET lease_until = $2 WHERE id = $1 RETURNING cancel_requested`,
+			uid, until).Scan(&cancel)
+	})
+	return cancel, err
+}
+
+// SaveStep inserts or replaces the state of one step; a replaced step
+// keeps its place in start order.
+func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.StepRun) error {
+	if err := sqlstore.CheckStep(s); err != nil {
+		return err
+	}
+	return db.withLease(ctx, runID, owner, func(tx pgx.Tx, uid string) error {
+		// withLease holds the run's row lock, so no other save of this
+		// run can take the same seq.
+		_, err := tx.Exec(ctx, `INSERT INTO run_steps (run_id, seq, `+stepColumns+`)
+			VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM run_steps WHERE run_id = $1), $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
+				attempts = excluded.attempts, output = excluded.output, error = excluded.error,
+				started_at = excluded.started_at, finished_at = excluded.finished_at`,
+			uid, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt)
+		if err != nil {
+			return fmt.Errorf("save step %q of run %q: %w", s.ID, runID, err)
+		}
+		return nil
+	})
+}
+
+// FinishRun records the run's outcome and frees its lease.
+func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platform.RunStatus, output json.RawMessage, msg string) error {
+	if err := sqlstore.CheckFinish(status, output); err != nil {
+		return err
+	}
+	return db.withLease(ctx, runID, owner, func(tx pgx.Tx, uid string) error {
+		_, err := tx.Exec(ctx, `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = $5,
+			lease_owner = NULL, lease_until = NULL WHERE id = $1`,
+			uid, status, jsonOrNull(output), msg, db.timestamp())
+		if err != nil {
+			return fmt.Errorf("finish run %q: %w", runID, err)
+		}
+		return nil
+	})
+}
+
+// RequeueOrphans enqueues again the unfinished runs whose lease expired
+// before now and leases them to sqlstore.RequeueOwner until now+grace.
+// SKIP LOCKED leaves runs another transaction is changing (an executor
+// acquiring one, or another replica's scan) to the next scan.
+func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error) {
+	q, err := db.runQueue()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id::text FROM runs WHERE status IN `+sqlstore.Unfinished+`
+			AND lease_until < $1 ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`, now, sqlstore.RequeueBatch)
+		if err != nil {
+			return err
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		for _, id := range ids {
+			if err := enqueue(ctx, q, tx, id); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id = ANY($1::uuid[])`,
+			ids, sqlstore.RequeueOwner, now.Add(grace)); err != nil {
+			return fmt.Errorf("requeue runs: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
+
+// PendingRunJobs returns the run IDs of the run jobs River has not finished
+// (completed, cancelled or discarded), oldest job first. It is for tests
+// and operations: the queue is River's, and only River should change it.
+func (db *DB) PendingRunJobs(ctx context.Context) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT args->>'run_id' FROM river_job
+		WHERE kind = $1 AND finalized_at IS NULL ORDER BY id`, queue.RunArgs{}.Kind())
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if ids == nil && err == nil {
+		ids = []string{}
+	}
+	return ids, err
+}
+
+// runQueue returns the queue that enqueues runs, EUNAVAILABLE once the
+// store is closed.
+func (db *DB) runQueue() (*queue.Queue[pgx.Tx], error) {
+	q := db.queue.Load()
+	if q == nil {
+		return nil, platform.Errorf(platform.EUNAVAILABLE, "the run queue is closed")
+	}
+	return q, nil
+}
+
+// withLease runs fn in a transaction, holding the run's row lock, if owner
+// holds the lease of run id. Only the owner is checked, not the lease's
+// expiry: another executor takes an expired lease through AcquireRun,
+// after which this owner's writes are refused.
+func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx pgx.Tx, uid string) error) error {
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return sqlstore.RunNotFound(id)
+	}
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		var holder *string
+		err := tx.QueryRow(ctx, `SELECT lease_owner FROM runs WHERE id = $1 FOR UPDATE`, uid).Scan(&holder)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sqlstore.RunNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if deref(holder) != owner || owner == "" || owner == sqlstore.RequeueOwner {
+			return sqlstore.LeaseLost(id, owner)
+		}
+		return fn(tx, uid)
+	})
+}
+
+func enqueue(ctx context.Context, q *queue.Queue[pgx.Tx], tx pgx.Tx, runID string) error {
+	if err := q.EnqueueTx(ctx, tx, runID); err != nil {
+		return fmt.Errorf("enqueue run %q: %w", runID, err)
+	}
+	return nil
+}
+
+// querier is the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// findRun reads the one run cond (on runs' columns) selects, with its
+// steps, or returns pgx.ErrNoRows.
+func findRun(ctx context.Context, q querier, cond string, args ...any) (*platform.Run, error) {
+	r, err := scanRun(q.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+cond, args...), true)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, `SELECT `+stepColumns+` FROM run_steps WHERE run_id = $1 ORDER BY seq`, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	r.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*platform.StepRun, error) {
+		var s platform.StepRun
+		if err := row.Scan(&s.ID, &s.Status, &s.Agent, &s.Attempts, &s.Output, &s.Error, &s.StartedAt, &s.FinishedAt); err != nil {
+			return nil, err
+		}
+		s.StartedAt, s.FinishedAt = utc(s.StartedAt), utc(s.FinishedAt)
+		return &s, nil
+	})
+	if r.Steps == nil {
+		r.Steps = []*platform.StepRun{}
+	}
+	return r, err
+}
+
+// scanRun reads one run, with its definition when the row has runColumns.
+func scanRun(row pgx.Row, withDefinition bool) (*platform.Run, error) {
+	var (
+		r          platform.Run
+		workflowID *string
+	)
+	dest := []any{&r.ID, &r.Namespace, &r.Workflow, &workflowID, &r.Status, &r.Parameters, &r.Agents, &r.Output,
+		&r.Error, &r.CancelRequested, &r.CreatedAt, &r.StartedAt, &r.FinishedAt}
+	if withDefinition {
+		dest = append(dest, &r.Definition)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	r.WorkflowID = deref(workflowID)
+	r.CreatedAt = r.CreatedAt.UTC()
+	r.StartedAt, r.FinishedAt = utc(r.StartedAt), utc(r.FinishedAt)
+	return &r, nil
+}
+
+// utc is *t in UTC, nil for nil.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// nullIfEmpty is s, NULL when empty.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// jsonOrNull is b, NULL when empty.
+func jsonOrNull(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

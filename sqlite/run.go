@@ -1,0 +1,415 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
+	"github.com/ossa-platform/platform/queue"
+)
+
+// runListColumns are what a listed run carries; runColumns add the
+// definition, which can be large and only an executed run needs.
+const (
+	runListColumns = `id, namespace, workflow, workflow_id, status, parameters, agents, output, error,
+	cancel_requested, created_at, started_at, finished_at`
+	runColumns  = runListColumns + `, definition`
+	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at`
+)
+
+// CreateRun stores r as queued and enqueues its job in the same
+// transaction.
+func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
+	row, err := sqlstore.NewRun(r, db.now())
+	if err != nil {
+		return err
+	}
+	q, err := db.runQueue()
+	if err != nil {
+		return err
+	}
+	err = db.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', 0, ?, NULL, NULL, ?)`,
+			row.ID, row.Namespace, row.Workflow, row.WorkflowID, row.Status, string(row.Parameters),
+			encodeJSON(row.Agents), row.CreatedAt.UnixMicro(), string(row.Definition)); err != nil {
+			return translate(err)
+		}
+		return enqueue(ctx, q, tx, row.ID)
+	})
+	if err != nil {
+		return err
+	}
+	*r = row
+	return nil
+}
+
+// FindRun returns the run with its steps in start order.
+func (db *DB) FindRun(ctx context.Context, namespace, id string) (*platform.Run, error) {
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	r, err := findRun(ctx, db.db, `namespace = ? AND id = ?`, namespace, uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	return r, err
+}
+
+// ListRuns returns one page of a namespace's runs, newest first, without
+// their steps and definitions.
+func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunPage, error) {
+	limit := sqlstore.PageSize(f.Limit)
+	after, err := sqlstore.Cursor(f.After)
+	if err != nil {
+		return platform.RunPage{}, err
+	}
+	where, args := []string{"namespace = ?"}, []any{f.Namespace}
+	if after != "" {
+		where, args = append(where, "id < ?"), append(args, after)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Workflow != "" {
+		where, args = append(where, "workflow = ?"), append(args, f.Workflow)
+	}
+	rows, err := db.db.QueryContext(ctx, `SELECT `+runListColumns+` FROM runs WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return platform.RunPage{}, err
+	}
+	defer rows.Close()
+	var items []*platform.Run
+	for rows.Next() {
+		r, err := scanRun(rows, false)
+		if err != nil {
+			return platform.RunPage{}, err
+		}
+		items = append(items, r)
+	}
+	if err := rows.Err(); err != nil {
+		return platform.RunPage{}, err
+	}
+	var page platform.RunPage
+	page.Items, page.Next = sqlstore.Page(items, limit, func(r *platform.Run) string { return r.ID })
+	return page, nil
+}
+
+// CancelRun cancels a queued run at once and asks a running one to stop.
+func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Run, error) {
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	var out *platform.Run
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		var status platform.RunStatus
+		err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return sqlstore.RunNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		switch status {
+		case platform.RunQueued:
+			_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+				lease_owner = NULL, lease_until = NULL WHERE id = ?`,
+				platform.RunCancelled, sqlstore.CancelledBeforeStart, db.now().UnixMicro(), uid)
+		case platform.RunRunning:
+			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, uid)
+		}
+		if err != nil {
+			return translate(err)
+		}
+		out, err = findRun(ctx, tx, `id = ?`, uid)
+		return err
+	})
+	return out, err
+}
+
+// AcquireRun takes the run's lease for owner until the given time, unless
+// another owner's lease is live, and marks the run running.
+func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time) (*platform.Run, error) {
+	if err := sqlstore.CheckOwner(owner); err != nil {
+		return nil, err
+	}
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return nil, sqlstore.RunNotFound(id)
+	}
+	var out *platform.Run
+	// The transaction takes SQLite's write lock at BEGIN, so the check and
+	// the update below cannot interleave with another executor's.
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		var (
+			status platform.RunStatus
+			holder sql.NullString
+			held   sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until FROM runs WHERE id = ?`, uid).
+			Scan(&status, &holder, &held)
+		if errors.Is(err, sql.ErrNoRows) {
+			return sqlstore.RunNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if !status.Terminal() {
+			now := db.now()
+			if !sqlstore.CanAcquire(holder.String, timeOrNil(held), owner, now) {
+				return sqlstore.LeaseHeld(id)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, lease_owner = ?, lease_until = ?,
+				started_at = coalesce(started_at, ?) WHERE id = ?`,
+				platform.RunRunning, owner, until.UnixMicro(), now.UnixMicro(), uid); err != nil {
+				return translate(err)
+			}
+		}
+		out, err = findRun(ctx, tx, `id = ?`, uid)
+		return err
+	})
+	return out, err
+}
+
+// RenewRun extends owner's lease.
+func (db *DB) RenewRun(ctx context.Context, id, owner string, until time.Time) (bool, error) {
+	var cancel bool
+	err := db.withLease(ctx, id, owner, func(tx *sql.Tx, uid string) error {
+		return tx.QueryRowContext(ctx, `UPDATE runs SET lease_until = ? WHERE id = ? RETURNING cancel_requested`,
+			until.UnixMicro(), uid).Scan(&cancel)
+	})
+	return cancel, err
+}
+
+// SaveStep inserts or replaces the state of one step; a replaced step
+// keeps its place in start order.
+func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.StepRun) error {
+	if err := sqlstore.CheckStep(s); err != nil {
+		return err
+	}
+	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, uid string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO run_steps (run_id, seq, `+stepColumns+`)
+			VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM run_steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
+				attempts = excluded.attempts, output = excluded.output, error = excluded.error,
+				started_at = excluded.started_at, finished_at = excluded.finished_at`,
+			uid, uid, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error,
+			microsOrNull(s.StartedAt), microsOrNull(s.FinishedAt))
+		return translate(err)
+	})
+}
+
+// FinishRun records the run's outcome and frees its lease.
+func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platform.RunStatus, output json.RawMessage, msg string) error {
+	if err := sqlstore.CheckFinish(status, output); err != nil {
+		return err
+	}
+	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, uid string) error {
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?,
+			lease_owner = NULL, lease_until = NULL WHERE id = ?`,
+			status, jsonOrNull(output), msg, db.now().UnixMicro(), uid)
+		return translate(err)
+	})
+}
+
+// RequeueOrphans enqueues again the unfinished runs whose lease expired
+// before now and leases them to sqlstore.RequeueOwner until now+grace.
+func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error) {
+	q, err := db.runQueue()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = db.withTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE status IN `+sqlstore.Unfinished+`
+			AND lease_until < ? ORDER BY lease_until LIMIT ?`, now.UnixMicro(), sqlstore.RequeueBatch)
+		if err != nil {
+			return err
+		}
+		ids, err = scanStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := enqueue(ctx, q, tx, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ?`,
+				sqlstore.RequeueOwner, now.Add(grace).UnixMicro(), id); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// PendingRunJobs returns the run IDs of the run jobs River has not finished
+// (completed, cancelled or discarded), oldest job first. It is for tests
+// and operations: the queue is River's, and only River should change it.
+func (db *DB) PendingRunJobs(ctx context.Context) ([]string, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT json_extract(args, '$.run_id') FROM river_job
+		WHERE kind = ? AND finalized_at IS NULL ORDER BY id`, queue.RunArgs{}.Kind())
+	if err != nil {
+		return nil, err
+	}
+	return scanStrings(rows)
+}
+
+// runQueue returns the queue that enqueues runs, EUNAVAILABLE once the
+// store is closed.
+func (db *DB) runQueue() (*queue.Queue[*sql.Tx], error) {
+	q := db.queue.Load()
+	if q == nil {
+		return nil, platform.Errorf(platform.EUNAVAILABLE, "the run queue is closed")
+	}
+	return q, nil
+}
+
+// withLease runs fn in a transaction if owner holds the lease of run id.
+// Only the owner is checked, not the lease's expiry: another executor
+// takes an expired lease through AcquireRun, after which this owner's
+// writes are refused.
+func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx *sql.Tx, uid string) error) error {
+	uid, ok := sqlstore.ParseID(id)
+	if !ok {
+		return sqlstore.RunNotFound(id)
+	}
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		var holder sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT lease_owner FROM runs WHERE id = ?`, uid).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return sqlstore.RunNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if holder.String != owner || owner == "" || owner == sqlstore.RequeueOwner {
+			return sqlstore.LeaseLost(id, owner)
+		}
+		return fn(tx, uid)
+	})
+}
+
+func enqueue(ctx context.Context, q *queue.Queue[*sql.Tx], tx *sql.Tx, runID string) error {
+	if err := q.EnqueueTx(ctx, tx, runID); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// findRun reads the one run cond (on runs' columns) selects, with its
+// steps, or returns sql.ErrNoRows.
+func findRun(ctx context.Context, q querier, cond string, args ...any) (*platform.Run, error) {
+	r, err := scanRun(q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE `+cond, args...), true)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+stepColumns+` FROM run_steps WHERE run_id = ? ORDER BY seq`, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	r.Steps = []*platform.StepRun{}
+	for rows.Next() {
+		var (
+			s                 platform.StepRun
+			output            sql.NullString
+			started, finished sql.NullInt64
+		)
+		if err := rows.Scan(&s.ID, &s.Status, &s.Agent, &s.Attempts, &output, &s.Error, &started, &finished); err != nil {
+			return nil, err
+		}
+		s.Output, s.StartedAt, s.FinishedAt = rawOrNil(output), timeOrNil(started), timeOrNil(finished)
+		r.Steps = append(r.Steps, &s)
+	}
+	return r, rows.Err()
+}
+
+// scanRun reads one run, with its definition when the row has runColumns.
+func scanRun(s scanner, withDefinition bool) (*platform.Run, error) {
+	var (
+		r                   platform.Run
+		params, agents, def string
+		output              sql.NullString
+		created             int64
+		started, finished   sql.NullInt64
+		cancelRequested     int
+	)
+	dest := []any{&r.ID, &r.Namespace, &r.Workflow, &r.WorkflowID, &r.Status, &params, &agents, &output, &r.Error,
+		&cancelRequested, &created, &started, &finished}
+	if withDefinition {
+		dest = append(dest, &def)
+	}
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(agents), &r.Agents); err != nil {
+		return nil, err
+	}
+	r.Parameters, r.Output = json.RawMessage(params), rawOrNil(output)
+	r.CancelRequested = cancelRequested != 0
+	r.CreatedAt = time.UnixMicro(created).UTC()
+	r.StartedAt, r.FinishedAt = timeOrNil(started), timeOrNil(finished)
+	if withDefinition {
+		r.Definition = json.RawMessage(def)
+	}
+	return &r, nil
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// microsOrNull is t as Unix microseconds, NULL for nil.
+func microsOrNull(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// timeOrNil is the inverse of microsOrNull.
+func timeOrNil(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := time.UnixMicro(n.Int64).UTC()
+	return &t
+}
+
+// jsonOrNull is b as text, NULL when empty.
+func jsonOrNull(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// rawOrNil is the inverse of jsonOrNull.
+func rawOrNil(s sql.NullString) json.RawMessage {
+	if !s.Valid {
+		return nil
+	}
+	return json.RawMessage(s.String)
+}
