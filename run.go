@@ -121,8 +121,9 @@ type RunPage struct {
 // RunStore keeps runs for the API.
 type RunStore interface {
 	// CreateRun stores r as queued, setting its ID and CreatedAt, and
-	// enqueues it for execution in the same transaction. It is EUNAVAILABLE
-	// while the store's run queue is not started.
+	// enqueues it for execution in the same transaction, whether or not this
+	// store's queue works jobs (another replica's may). It is EUNAVAILABLE
+	// once the store is closed.
 	CreateRun(ctx context.Context, r *Run) error
 	// FindRun returns the run with its steps in start order, or ENOTFOUND.
 	FindRun(ctx context.Context, namespace, id string) (*Run, error)
@@ -170,6 +171,9 @@ type RunExecutor interface {
 type ExecuteRequest struct {
 	Capability string          `json:"capability,omitempty"`
 	Input      json.RawMessage `json:"input"`
+	// IdempotencyKey is passed to the agent; the task ID when empty. The
+	// API takes it from the request's Idempotency-Key header.
+	IdempotencyKey string `json:"-"`
 }
 
 // Execution is the result of a direct agent call that succeeded. A failed

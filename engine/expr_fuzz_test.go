@@ -29,8 +29,8 @@ func FuzzExpr(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	scope := testScope()
-	scope["nan"] = nanValue()
+	scope := exprTestScope()
+	scope["nan"] = exprNaN()
 	f.Fuzz(func(t *testing.T, src string) {
 		// As a template string and as a condition, only errors or values.
 		if _, err := Render("x ${{ "+src+" }}", scope); err != nil {
@@ -62,7 +62,7 @@ func FuzzExpr(f *testing.F) {
 			t.Fatalf("String() of %q is %q, which prints as %q", src, canon, again)
 		}
 		v2, err2 := e2.Eval(scope)
-		if (err1 == nil) != (err2 == nil) || err1 == nil && !reflect.DeepEqual(v1, v2) && !(isNaN(v1) && isNaN(v2)) {
+		if (err1 == nil) != (err2 == nil) || err1 == nil && !reflect.DeepEqual(v1, v2) && !(exprIsNaN(v1) && exprIsNaN(v2)) {
 			t.Fatalf("%q evaluates to %#v, %v but its String() %q to %#v, %v", src, v1, err1, canon, v2, err2)
 		}
 	})
@@ -77,7 +77,7 @@ func checkExprError(t *testing.T, err error) {
 	_ = err.Error()
 }
 
-func isNaN(v any) bool {
+func exprIsNaN(v any) bool {
 	f, ok := v.(float64)
 	return ok && f != f
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// testScope is what the tests' expressions read, shaped like a run's.
-func testScope() map[string]any {
+// exprTestScope is what the tests' expressions read, shaped like a run's.
+func exprTestScope() map[string]any {
 	return map[string]any{
 		"workflow": map[string]any{"input": map[string]any{
 			"repo": "ossa/platform", "strict": true, "count": 3.0, "tags": []any{"a", "b"}, "none": nil,
@@ -18,14 +18,15 @@ func testScope() map[string]any {
 			"fetch-data": map[string]any{"output": map[string]any{
 				"diff": "+x", "files": []any{"a.go", "b.go"}, "n": json.Number("2"),
 			}},
-			"review": map[string]any{"output": map[string]any{"score": 0.9, "json": `{"ok":true,"list":[1,2]}`}},
+			"2nd-pass": map[string]any{"output": "second", "-x": "minus"},
+			"review":   map[string]any{"output": map[string]any{"score": 0.9, "json": `{"ok":true,"list":[1,2]}`}},
 		},
 		"context": map[string]any{"variables": map[string]any{"region": "eu", "a b": "spaced", "html": "<a&b>"}},
 		"loop":    map[string]any{"item": map[string]any{"name": "x"}, "index": 1, "file": "b.go"},
 	}
 }
 
-func TestEval(t *testing.T) {
+func TestExprEval(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		src  string
@@ -58,6 +59,8 @@ func TestEval(t *testing.T) {
 		{"steps .review .output.score", 0.9},
 		{"context.variables['a b']", "spaced"},
 		{"loop.item.name", "x"},
+		{"steps.2nd-pass.output", "second"},
+		{"steps.2nd-pass.-x", "minus"},
 		{"loop.index", 1},
 		{"workflow.input.tags[loop.index]", "b"},
 		{"workflow.input.tags[1.0]", "b"},
@@ -164,7 +167,7 @@ func TestEval(t *testing.T) {
 		{"default(false, true)", false},
 		{"DEFAULT(null, 2)", 2.0},
 	}
-	scope := testScope()
+	scope := exprTestScope()
 	for _, tt := range tests {
 		e, err := ParseExpr(tt.src)
 		if err != nil {
@@ -182,7 +185,7 @@ func TestEval(t *testing.T) {
 	}
 }
 
-func TestEvalNilScope(t *testing.T) {
+func TestExprEvalNilScope(t *testing.T) {
 	t.Parallel()
 	e, err := ParseExpr("workflow.input.x == null && !steps")
 	if err != nil {
@@ -193,14 +196,14 @@ func TestEvalNilScope(t *testing.T) {
 	}
 }
 
-func TestEvalErrors(t *testing.T) {
+func TestExprEvalErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		{"fromJSON('{')", "column 1: fromJSON: unexpected end of JSON input"},
 		{"1 == 1 && fromJSON('[1,]')", "column 11: fromJSON: invalid character ']' looking for beginning of value"},
 		{"toJSON(bad)", "column 1: toJSON: json: unsupported value: NaN"},
 	}
-	scope := map[string]any{"bad": []any{nanValue()}}
+	scope := map[string]any{"bad": []any{exprNaN()}}
 	for _, tt := range tests {
 		e, err := ParseExpr(tt.src)
 		if err != nil {
@@ -214,12 +217,12 @@ func TestEvalErrors(t *testing.T) {
 	}
 }
 
-func nanValue() float64 {
+func exprNaN() float64 {
 	zero := 0.0
 	return zero / zero
 }
 
-func TestParseErrors(t *testing.T) {
+func TestParseExprErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		{"", "column 1: empty expression"},
@@ -243,6 +246,8 @@ func TestParseErrors(t *testing.T) {
 		{`'\u12'`, `column 2: invalid escape: \u needs four hex digits`},
 		{`'\u12g4'`, `column 2: invalid escape: \u needs four hex digits`},
 		{"01", "column 1: invalid number 01"},
+		{"+1", "column 1: unexpected character '+'"},
+		{"2nd-pass", "column 1: invalid number 2nd-pass"},
 		{"1.", "column 1: invalid number 1."},
 		{"1.e3", "column 1: invalid number 1.e3"},
 		{"1e", "column 1: invalid number 1e"},
@@ -277,7 +282,7 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestString(t *testing.T) {
+func TestExprString(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		{"a.b['c d'][0]", "a.b['c d'][0]"},
@@ -318,7 +323,7 @@ func TestString(t *testing.T) {
 	}
 }
 
-func TestRefs(t *testing.T) {
+func TestExprRefs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		src  string
@@ -327,7 +332,8 @@ func TestRefs(t *testing.T) {
 		{"steps.fetch-data.output.diff", []Ref{{"steps", []string{"fetch-data", "output", "diff"}}}},
 		{"loop", []Ref{{"loop", nil}}},
 		{"a['k'][0]['x y']", []Ref{{"a", []string{"k", "0", "x y"}}}},
-		{"workflow.input.tags[loop.index].x", []Ref{{"loop", []string{"index"}}, {"workflow", []string{"input", "tags"}}}},
+		{"workflow.input.tags[loop.index].x", []Ref{{"workflow", []string{"input", "tags"}}, {"loop", []string{"index"}}}},
+		{"a[b[c.d]][e].f", []Ref{{"a", nil}, {"b", nil}, {"c", []string{"d"}}, {"e", nil}}},
 		{"a[1.5].b", []Ref{{"a", nil}}},
 		{"length(steps.x.output) > 0 && context.variables.region == 'eu'",
 			[]Ref{{"steps", []string{"x", "output"}}, {"context", []string{"variables", "region"}}}},
@@ -354,7 +360,7 @@ func TestTruthy(t *testing.T) {
 		want bool
 	}{
 		{nil, false}, {false, false}, {true, true},
-		{0.0, false}, {0, false}, {json.Number("0"), false}, {nanValue(), false},
+		{0.0, false}, {0, false}, {json.Number("0"), false}, {exprNaN(), false},
 		{1.0, true}, {-1, true}, {json.Number("0.5"), true},
 		{"", false}, {"false", true}, {"0", true},
 		{[]any{}, true}, {map[string]any{}, true},
@@ -387,7 +393,7 @@ func TestCondition(t *testing.T) {
 		{"fromJSON('[]')", true},
 		{"${{ '}}' == '}}' }}", true},
 	}
-	scope := testScope()
+	scope := exprTestScope()
 	for _, tt := range tests {
 		got, err := Condition(tt.src, scope)
 		if err != nil || got != tt.want {
@@ -418,7 +424,7 @@ func TestConditionErrors(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	t.Parallel()
-	scope := testScope()
+	scope := exprTestScope()
 	loopItem := scope["loop"].(map[string]any)["item"]
 	tests := []struct {
 		in   any
@@ -432,6 +438,7 @@ func TestRender(t *testing.T) {
 		{"${{ workflow.input.tags }}", []any{"a", "b"}},
 		{"${{ loop.item }}", loopItem},
 		{"${{ '}}' }}", "}}"},
+		{"${{ '${{' }}", "${{"},
 		// Otherwise templates are interpolated as text.
 		{"repo ${{ workflow.input.repo }}!", "repo ossa/platform!"},
 		{" ${{ workflow.input.count }}", " 3"},
@@ -474,7 +481,7 @@ func TestRenderDoesNotModify(t *testing.T) {
 	t.Parallel()
 	in := map[string]any{"a": []any{"${{ workflow.input.repo }}", map[string]any{"b": "${{ loop.index }}"}}}
 	before, _ := json.Marshal(in)
-	out, err := Render(in, testScope())
+	out, err := Render(in, exprTestScope())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +510,7 @@ func TestRenderErrors(t *testing.T) {
 		// The error reported is the one under the smallest key.
 		{map[string]any{"z": "${{ ) }}", "b": "${{ ( }}", "k": "${{ ] }}", "c": "${{ [ }}"}, "/b: column 7: unexpected end of expression"},
 	}
-	scope := map[string]any{"bad": []any{nanValue()}, "nan": nanValue()}
+	scope := map[string]any{"bad": []any{exprNaN()}, "nan": exprNaN()}
 	for _, tt := range tests {
 		for range 5 { // map order varies
 			_, err := Render(tt.in, scope)
@@ -555,7 +562,7 @@ func TestTemplates(t *testing.T) {
 	}
 }
 
-func TestHostileInput(t *testing.T) {
+func TestExprHostileInput(t *testing.T) {
 	t.Parallel()
 	deep := func(open, mid, close string, n int) string {
 		return strings.Repeat(open, n) + mid + strings.Repeat(close, n)
@@ -574,7 +581,7 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("ParseExpr(%.40q...): %v", src, err)
 			continue
 		}
-		if _, err := e.Eval(testScope()); err != nil {
+		if _, err := e.Eval(exprTestScope()); err != nil {
 			t.Errorf("Eval(%.40q...): %v", src, err)
 		}
 	}
@@ -596,31 +603,44 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 
-	// Output is bounded: toJSON doubles a quoted string at every level.
-	blowup := deep("toJSON(", `'"'`, ")", 60)
-	e, err := ParseExpr(blowup)
-	if err != nil {
-		t.Fatal(err)
+	// Work is bounded: toJSON doubles a quoted string at every level, and
+	// the other functions and comparisons can repeat work on large values.
+	big := map[string]any{"s": strings.Repeat("x", 1<<20), "list": make([]any, 1<<20), "json": "[" + strings.Repeat("0,", 1<<20) + "0]"}
+	costly := []string{
+		deep("toJSON(", `'"'`, ")", 60),
+		"list == list" + strings.Repeat(" && list == list", 16),
+		"contains(list, 1)" + strings.Repeat(" || contains(list, 1)", 16),
+		"fromJSON(json)" + strings.Repeat(" && fromJSON(json)", 8),
+		"length(s)" + strings.Repeat(" && length(s)", 16),
+		"contains(s, 'y')" + strings.Repeat(" || contains(s, 'y')", 16),
+		"s < s" + strings.Repeat(" || s < s", 16),
 	}
-	if _, err := e.Eval(nil); err == nil || !strings.Contains(err.Error(), "more than 16777216 bytes") {
-		t.Errorf("Eval(toJSON(toJSON(...))) error = %v, want the output limit", err)
+	for _, src := range costly {
+		e, err := ParseExpr(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Eval(big)
+		var xe *ExprError
+		if !errors.As(err, &xe) || !strings.Contains(err.Error(), "units of work allowed") {
+			t.Errorf("Eval(%.40q...) error = %v, want the cost limit", src, err)
+		}
 	}
-	big := map[string]any{"s": strings.Repeat("x", 1<<20)}
-	if _, err := Render(strings.Repeat("${{ s }}", 17), big); err == nil || !strings.Contains(err.Error(), "more than") {
-		t.Errorf("Render of 17 MiB error = %v, want the output limit", err)
+	if _, err := Render(strings.Repeat("${{ s }}", 17), big); err == nil || !strings.Contains(err.Error(), "units of work allowed") {
+		t.Errorf("Render of 17 MiB error = %v, want the cost limit", err)
 	}
 	if out, err := Render(strings.Repeat("${{ s }}", 15), big); err != nil || len(out.(string)) != 15<<20 {
 		t.Errorf("Render of 15 MiB: %v", err)
 	}
 	// A long string of templates, each within the limit, renders.
 	many := strings.Repeat("${{ loop.index }},", 10000)
-	if out, err := Render(many, testScope()); err != nil || out != strings.Repeat("1,", 10000) {
+	if out, err := Render(many, exprTestScope()); err != nil || out != strings.Repeat("1,", 10000) {
 		t.Errorf("Render of 10000 templates: %v", err)
 	}
 }
 
 // A typical step input: a few references, one interpolated prompt.
-var benchInput = map[string]any{
+var exprBenchInput = map[string]any{
 	"repo":   "${{ workflow.input.repo }}",
 	"prompt": "Review this change to ${{ workflow.input.repo }} in ${{ context.variables.region }}:\n${{ steps.fetch-data.output.diff }}",
 	"files":  []any{"${{ steps.fetch-data.output.files }}", "${{ loop.file }}"},
@@ -630,10 +650,10 @@ var benchInput = map[string]any{
 }
 
 func BenchmarkRender(b *testing.B) {
-	scope := testScope()
+	scope := exprTestScope()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Render(benchInput, scope); err != nil {
+		if _, err := Render(exprBenchInput, scope); err != nil {
 			b.Fatal(err)
 		}
 	}

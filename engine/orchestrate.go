@@ -193,7 +193,7 @@ func (e *Engine) Execute(ctx context.Context, namespace, ref string, req platfor
 		TaskID:         id.String(),
 		Capability:     req.Capability,
 		Input:          input,
-		IdempotencyKey: id.String(),
+		IdempotencyKey: cmpOr(req.IdempotencyKey, id.String()),
 		RequestID:      id.String(),
 		TraceParent:    traceParent(id),
 		Context:        map[string]any{},

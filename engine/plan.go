@@ -147,7 +147,7 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 	}
 	for field, src := range map[string]string{"/condition": s.Condition} {
 		if src != "" {
-			if _, err := conditionExpr(src); err != nil {
+			if _, err := ParseCondition(src); err != nil {
 				p.Add(ptr+field, "%s", err)
 			}
 		}
@@ -171,7 +171,7 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 		}
 		for i, b := range s.Branches {
 			bp := fmt.Sprintf("%s/branches/%d", ptr, i)
-			if _, err := conditionExpr(b.Condition); err != nil || strings.TrimSpace(b.Condition) == "" {
+			if _, err := ParseCondition(b.Condition); err != nil || strings.TrimSpace(b.Condition) == "" {
 				if err == nil {
 					err = fmt.Errorf("is required")
 				}
@@ -185,7 +185,7 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 		case s.Loop == nil || strings.TrimSpace(s.Loop.Over) == "":
 			p.Add(ptr+"/loop/over", "is required: an expression giving the list to loop over")
 		default:
-			if _, err := conditionExpr(s.Loop.Over); err != nil {
+			if _, err := ParseCondition(s.Loop.Over); err != nil {
 				p.Add(ptr+"/loop/over", "%s", err)
 			}
 		}
@@ -245,12 +245,12 @@ func stepRefs(s *manifest.Step) []string {
 	ts, _ := Templates(s.Input)
 	add(ts)
 	for _, src := range []string{s.Condition, loopOver(s)} {
-		if e, err := conditionExpr(src); err == nil && e != nil {
+		if e, err := ParseCondition(src); err == nil && e != nil {
 			add([]*Expr{e})
 		}
 	}
 	for _, b := range s.Branches {
-		if e, err := conditionExpr(b.Condition); err == nil && e != nil {
+		if e, err := ParseCondition(b.Condition); err == nil && e != nil {
 			add([]*Expr{e})
 		}
 	}
@@ -276,19 +276,6 @@ func loopOver(s *manifest.Step) string {
 		return ""
 	}
 	return s.Loop.Over
-}
-
-// conditionExpr parses a condition or loop source, with or without its
-// ${{ }} wrapper; an empty source is nil.
-func conditionExpr(src string) (*Expr, error) {
-	src = strings.TrimSpace(src)
-	if src == "" {
-		return nil, nil
-	}
-	if strings.HasPrefix(src, "${{") && strings.HasSuffix(src, "}}") {
-		src = src[3 : len(src)-2]
-	}
-	return ParseExpr(src)
 }
 
 // findCycle returns the IDs of one dependency cycle, or nil.

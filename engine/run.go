@@ -399,7 +399,7 @@ func (r *runner) runBranch(ctx context.Context, n *stepNode, path string, sc *sc
 // output lists each iteration's outputs: the single step's output when the
 // loop has one step, else the outputs by step ID.
 func (r *runner) runLoop(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
-	e, _ := conditionExpr(n.step.Loop.Over)
+	e, _ := ParseCondition(n.step.Loop.Over)
 	v, err := e.Eval(vars)
 	if err != nil {
 		return nil, fmt.Errorf("loop.over: %w", err)

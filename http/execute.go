@@ -38,6 +38,11 @@ func (s *Server) handleAgentExecute(w http.ResponseWriter, r *http.Request) erro
 	if len(req.Input) == 0 {
 		req.Input = json.RawMessage("null")
 	}
+	req.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	if len(req.IdempotencyKey) > 255 {
+		return &platform.Error{Code: platform.EBADREQUEST, Message: "the Idempotency-Key header is too long",
+			Fields: []platform.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 characters"}}}
+	}
 	ex, err := s.Orchestrator.Execute(r.Context(), platform.DefaultNamespace, r.PathValue("ref"), req)
 	if err != nil {
 		return err

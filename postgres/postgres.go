@@ -8,13 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/ossa-platform/platform"
@@ -81,13 +80,10 @@ type DB struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 
-	// queue enqueues runs: insert-only from Open, working after StartQueue,
-	// nil after Close. River shares the pool, so it finds its tables on
-	// the same search_path as the store's (Config.Schema), and notifies on
-	// channels named after that schema.
-	queue   atomic.Pointer[queue.Queue[pgx.Tx]]
-	mu      sync.Mutex // serializes StartQueue and Close
-	started bool
+	// queue enqueues runs, and executes them after StartQueue. River
+	// shares the pool, so it finds its tables on the store's search_path
+	// (Config.Schema) and notifies on channels named after that schema.
+	queue *sqlstore.RunQueue[pgx.Tx]
 }
 
 var (
@@ -135,12 +131,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	iq, err := queue.New(riverpgxv5.New(pool), queue.Config{})
-	if err != nil {
+	driver := func() riverdriver.Driver[pgx.Tx] { return riverpgxv5.New(pool) }
+	if db.queue, err = sqlstore.NewRunQueue(driver, false); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db.queue.Store(iq)
 	return db, nil
 }
 
@@ -148,25 +143,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // created or requeued go to a queue that works them. The queue works until
 // Close; ctx bounds only starting it.
 func (db *DB) StartQueue(ctx context.Context, cfg queue.Config) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	switch {
-	case db.queue.Load() == nil:
-		return errors.New("postgres: the store is closed")
-	case db.started:
-		return errors.New("postgres: the run queue is already started")
-	case cfg.Executor == nil:
-		return errors.New("postgres: the run queue needs an executor")
-	}
-	q, err := queue.New(riverpgxv5.New(db.pool), cfg)
-	if err != nil {
+	if err := db.queue.Start(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("postgres: start the run queue: %w", err)
-	}
-	db.queue.Store(q)
-	db.started = true
 	return nil
 }
 
@@ -174,20 +153,13 @@ func (db *DB) StartQueue(ctx context.Context, cfg queue.Config) error {
 // runs in progress to stop, then closes every connection of the pool,
 // waiting for those in use.
 func (db *DB) Close() {
-	db.mu.Lock()
-	q := db.queue.Swap(nil)
-	db.mu.Unlock()
-	if q != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), sqlstore.StopTimeout)
-		// Nothing is left to do about a queue that would not stop: its
-		// runs' leases expire and other replicas take them up.
-		_ = q.Stop(ctx)
-		cancel()
-	}
+	// Nothing is left to do about a queue that would not stop: its runs'
+	// leases expire and other replicas take them up.
+	_ = db.queue.Close()
 	db.pool.Close()
 }
 
-// Pool returns the connection pool, for River's pgx driver.
+// Pool returns the connection pool, for tests and tools.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Backend returns "postgres".

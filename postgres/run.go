@@ -32,7 +32,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	if err != nil {
 		return err
 	}
-	q, err := db.runQueue()
+	q, err := db.queue.Get()
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 // SKIP LOCKED leaves runs another transaction is changing (an executor
 // acquiring one, or another replica's scan) to the next scan.
 func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error) {
-	q, err := db.runQueue()
+	q, err := db.queue.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -284,16 +284,6 @@ func (db *DB) PendingRunJobs(ctx context.Context) ([]string, error) {
 		ids = []string{}
 	}
 	return ids, err
-}
-
-// runQueue returns the queue that enqueues runs, EUNAVAILABLE once the
-// store is closed.
-func (db *DB) runQueue() (*queue.Queue[pgx.Tx], error) {
-	q := db.queue.Load()
-	if q == nil {
-		return nil, platform.Errorf(platform.EUNAVAILABLE, "the run queue is closed")
-	}
-	return q, nil
 }
 
 // withLease runs fn in a transaction, holding the run's row lock, if owner

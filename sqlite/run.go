@@ -29,7 +29,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	if err != nil {
 		return err
 	}
-	q, err := db.runQueue()
+	q, err := db.queue.Get()
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 // RequeueOrphans enqueues again the unfinished runs whose lease expired
 // before now and leases them to sqlstore.RequeueOwner until now+grace.
 func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error) {
-	q, err := db.runQueue()
+	q, err := db.queue.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -265,16 +265,6 @@ func (db *DB) PendingRunJobs(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return scanStrings(rows)
-}
-
-// runQueue returns the queue that enqueues runs, EUNAVAILABLE once the
-// store is closed.
-func (db *DB) runQueue() (*queue.Queue[*sql.Tx], error) {
-	q := db.queue.Load()
-	if q == nil {
-		return nil, platform.Errorf(platform.EUNAVAILABLE, "the run queue is closed")
-	}
-	return q, nil
 }
 
 // withLease runs fn in a transaction if owner holds the lease of run id.

@@ -12,10 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -44,11 +43,8 @@ type DB struct {
 	path  string
 	now   func() time.Time
 
-	// queue enqueues runs: insert-only from Open, working after StartQueue,
-	// nil after Close.
-	queue   atomic.Pointer[queue.Queue[*sql.Tx]]
-	mu      sync.Mutex // serializes StartQueue and Close
-	started bool
+	// queue enqueues runs, and executes them after StartQueue.
+	queue *sqlstore.RunQueue[*sql.Tx]
 }
 
 var (
@@ -96,58 +92,37 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		return fail(fmt.Errorf("migrate %s: %w", path, err))
 	}
-	if err := queue.Migrate(ctx, riversqlite.New(riverdb), nil); err != nil {
+	// River's migrations take no lock: a process opening the file at the
+	// same time may apply one first, and then a second try finds it done.
+	err = queue.Migrate(ctx, riversqlite.New(riverdb), nil)
+	if err != nil {
+		err = queue.Migrate(ctx, riversqlite.New(riverdb), nil)
+	}
+	if err != nil {
 		return fail(fmt.Errorf("migrate %s: %w", path, err))
 	}
-	iq, err := queue.New(riversqlite.New(riverdb), queue.Config{PollOnly: true})
-	if err != nil {
+	// River's SQLite driver has no notifications: its queues poll.
+	driver := func() riverdriver.Driver[*sql.Tx] { return riversqlite.New(riverdb) }
+	if db.queue, err = sqlstore.NewRunQueue(driver, true); err != nil {
 		return fail(err)
 	}
-	db.queue.Store(iq)
 	return db, nil
 }
 
 // StartQueue starts executing runs with cfg.Executor: from then on, runs
-// created or requeued go to a queue that works them, by polling (SQLite
-// has no notifications). The queue works until Close; ctx bounds only
-// starting it.
+// created or requeued go to a queue that works them, by polling. The queue
+// works until Close; ctx bounds only starting it.
 func (db *DB) StartQueue(ctx context.Context, cfg queue.Config) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	switch {
-	case db.queue.Load() == nil:
-		return errors.New("sqlite: the store is closed")
-	case db.started:
-		return errors.New("sqlite: the run queue is already started")
-	case cfg.Executor == nil:
-		return errors.New("sqlite: the run queue needs an executor")
+	if err := db.queue.Start(ctx, cfg); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	cfg.PollOnly = true
-	q, err := queue.New(riversqlite.New(db.river), cfg)
-	if err != nil {
-		return err
-	}
-	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("sqlite: start the run queue: %w", err)
-	}
-	db.queue.Store(q)
-	db.started = true
 	return nil
 }
 
 // Close stops the run queue, waiting at most sqlstore.StopTimeout for the
 // runs in progress to stop, and closes the database.
 func (db *DB) Close() error {
-	db.mu.Lock()
-	q := db.queue.Swap(nil)
-	db.mu.Unlock()
-	var errs []error
-	if q != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), sqlstore.StopTimeout)
-		errs = append(errs, q.Stop(ctx))
-		cancel()
-	}
-	return errors.Join(append(errs, db.river.Close(), db.db.Close())...)
+	return errors.Join(db.queue.Close(), db.river.Close(), db.db.Close())
 }
 
 // SQL returns the store's handle, for tests and tools.

@@ -26,9 +26,7 @@ const RequeueBatch = 100
 // CancelledBeforeStart is the error of a run cancelled while it was queued.
 const CancelledBeforeStart = "cancelled before it started"
 
-// StopTimeout bounds how long Close waits for the run queue to stop. Runs
-// cut short stay leased until their lease expires, then another replica
-// picks them up from their last checkpoint.
+// StopTimeout bounds how long Close waits for the run queue to stop.
 const StopTimeout = 5 * time.Second
 
 // Unfinished is the SQL list of the statuses of runs that are not over,

@@ -1,0 +1,308 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
+)
+
+// agentEnv, when set, makes the test binary serve the no-op agent instead
+// of running tests: BenchmarkExecuteLatency starts the agent as a process
+// of its own, as a real agent would be, so that its work is not scheduled
+// by the same Go runtime as the gateway's.
+const agentEnv = "OSSA_BENCH_AGENT"
+
+// TestMain serves the no-op agent when the binary was started as one.
+func TestMain(m *testing.M) {
+	if os.Getenv(agentEnv) != "" {
+		serveAgentProcess()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveAgentProcess serves serveNoop on a free loopback port, prints the
+// port on stdout, and exits when its stdin closes, that is when the
+// benchmark that started it ends or dies.
+func serveAgentProcess() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	go func() { _ = http.Serve(ln, http.HandlerFunc(serveNoop)) }()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// latencyClients is how many clients send requests at once on each path.
+const latencyClients = 8
+
+// phaseRequests is how many requests each path gets before the clients
+// move on to the next. Taking turns in short phases, rather than one path
+// after the other, spreads the load other processes put on the machine
+// evenly over the three paths.
+const phaseRequests = 400
+
+// BenchmarkExecuteLatency compares three ways to reach one no-op agent, a
+// process of its own on loopback, at the same concurrency in the same run:
+// directly; through nginx as a reverse proxy with upstream keep-alive; and
+// through the gateway's POST /api/v1/agents/{ref}/execute (SQLite store,
+// no rate limiting). One op is one request on each path. It reports each
+// path's p50 and p99 and the latency nginx and the gateway add to the
+// direct call's. It skips when nginx is not installed.
+func BenchmarkExecuteLatency(b *testing.B) {
+	nginxBin, err := exec.LookPath("nginx")
+	if err != nil {
+		b.Skip("nginx is not on PATH: install it (apt-get install nginx) to compare the gateway with a reverse proxy")
+	}
+	agent := startAgentProcess(b)
+	proxy := startNginx(b, nginxBin, agent)
+
+	db := gatewaytest.SQLite(b)
+	a := &platform.Agent{Name: "noop", Type: platform.AgentWorker, Capabilities: []string{"noop"}, Endpoint: agent}
+	a.Normalize()
+	if err := db.CreateAgent(context.Background(), a); err != nil {
+		b.Fatal(err)
+	}
+	gw := gatewaytest.Start(b, db)
+
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 64
+	client := &http.Client{Transport: t, Timeout: 30 * time.Second}
+	b.Cleanup(client.CloseIdleConnections)
+
+	body := `{"input":{}}`
+	paths := []struct {
+		name string
+		url  string
+		lat  []time.Duration
+	}{
+		{name: "direct", url: agent},
+		{name: "nginx", url: proxy},
+		{name: "gateway", url: gw.URL() + "/api/v1/agents/noop/execute"},
+	}
+	// Warm up: open the connections of every hop and check every path.
+	for i := range paths {
+		if _, err := phase(client, paths[i].url, body, 4*latencyClients); err != nil {
+			b.Fatalf("%s: %v", paths[i].name, err)
+		}
+	}
+
+	b.ResetTimer()
+	for done := 0; done < b.N; done += phaseRequests {
+		n := min(phaseRequests, b.N-done)
+		for i := range paths {
+			lat, err := phase(client, paths[i].url, body, n)
+			if err != nil {
+				b.Fatalf("%s: %v", paths[i].name, err)
+			}
+			paths[i].lat = append(paths[i].lat, lat...)
+		}
+	}
+	b.StopTimer()
+
+	var direct [2]float64
+	for i, p := range paths {
+		slices.Sort(p.lat)
+		p50, p99 := percentile(p.lat, 50), percentile(p.lat, 99)
+		b.ReportMetric(p50, p.name+"_p50_ms")
+		b.ReportMetric(p99, p.name+"_p99_ms")
+		if i == 0 {
+			direct = [2]float64{p50, p99}
+			continue
+		}
+		b.ReportMetric(p50-direct[0], p.name+"_added_p50_ms")
+		b.ReportMetric(p99-direct[1], p.name+"_added_p99_ms")
+	}
+}
+
+// phase sends n POSTs of body to url from latencyClients clients at once
+// and returns the latency of each.
+func phase(client *http.Client, url, body string, n int) ([]time.Duration, error) {
+	var (
+		mu   sync.Mutex
+		lat  = make([]time.Duration, 0, n)
+		errs = make([]error, latencyClients)
+		wg   sync.WaitGroup
+	)
+	for c := range latencyClients {
+		wg.Go(func() {
+			mine := make([]time.Duration, 0, n/latencyClients+1)
+			for i := c; i < n; i += latencyClients {
+				start := time.Now()
+				err := post(client, url, body)
+				mine = append(mine, time.Since(start))
+				if err != nil {
+					errs[c] = err
+					break
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return lat, errors.Join(errs...)
+}
+
+// post sends body to url, reads the answer to the end, so that the
+// connection is reused, and fails on anything but 200.
+func post(client *http.Client, url, body string) error {
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %s: %s", url, resp.Status, data)
+	}
+	return nil
+}
+
+// startAgentProcess runs this test binary as the no-op agent until b ends
+// and returns the agent's URL.
+func startAgentProcess(b *testing.B) string {
+	b.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), agentEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	port, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("the agent process did not say its port: %v", err)
+	}
+	return "http://127.0.0.1:" + strings.TrimSpace(port)
+}
+
+// nginxConf is a reverse proxy tuned as one would for production: a worker
+// per CPU, keep-alive connections to the upstream and from clients, no
+// access log (the gateway's benchmark logs nothing either).
+const nginxConf = `daemon off;
+worker_processes auto;
+error_log {{dir}}/error.log warn;
+pid {{dir}}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path {{dir}}/client_body;
+  proxy_temp_path {{dir}}/proxy;
+  fastcgi_temp_path {{dir}}/fastcgi;
+  uwsgi_temp_path {{dir}}/uwsgi;
+  scgi_temp_path {{dir}}/scgi;
+  keepalive_requests 1000000;
+  upstream agent {
+    server {{agent}};
+    keepalive 64;
+  }
+  server {
+    listen {{listen}};
+    location / {
+      proxy_pass http://agent;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`
+
+// startNginx runs nginx in front of agent until b ends, with a
+// configuration and every file it writes in a temporary directory, and
+// returns its URL.
+func startNginx(b *testing.B, bin, agent string) string {
+	b.Helper()
+	dir := b.TempDir()
+	listen := freePort(b)
+	conf := strings.NewReplacer("{{dir}}", dir, "{{agent}}", strings.TrimPrefix(agent, "http://"),
+		"{{listen}}", listen).Replace(nginxConf)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", path, "-p", dir)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	b.Cleanup(func() {
+		// SIGQUIT is nginx's graceful stop; its workers go with it.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			return "http://" + listen
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			b.Fatalf("nginx exited: %v\n%s", err, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("nginx does not listen on %s: %v", listen, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freePort returns a loopback address no one listens on, for a server
+// that cannot be handed a listener.
+func freePort(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
