@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"strconv"
 	"testing"
@@ -37,5 +38,11 @@ func BenchmarkZZExperiment(b *testing.B) {
 			checkSucceeded(b, db)
 			b.ReportMetric(float64(b.N*wf.steps)/b.Elapsed().Seconds(), "steps/s")
 		})
+	}
+}
+
+func tmpKnob(db interface{ SQL() *sql.DB }) {
+	if v, _ := strconv.Atoi(os.Getenv("IDLE")); v != 0 {
+		db.SQL().SetMaxIdleConns(v)
 	}
 }

@@ -103,7 +103,8 @@ func hasField(p platform.Problems, field string) bool {
 // handleAgentCreate handles "POST /api/v1/agents": a registry entry as
 // JSON, or an OSSA Agent manifest (YAML, or JSON {"manifest": {...}}) from
 // which the entry is derived; the optional endpoint query parameter gives a
-// manifest's agent an endpoint or overrides the manifest's.
+// manifest's agent an endpoint or overrides the manifest's, and protocol
+// (http or a2a) says how to call it when the manifest does not.
 func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error {
 	body, err := s.readBody(w, r, append([]string{"application/json"}, yamlTypes...)...)
 	if err != nil {
@@ -112,14 +113,15 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 	fromManifest := isYAML(r) || hasMember(body, "manifest")
 	var params []string
 	if fromManifest {
-		params = []string{"endpoint"}
+		params = []string{"endpoint", "protocol"}
 	}
 	if err := onlyParams(r.URL.Query(), params...); err != nil {
 		return err
 	}
 	var a *platform.Agent
 	if fromManifest {
-		a, err = agentFromManifest(body, isYAML(r), r.URL.Query().Get("endpoint"))
+		q := r.URL.Query()
+		a, err = agentFromManifest(body, isYAML(r), q.Get("endpoint"), q.Get("protocol"))
 	} else {
 		a, err = decodeAgent(body, requiredAgentFields)
 	}
@@ -135,7 +137,7 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 
 // agentFromManifest validates an Agent manifest and derives its registry
 // entry, which keeps the manifest verbatim.
-func agentFromManifest(body []byte, yamlBody bool, endpoint string) (*platform.Agent, error) {
+func agentFromManifest(body []byte, yamlBody bool, endpoint, protocol string) (*platform.Agent, error) {
 	doc, src, err := decodeManifest(body, yamlBody)
 	if err != nil {
 		return nil, err
@@ -148,10 +150,13 @@ func agentFromManifest(body []byte, yamlBody bool, endpoint string) (*platform.A
 	if endpoint != "" {
 		a.Endpoint = endpoint
 	}
+	if protocol != "" {
+		a.Protocol = protocol
+	}
 	if err := a.Validate(); err != nil {
 		// Point at where the manifest (or the query) gave the value.
 		where := map[string]string{"/name": "/metadata/name", "/endpoint": "endpoint", "/version": "/metadata/version",
-			"/description": "/metadata/description"}
+			"/description": "/metadata/description", "/protocol": "protocol"}
 		e := err.(*platform.Error)
 		for i, f := range e.Fields {
 			if to, ok := where[f.Field]; ok {

@@ -29,8 +29,8 @@ var capabilityRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]*$`)
 // RegistryAgent derives the registry entry of an Agent manifest: its name,
 // type (metadata.agentKind, the v0.1.9-era spec.type, or the TypeLabel
 // label; worker by default), capabilities (spec.capabilities, tool names,
-// v0.1.9 operations), endpoint (from the manifest's protocols, runtime or
-// endpoint members; "" when it has none), version, description and labels.
+// v0.1.9 operations), endpoint and protocol (from the manifest's protocols,
+// runtime or endpoint members; "" and http when it has none), version, description and labels.
 // Values the registry cannot hold (a label that is not a label, a
 // capability with spaces) are left out; the manifest itself is kept whole.
 func RegistryAgent(doc *Document) *platform.Agent {
@@ -39,10 +39,12 @@ func RegistryAgent(doc *Document) *platform.Agent {
 	if m == nil {
 		m = &Agent{}
 	}
+	endpoint, protocol := agentEndpoint(doc.Root)
 	a := &platform.Agent{
 		Name:        m.Metadata.Name,
 		Type:        platform.AgentWorker,
-		Endpoint:    agentEndpoint(doc.Root),
+		Endpoint:    endpoint,
+		Protocol:    protocol,
 		Description: truncate(m.Metadata.Description, platform.MaxDescriptionLen),
 		Version:     truncate(m.Metadata.Version, platform.MaxVersionLen),
 		Labels:      map[string]string{},

@@ -57,7 +57,7 @@ func (c *checker) agent() {
 		}
 		seen[name] = i
 	}
-	if spec.Get("llm") == nil && agentEndpoint(c.root) == "" {
+	if endpoint, _ := agentEndpoint(c.root); spec.Get("llm") == nil && endpoint == "" {
 		c.report(SeverityWarning, CodeNoLLMNoEndpoint, "/spec",
 			"the agent has neither spec.llm nor an endpoint: it can be registered but nothing can run it")
 	}

@@ -79,3 +79,22 @@ spec:
 		t.Fatalf("registry entry: %+v", reg)
 	}
 }
+
+func TestRegistryAgentProtocol(t *testing.T) {
+	cases := []struct{ src, endpoint, protocol string }{
+		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec: {role: r, endpoint: 'http://h/run'}\n", "http://h/run", "http"},
+		{"apiVersion: ossa/v0.1.9\nkind: Agent\nmetadata: {name: a}\nspec:\n  protocols:\n    supported:\n      - {name: a2a, endpoint: 'http://h/a2a'}\n", "http://h/a2a", "a2a"},
+		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec:\n  role: r\n  extensions:\n    a2a:\n      endpoints: [{url: 'https://h/rpc'}]\n", "https://h/rpc", "a2a"},
+		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec: {role: r}\n", "", "http"},
+	}
+	for i, c := range cases {
+		docs, err := Parse("agent.yaml", []byte(c.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := RegistryAgent(docs[0])
+		if a.Endpoint != c.endpoint || a.Protocol != c.protocol {
+			t.Errorf("case %d: endpoint %q protocol %q, want %q %q", i, a.Endpoint, a.Protocol, c.endpoint, c.protocol)
+		}
+	}
+}
