@@ -419,14 +419,31 @@ func TestChoosingAgents(t *testing.T) {
 			return 200, `{}`
 		}
 	}
-	e.agent("fast", []string{"sum"}, handler("fast", 10*time.Millisecond))
-	e.agent("slow", []string{"sum"}, handler("slow", 400*time.Millisecond))
-	// Ten calls, two at a time: least_conn sends each to the agent with
-	// fewer calls in flight, so the fast one, which frees up, gets most.
+	// Ten calls, two at a time, to a fast agent and to one that holds its
+	// first call until the fast one has served the nine others: least_conn
+	// sends every call after the first two to the agent with nothing in
+	// flight, so the held agent gets exactly one.
+	nineDone := make(chan struct{})
+	var fast atomic.Int32
+	e.agent("fast", []string{"sum"}, func(agentCall) (int, string) {
+		if fast.Add(1) == 9 {
+			close(nineDone)
+		}
+		return 200, `{"agent":"fast"}`
+	})
+	var held atomic.Int32
+	e.agent("held", []string{"sum"}, func(agentCall) (int, string) {
+		held.Add(1)
+		select {
+		case <-nineDone:
+		case <-time.After(10 * time.Second):
+		}
+		return 200, `{"agent":"held"}`
+	})
 	output(t, e.run(`{"steps":[{"id":"each","loop":{"over":"${{ workflow.input.items }}","parallelism":2},
 	  "steps":[{"id":"s","capability":"sum"}]}]}`, `{"items":[1,2,3,4,5,6,7,8,9,10]}`))
-	if count["slow"] > 2 || count["fast"]+count["slow"] != 10 {
-		t.Errorf("least_conn: %v", count)
+	if fast.Load() != 9 || held.Load() != 1 {
+		t.Errorf("least_conn: fast served %d, held %d; want 9 and 1", fast.Load(), held.Load())
 	}
 	// An unhealthy agent is not chosen while a healthy one has the capability.
 	down := e.agent("down", []string{"sum2"}, handler("down", 0))
