@@ -28,7 +28,7 @@ lint: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-bench: ## the benchmarks of docs/benchmarks.md (needs TEST_POSTGRES_URL for the PostgreSQL half)
+bench: ## the benchmarks of docs/benchmarks.md (the PostgreSQL halves need TEST_POSTGRES_URL, the execute latency one nginx on PATH; without them they skip)
 	$(GO) test -run '^$$' -bench . -benchtime 5s $(PKGS)
 
 services-up: ## start (installing when absent) PostgreSQL and Redis as CI does, and print their URLs

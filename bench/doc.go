@@ -1,11 +1,22 @@
 // Package bench holds the platform's benchmarks, run with `make bench`
-// (go test -run '^$' -bench . ./bench/). They drive a real gateway over
-// HTTP on loopback, on SQLite in a temporary directory and on PostgreSQL
-// at TEST_POSTGRES_URL, so that their figures include everything a client
+// (go test -run '^$' -bench . ./bench/). They drive the real thing on
+// loopback, on SQLite in a temporary directory and on PostgreSQL at
+// TEST_POSTGRES_URL, so that their figures include everything a client
 // would wait for: the HTTP stack, the middleware, JSON and the database.
 //
-// Nothing here asserts a figure: benchmarks only fail when a request does.
-// The figures, with the commands and machines that produced them, are in
-// docs/benchmarks.md. Plain `go test` runs no benchmark, so CI, which has
-// no stable machine to measure on, never runs them.
+//   - registry_test.go: registering and reading agents over the API.
+//   - orchestrate_test.go: workflow steps per second the engine completes
+//     through the store's River queue against no-op agents
+//     (BenchmarkOrchestrate), beside River's own rate for no-op jobs on the
+//     same databases and settings (BenchmarkRiverNoop).
+//   - execute_test.go: the latency POST /api/v1/agents/{ref}/execute adds
+//     to a call of an agent, beside what nginx as a reverse proxy adds
+//     (BenchmarkExecuteLatency). The agent runs as a process of its own: the
+//     test binary started again with OSSA_BENCH_AGENT set, which TestMain
+//     turns into the agent. nginx must be on PATH, else the benchmark skips.
+//
+// Nothing here asserts a figure: benchmarks only fail when a request or a
+// run does. The figures, with the commands and machines that produced
+// them, are in docs/benchmarks.md. Plain `go test` runs no benchmark, so
+// CI, which has no stable machine to measure on, never runs them.
 package bench

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 )
 
 // agentEnv, when set, makes the test binary serve the no-op agent instead
@@ -63,8 +59,9 @@ const phaseRequests = 400
 // BenchmarkExecuteLatency compares three ways to reach one no-op agent, a
 // process of its own on loopback, at the same concurrency in the same run:
 // directly; through nginx as a reverse proxy with upstream keep-alive; and
-// through the gateway's POST /api/v1/agents/{ref}/execute (SQLite store,
-// no rate limiting). One op is one request on each path. It reports each
+// through the gateway's POST /api/v1/agents/{ref}/execute: the real ossa
+// binary in a process of its own, as nginx is, with its embedded SQLite
+// store, no rate limiting and no access log (nginx logs none either). One op is one request on each path. It reports each
 // path's p50 and p99 and the latency nginx and the gateway add to the
 // direct call's. It skips when nginx is not installed.
 func BenchmarkExecuteLatency(b *testing.B) {
@@ -75,13 +72,16 @@ func BenchmarkExecuteLatency(b *testing.B) {
 	agent := startAgentProcess(b)
 	proxy := startNginx(b, nginxBin, agent)
 
-	db := gatewaytest.SQLite(b)
-	a := &platform.Agent{Name: "noop", Type: platform.AgentWorker, Capabilities: []string{"noop"}, Endpoint: agent}
-	a.Normalize()
-	if err := db.CreateAgent(context.Background(), a); err != nil {
+	gw := startGatewayProcess(b)
+	resp, err := http.Post(gw+"/api/v1/agents", "application/json",
+		strings.NewReader(`{"name":"noop","type":"worker","capabilities":["noop"],"endpoint":"`+agent+`"}`))
+	if err != nil {
 		b.Fatal(err)
 	}
-	gw := gatewaytest.Start(b, db)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b.Fatalf("register the agent: %s", resp.Status)
+	}
 
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 64
@@ -96,7 +96,7 @@ func BenchmarkExecuteLatency(b *testing.B) {
 	}{
 		{name: "direct", url: agent},
 		{name: "nginx", url: proxy},
-		{name: "gateway", url: gw.URL() + "/api/v1/agents/noop/execute"},
+		{name: "gateway", url: gw + "/api/v1/agents/noop/execute"},
 	}
 	// Warm up: open the connections of every hop and check every path.
 	for i := range paths {
@@ -305,4 +305,41 @@ func freePort(b *testing.B) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// startGatewayProcess builds cmd/ossa and runs `ossa serve` on a free port
+// with a fresh data directory, and returns its URL once it is ready.
+func startGatewayProcess(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "ossa")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ossa").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freePort(b)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "OSSA_HOST=127.0.0.1", "SERVICE_PORT="+port, "OSSA_DATA_DIR="+filepath.Join(dir, "data"),
+		"API_RATE_LIMIT=0", "LOG_LEVEL=warn", "OSSA_AGENT_HEALTH_INTERVAL=0")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the gateway at %s did not become ready: %v", url, err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -10,13 +11,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -70,8 +75,8 @@ func fanout(n int) string {
 }
 
 // noopAgent starts an agent that answers every call with an empty output
-// at once, registers it as "noop" in db, and returns it.
-func noopAgent(b *testing.B, db platform.AgentStore) *httptest.Server {
+// at once, until b ends, and registers it as "noop" in db.
+func noopAgent(b *testing.B, db platform.AgentStore) {
 	b.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(serveNoop))
 	b.Cleanup(srv.Close)
@@ -80,7 +85,6 @@ func noopAgent(b *testing.B, db platform.AgentStore) *httptest.Server {
 	if err := db.CreateAgent(context.Background(), a); err != nil {
 		b.Fatal(err)
 	}
-	return srv
 }
 
 // serveNoop is a no-op agent: it reads the call to the end, so that the
@@ -99,16 +103,24 @@ func serveNoop(w http.ResponseWriter, r *http.Request) {
 // first instant to the last, so the figure is the engine's capacity,
 // without the ramp and the client pacing a run-at-a-time loop would
 // measure; storing the backlog is reported apart, as submit_runs/s.
+//
+// Beside the rates, which depend on what else the machine is doing, it
+// reports the CPU time spent per step while the timer ran: by this
+// process (engine, River, store driver, and the agents, which are
+// in-process httptest servers) and, on PostgreSQL, by the server
+// processes of the store's connections. Their sum bounds the rate an
+// otherwise idle machine can reach: cores / CPU per step.
 func BenchmarkOrchestrate(b *testing.B) {
-	for _, be := range backends {
+	for _, be := range runBackends {
 		for _, wf := range workflows {
 			b.Run(be.name+"/"+wf.name, func(b *testing.B) {
-				db := be.open(b)
+				db, dbCPU := be.open(b)
 				noopAgent(b, db)
 				eng := gatewaytest.Engine(db, engine.Config{})
 				b.Cleanup(func() { eng.Close() })
 				submitted := submit(b, eng, db, wf.spec, b.N)
 
+				cpu0, db0 := processCPU(), dbCPU()
 				b.ResetTimer()
 				if err := db.StartQueue(context.Background(), queue.Config{Executor: eng, Workers: runWorkers, ReapEvery: reapEvery}); err != nil {
 					b.Fatal(err)
@@ -116,15 +128,117 @@ func BenchmarkOrchestrate(b *testing.B) {
 				eng.Start()
 				waitIdle(b, db)
 				b.StopTimer()
+				cpu, dbc := processCPU()-cpu0, dbCPU()-db0
 
 				checkSucceeded(b, db)
+				steps := float64(b.N * wf.steps)
 				secs := b.Elapsed().Seconds()
-				b.ReportMetric(float64(b.N*wf.steps)/secs, "steps/s")
+				b.ReportMetric(steps/secs, "steps/s")
 				b.ReportMetric(float64(b.N)/secs, "runs/s")
 				b.ReportMetric(float64(b.N)/submitted.Seconds(), "submit_runs/s")
+				b.ReportMetric(float64(cpu.Microseconds())/steps, "cpu_us/step")
+				if be.name == "postgres" {
+					b.ReportMetric(float64(dbc.Microseconds())/steps, "pg_cpu_us/step")
+				}
 			})
 		}
 	}
+}
+
+// runBackends are the stores the orchestration benchmarks run on. open
+// returns a fresh store and a meter of the CPU time its database server
+// has used for it so far (none for SQLite, which runs in this process).
+var runBackends = []struct {
+	name string
+	open func(b *testing.B) (gatewaytest.Store, func() time.Duration)
+}{
+	{"sqlite", func(b *testing.B) (gatewaytest.Store, func() time.Duration) {
+		return gatewaytest.SQLite(b), func() time.Duration { return 0 }
+	}},
+	{"postgres", func(b *testing.B) (gatewaytest.Store, func() time.Duration) {
+		db := openMeteredPostgres(b)
+		return db, db.serverCPU
+	}},
+}
+
+// meteredPostgres is a store in a new schema whose connections carry an
+// application_name of their own, by which serverCPU finds the server
+// processes that serve them.
+type meteredPostgres struct {
+	*postgres.DB
+	b   *testing.B
+	app string
+}
+
+// openMeteredPostgres opens a store with the default pool in a new schema,
+// dropped with everything in it when b ends. It skips without
+// TEST_POSTGRES_URL.
+func openMeteredPostgres(b *testing.B) *meteredPostgres {
+	b.Helper()
+	url, schema, _ := testenv.PostgresSchema(b)
+	app := "ossa_bench_" + strings.TrimPrefix(schema, "test_")
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: url + sep + "application_name=" + app, Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	return &meteredPostgres{DB: db, b: b, app: app}
+}
+
+// serverCPU sums the CPU time, user and system, of the server processes
+// of the store's connections, read from /proc: it counts only when the
+// server runs on this machine, as it does on loopback, and returns 0
+// otherwise. A connection closed since the last reading takes its time
+// with it; the pool closes none in the seconds a benchmark lasts.
+func (db *meteredPostgres) serverCPU() time.Duration {
+	rows, err := db.Pool().Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, db.app)
+	if err != nil {
+		db.b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		db.b.Fatal(err)
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		total += procCPU(int(pid))
+	}
+	return total
+}
+
+// clockTick is the unit of /proc/PID/stat's times: USER_HZ, which is 100
+// on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the CPU time process pid has used, or 0 when it cannot
+// be read.
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces; utime and stime
+	// are the 12th and 13th fields after it.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * clockTick
+}
+
+// processCPU returns the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // submit stores n runs of the workflow spec from several goroutines and
@@ -162,29 +276,29 @@ func submit(b *testing.B, eng *engine.Engine, db platform.RunStore, spec string,
 	return time.Since(start)
 }
 
-// waitIdle returns once no run is queued or running: two index lookups
-// (runs are indexed by namespace, status and ID) every 10 ms, which cost
-// the store little beside the work it measures.
+// waitIdle returns once no run is queued or running. It looks every
+// 20 ms, with one or two index lookups (runs are indexed by namespace,
+// status and ID): a small cost beside the work measured, and a small
+// error beside the seconds it lasts.
 func waitIdle(b *testing.B, db platform.RunStore) {
 	b.Helper()
 	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		busy := false
-		for _, st := range []platform.RunStatus{platform.RunQueued, platform.RunRunning} {
-			page, err := db.ListRuns(context.Background(), platform.RunFilter{Namespace: platform.DefaultNamespace, Status: st, Limit: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			busy = busy || len(page.Items) > 0
-		}
-		if !busy {
-			return
-		}
+	for !noRun(b, db, platform.RunQueued) || !noRun(b, db, platform.RunRunning) {
 		if time.Now().After(deadline) {
 			b.Fatal("runs still queued or running after 10 minutes")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// noRun reports whether no run has status st.
+func noRun(b *testing.B, db platform.RunStore, st platform.RunStatus) bool {
+	b.Helper()
+	page, err := db.ListRuns(context.Background(), platform.RunFilter{Namespace: platform.DefaultNamespace, Status: st, Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(page.Items) == 0
 }
 
 // checkSucceeded fails b when any run ended other than succeeded: a
@@ -226,18 +340,13 @@ func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil
 func BenchmarkRiverNoop(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		h := riverSQLite(b)
-		benchRiver(b, riversqlite.New(h), true)
+		benchRiver(b, riversqlite.New(h), true, func() time.Duration { return 0 })
 	})
 	b.Run("postgres", func(b *testing.B) {
-		url, schema, _ := testenv.PostgresSchema(b)
 		// The store's own pool, default size, with River's tables
 		// migrated into the schema, as StartQueue would use it.
-		db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(db.Close)
-		benchRiver(b, riverpgxv5.New(db.Pool()), false)
+		db := openMeteredPostgres(b)
+		benchRiver(b, riverpgxv5.New(db.Pool()), false, db.serverCPU)
 	})
 }
 
@@ -264,7 +373,7 @@ func riverSQLite(b *testing.B) *sql.DB {
 	return h
 }
 
-func benchRiver[TTx any](b *testing.B, driver riverdriver.Driver[TTx], pollOnly bool) {
+func benchRiver[TTx any](b *testing.B, driver riverdriver.Driver[TTx], pollOnly bool, dbCPU func() time.Duration) {
 	b.Helper()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, noopWorker{})
@@ -302,6 +411,7 @@ func benchRiver[TTx any](b *testing.B, driver riverdriver.Driver[TTx], pollOnly 
 	})
 	defer cancel()
 
+	cpu0, db0 := processCPU(), dbCPU()
 	b.ResetTimer()
 	if err := client.Start(ctx); err != nil {
 		b.Fatal(err)
@@ -318,10 +428,15 @@ func benchRiver[TTx any](b *testing.B, driver riverdriver.Driver[TTx], pollOnly 
 		}
 	}
 	b.StopTimer()
+	cpu, dbc := processCPU()-cpu0, dbCPU()-db0
 	stop, cancelStop := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelStop()
 	if err := client.Stop(stop); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu_us/job")
+	if !pollOnly {
+		b.ReportMetric(float64(dbc.Microseconds())/float64(b.N), "pg_cpu_us/job")
+	}
 }

@@ -20,7 +20,13 @@ type picker struct {
 	inflight map[string]int
 	health   map[string]platform.HealthStatus
 	cache    map[string]cached
+	byRef    map[string]cachedAgent
 	next     int
+}
+
+type cachedAgent struct {
+	agent *platform.Agent
+	at    time.Time
 }
 
 type cached struct {
@@ -28,13 +34,41 @@ type cached struct {
 	at     time.Time
 }
 
-// capabilityCacheTTL bounds how stale the list of agents with a capability
-// may be: a new registration is chosen within this long.
+// capabilityCacheTTL bounds how stale the agents a call reads may be: a
+// new registration is chosen, and a changed or deleted agent's old record
+// dropped, within this long. It keeps the database off the path of every
+// agent call (docs/benchmarks.md, execute latency).
 const capabilityCacheTTL = time.Second
+
+// maxCachedRefs bounds the agents cached by reference.
+const maxCachedRefs = 10_000
 
 func newPicker(store platform.AgentStore, now func() time.Time) *picker {
 	return &picker{store: store, now: now, inflight: map[string]int{},
-		health: map[string]platform.HealthStatus{}, cache: map[string]cached{}}
+		health: map[string]platform.HealthStatus{}, cache: map[string]cached{}, byRef: map[string]cachedAgent{}}
+}
+
+// find returns the agent with that ID or name, read from the store at most
+// once per capabilityCacheTTL. Not found is never cached.
+func (p *picker) find(ctx context.Context, namespace, ref string) (*platform.Agent, error) {
+	key := namespace + "\x00" + ref
+	p.mu.Lock()
+	c, ok := p.byRef[key]
+	p.mu.Unlock()
+	if ok && p.now().Sub(c.at) < capabilityCacheTTL {
+		return c.agent, nil
+	}
+	a, err := p.store.FindAgent(ctx, namespace, ref)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if len(p.byRef) >= maxCachedRefs {
+		clear(p.byRef)
+	}
+	p.byRef[key] = cachedAgent{agent: a, at: p.now()}
+	p.mu.Unlock()
+	return a, nil
 }
 
 // withCapability returns the active agents of namespace with capability.

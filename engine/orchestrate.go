@@ -100,7 +100,7 @@ func (e *Engine) checkAgents(ctx context.Context, namespace string, nodes []*ste
 func (e *Engine) candidates(ctx context.Context, namespace, ref, capability string, allowed []string) ([]*platform.Agent, error) {
 	if ref != "" {
 		name := agentName(ref)
-		a, err := e.cfg.Agents.FindAgent(ctx, namespace, name)
+		a, err := e.agents.find(ctx, namespace, name)
 		if err != nil {
 			if platform.ErrorCode(err) == platform.ENOTFOUND {
 				return nil, platform.Errorf(platform.ENOTFOUND, "agent %q is not registered", name)
@@ -167,7 +167,7 @@ func (e *timeoutError) Unwrap() error { return e.error }
 
 // Execute calls one agent directly: POST /api/v1/agents/{ref}/execute.
 func (e *Engine) Execute(ctx context.Context, namespace, ref string, req platform.ExecuteRequest) (*platform.Execution, error) {
-	a, err := e.cfg.Agents.FindAgent(ctx, namespace, ref)
+	a, err := e.agents.find(ctx, namespace, ref)
 	if err != nil {
 		return nil, err
 	}
