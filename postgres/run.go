@@ -183,32 +183,37 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 // RenewRun extends owner's lease.
 func (db *DB) RenewRun(ctx context.Context, id, owner string, until time.Time) (bool, error) {
 	var cancel bool
-	err := db.withLease(ctx, id, owner, func(tx pgx.Tx, uid string) error {
-		return tx.QueryRow(ctx, `UPDATE runs SET lease_until = $2 WHERE id = $1 RETURNING cancel_requested`,
-			uid, until).Scan(&cancel)
+	err := db.leaseWrite(ctx, id, owner, func(uid string) (bool, error) {
+		err := db.pool.QueryRow(ctx, `UPDATE runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2
+			RETURNING cancel_requested`, uid, owner, until).Scan(&cancel)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
 	})
 	return cancel, err
 }
 
 // SaveStep inserts or replaces the state of one step; a replaced step
-// keeps its place in start order.
+// keeps its place in start order. It is one statement: the lease check
+// locks the run's row, so a takeover and a save of the old owner cannot
+// interleave.
 func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.StepRun) error {
 	if err := sqlstore.CheckStep(s); err != nil {
 		return err
 	}
-	return db.withLease(ctx, runID, owner, func(tx pgx.Tx, uid string) error {
-		// withLease holds the run's row lock, so no other save of this
-		// run can take the same seq.
-		_, err := tx.Exec(ctx, `INSERT INTO run_steps (run_id, seq, `+stepColumns+`)
-			VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM run_steps WHERE run_id = $1), $2, $3, $4, $5, $6, $7, $8, $9)
+	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
+		tag, err := db.pool.Exec(ctx, `WITH lease AS (SELECT id FROM runs WHERE id = $1 AND lease_owner = $2 FOR UPDATE)
+			INSERT INTO run_steps (run_id, `+stepColumns+`)
+			SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
 			ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
 				attempts = excluded.attempts, output = excluded.output, error = excluded.error,
 				started_at = excluded.started_at, finished_at = excluded.finished_at`,
-			uid, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt)
+			uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt)
 		if err != nil {
-			return fmt.Errorf("save step %q of run %q: %w", s.ID, runID, err)
+			return false, fmt.Errorf("save step %q of run %q: %w", s.ID, runID, err)
 		}
-		return nil
+		return tag.RowsAffected() > 0, nil
 	})
 }
 
@@ -217,14 +222,14 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 	if err := sqlstore.CheckFinish(status, output); err != nil {
 		return err
 	}
-	return db.withLease(ctx, runID, owner, func(tx pgx.Tx, uid string) error {
-		_, err := tx.Exec(ctx, `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = $5,
-			lease_owner = NULL, lease_until = NULL WHERE id = $1`,
-			uid, status, jsonOrNull(output), msg, db.timestamp())
+	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
+		tag, err := db.pool.Exec(ctx, `UPDATE runs SET status = $3, output = $4, error = $5, finished_at = $6,
+			lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`,
+			uid, owner, status, jsonOrNull(output), msg, db.timestamp())
 		if err != nil {
-			return fmt.Errorf("finish run %q: %w", runID, err)
+			return false, fmt.Errorf("finish run %q: %w", runID, err)
 		}
-		return nil
+		return tag.RowsAffected() > 0, nil
 	})
 }
 
@@ -286,29 +291,32 @@ func (db *DB) PendingRunJobs(ctx context.Context) ([]string, error) {
 	return ids, err
 }
 
-// withLease runs fn in a transaction, holding the run's row lock, if owner
-// holds the lease of run id. Only the owner is checked, not the lease's
-// expiry: another executor takes an expired lease through AcquireRun,
-// after which this owner's writes are refused.
-func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx pgx.Tx, uid string) error) error {
+// leaseWrite runs write, one statement whose WHERE requires that owner
+// holds the lease of run id, and reports whether it wrote; when it did
+// not, it tells a missing run (ENOTFOUND) from a lost lease (ECONFLICT).
+// Only the owner is checked, not the lease's expiry: another executor
+// takes an expired lease through AcquireRun, after which this owner's
+// writes are refused.
+func (db *DB) leaseWrite(ctx context.Context, id, owner string, write func(uid string) (bool, error)) error {
 	uid, ok := sqlstore.ParseID(id)
 	if !ok {
 		return sqlstore.RunNotFound(id)
 	}
-	return db.withTx(ctx, func(tx pgx.Tx) error {
-		var holder *string
-		err := tx.QueryRow(ctx, `SELECT lease_owner FROM runs WHERE id = $1 FOR UPDATE`, uid).Scan(&holder)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return sqlstore.RunNotFound(id)
-		}
-		if err != nil {
-			return err
-		}
-		if deref(holder) != owner || owner == "" || owner == sqlstore.RequeueOwner {
-			return sqlstore.LeaseLost(id, owner)
-		}
-		return fn(tx, uid)
-	})
+	if owner == "" || owner == sqlstore.RequeueOwner {
+		return sqlstore.LeaseLost(id, owner)
+	}
+	wrote, err := write(uid)
+	if err != nil || wrote {
+		return err
+	}
+	var exists bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)`, uid).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return sqlstore.RunNotFound(id)
+	}
+	return sqlstore.LeaseLost(id, owner)
 }
 
 func enqueue(ctx context.Context, q *queue.Queue[pgx.Tx], tx pgx.Tx, runID string) error {
