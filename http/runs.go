@@ -63,7 +63,6 @@ type OrchestrateAccepted struct {
 // RunLinks are the routes that concern one run.
 type RunLinks struct {
 	Self   string `json:"self"`
-	Events string `json:"events"`
 	Cancel string `json:"cancel"`
 }
 
@@ -107,7 +106,7 @@ func (s *Server) handleOrchestrate(w http.ResponseWriter, r *http.Request) error
 	w.Header().Set("Location", runPath(run.ID))
 	if wait == 0 {
 		return writeJSON(w, http.StatusAccepted, OrchestrateAccepted{RunID: run.ID, Status: run.Status, Links: RunLinks{
-			Self: runPath(run.ID), Events: runPath(run.ID) + "/events", Cancel: runPath(run.ID) + "/cancel"}})
+			Self: runPath(run.ID), Cancel: runPath(run.ID) + "/cancel"}})
 	}
 	// The run exists now: a failed wait must not hide its ID behind an
 	// error, so the caller gets it as it was created.
