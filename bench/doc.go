@@ -11,9 +11,11 @@
 //     same databases and settings (BenchmarkRiverNoop).
 //   - execute_test.go: the latency POST /api/v1/agents/{ref}/execute adds
 //     to a call of an agent, beside what nginx as a reverse proxy adds
-//     (BenchmarkExecuteLatency). The agent runs as a process of its own: the
-//     test binary started again with OSSA_BENCH_AGENT set, which TestMain
-//     turns into the agent. nginx must be on PATH, else the benchmark skips.
+//     (BenchmarkExecuteLatency), with 1 and with 8 clients. The agent runs
+//     as a process of its own (the test binary started again with
+//     OSSA_BENCH_AGENT set, which TestMain turns into the agent), and so do
+//     nginx and the gateway (the ossa binary, built by the benchmark). nginx
+//     must be on PATH, else the benchmark skips.
 //
 // Nothing here asserts a figure: benchmarks only fail when a request or a
 // run does. The figures, with the commands and machines that produced

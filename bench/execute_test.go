@@ -47,8 +47,10 @@ func serveAgentProcess() {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
-// latencyClients is how many clients send requests at once on each path.
-const latencyClients = 8
+// latencyClients are the loads compared: how many clients send requests
+// at once on each path. One client shows what a hop costs on an idle
+// machine; eight saturate its two CPUs, so CPU per request dominates.
+var latencyClients = []int{1, 8}
 
 // phaseRequests is how many requests each path gets before the clients
 // move on to the next. Taking turns in short phases, rather than one path
@@ -65,6 +67,12 @@ const phaseRequests = 400
 // path's p50 and p99 and the latency nginx and the gateway add to the
 // direct call's. It skips when nginx is not installed.
 func BenchmarkExecuteLatency(b *testing.B) {
+	for _, clients := range latencyClients {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchmarkExecuteLatency(b, clients) })
+	}
+}
+
+func benchmarkExecuteLatency(b *testing.B, clients int) {
 	nginxBin, err := exec.LookPath("nginx")
 	if err != nil {
 		b.Skip("nginx is not on PATH: install it (apt-get install nginx) to compare the gateway with a reverse proxy")
@@ -100,7 +108,7 @@ func BenchmarkExecuteLatency(b *testing.B) {
 	}
 	// Warm up: open the connections of every hop and check every path.
 	for i := range paths {
-		if _, err := phase(client, paths[i].url, body, 4*latencyClients); err != nil {
+		if _, err := phase(client, paths[i].url, body, clients, 4*clients); err != nil {
 			b.Fatalf("%s: %v", paths[i].name, err)
 		}
 	}
@@ -109,7 +117,7 @@ func BenchmarkExecuteLatency(b *testing.B) {
 	for done := 0; done < b.N; done += phaseRequests {
 		n := min(phaseRequests, b.N-done)
 		for i := range paths {
-			lat, err := phase(client, paths[i].url, body, n)
+			lat, err := phase(client, paths[i].url, body, clients, n)
 			if err != nil {
 				b.Fatalf("%s: %v", paths[i].name, err)
 			}
@@ -133,19 +141,19 @@ func BenchmarkExecuteLatency(b *testing.B) {
 	}
 }
 
-// phase sends n POSTs of body to url from latencyClients clients at once
+// phase sends n POSTs of body to url from clients clients at once
 // and returns the latency of each.
-func phase(client *http.Client, url, body string, n int) ([]time.Duration, error) {
+func phase(client *http.Client, url, body string, clients, n int) ([]time.Duration, error) {
 	var (
 		mu   sync.Mutex
 		lat  = make([]time.Duration, 0, n)
-		errs = make([]error, latencyClients)
+		errs = make([]error, clients)
 		wg   sync.WaitGroup
 	)
-	for c := range latencyClients {
+	for c := range clients {
 		wg.Go(func() {
-			mine := make([]time.Duration, 0, n/latencyClients+1)
-			for i := c; i < n; i += latencyClients {
+			mine := make([]time.Duration, 0, n/clients+1)
+			for i := c; i < n; i += clients {
 				start := time.Now()
 				err := post(client, url, body)
 				mine = append(mine, time.Since(start))
