@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -80,4 +81,45 @@ func (s *Server) registerMetricsRoutes() {
 	// The guide's path, and Prometheus' conventional one.
 	s.handle("GET /api/v1/metrics", serve)
 	s.handle("GET /metrics", serve)
+}
+
+// InstrumentInvoker returns inv counting and timing every agent call on
+// reg: ossa_agent_calls_total by agent and outcome (ok, retryable,
+// permanent) and ossa_agent_call_duration_seconds by agent. Probes are not
+// counted.
+func InstrumentInvoker(reg prometheus.Registerer, inv platform.AgentInvoker) platform.AgentInvoker {
+	m := &instrumentedInvoker{AgentInvoker: inv,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ossa_agent_calls_total",
+			Help: "Calls of agents by the gateway (workflow steps and direct executes), by agent and outcome.",
+		}, []string{"agent", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ossa_agent_call_duration_seconds",
+			Help:    "Time agents took to answer the gateway's calls, by agent.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"agent"}),
+	}
+	reg.MustRegister(m.calls, m.duration)
+	return m
+}
+
+type instrumentedInvoker struct {
+	platform.AgentInvoker
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func (m *instrumentedInvoker) Invoke(ctx context.Context, a *platform.Agent, inv *platform.Invocation) (json.RawMessage, error) {
+	start := time.Now()
+	out, err := m.AgentInvoker.Invoke(ctx, a, inv)
+	outcome := "ok"
+	switch {
+	case platform.IsRetryable(err):
+		outcome = "retryable"
+	case err != nil:
+		outcome = "permanent"
+	}
+	m.calls.WithLabelValues(a.Name, outcome).Inc()
+	m.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
+	return out, err
 }

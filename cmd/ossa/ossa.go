@@ -61,8 +61,22 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	inv := invoke.New()
-	inv.MaxResponseBytes = m.Config.AgentMaxResponseBytes
+	// The server is built before the engine, whose agent calls it counts
+	// on its registry; the engine is set on it before it serves.
+	srv := &ohttp.Server{
+		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
+		Agents:         db,
+		Workflows:      db,
+		Runs:           db,
+		Database:       db,
+		CORSOrigins:    m.Config.CORSOrigins,
+		TrustedProxies: m.Config.TrustedProxies,
+		MaxBodyBytes:   m.Config.MaxBodyBytes,
+		Logger:         m.Logger,
+	}
+	client := invoke.New()
+	client.MaxResponseBytes = m.Config.AgentMaxResponseBytes
+	inv := ohttp.InstrumentInvoker(srv.Registry(), client)
 	health := m.Config.AgentHealthInterval
 	if health == 0 {
 		health = -1
@@ -81,18 +95,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	eng.Start()
 	m.closers = append(m.closers, eng.Close)
-	srv := &ohttp.Server{
-		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
-		Agents:         db,
-		Workflows:      db,
-		Runs:           db,
-		Orchestrator:   eng,
-		Database:       db,
-		CORSOrigins:    m.Config.CORSOrigins,
-		TrustedProxies: m.Config.TrustedProxies,
-		MaxBodyBytes:   m.Config.MaxBodyBytes,
-		Logger:         m.Logger,
-	}
+	srv.Orchestrator = eng
 	if m.Config.RateLimit > 0 {
 		srv.Limiter = inmem.NewRateLimiter(m.Config.RateLimit)
 	}
