@@ -1,8 +1,12 @@
 package http_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +141,48 @@ func TestExecuteTimeout(t *testing.T) {
 	p := problemOf(t, resp, b, http.StatusGatewayTimeout)
 	if p.Code() != platform.ETIMEOUT || !strings.Contains(p.Detail, "sleepy") {
 		t.Fatalf("problem: %s", b)
+	}
+}
+
+func TestExecuteIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	keys := make(chan string, 4)
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys <- r.Header.Get("Idempotency-Key")
+		fmt.Fprint(w, `{"output":{}}`)
+	}))
+	t.Cleanup(agent.Close)
+	db := gatewaytest.SQLite(t)
+	srv := gatewaytest.Start(t, db)
+	client := ohttp.NewClient(srv.URL())
+	if _, err := client.CreateAgent(context.Background(), ohttp.AgentInput{Name: "keyed", Type: platform.AgentWorker, Endpoint: agent.URL}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(key string) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL()+"/api/v1/agents/keyed/execute", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("order-42"); code != 200 || <-keys != "order-42" {
+		t.Errorf("the caller's key is passed on: %d %s", code, body)
+	}
+	code, body := post("")
+	var got struct {
+		TaskID string `json:"task_id"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &got) != nil || <-keys != got.TaskID {
+		t.Errorf("without a key the task ID is the key: %d %s", code, body)
+	}
+	if code, body := post(strings.Repeat("k", 256)); code != 400 || !strings.Contains(body, "Idempotency-Key") || len(keys) != 0 {
+		t.Errorf("an overlong key is refused before any call: %d %s", code, body)
 	}
 }
