@@ -45,7 +45,7 @@ func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprint(stderr, agentsUsage)
 		return 2
 	}
-	c := &agentsCLI{stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &agentsCLI{command: "ossa agents", stdout: stdout, stderr: stderr, getenv: getenv}
 	var err error
 	switch verb := args[0]; verb {
 	case "help", "-h", "-help", "--help":
@@ -66,9 +66,11 @@ func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	return c.exit(err)
 }
 
-// agentsCLI is one run of an agents verb: its streams and the flags every
-// verb shares.
+// agentsCLI is one run of a client verb (of agents, runs, execute): its
+// streams and the flags every verb shares.
 type agentsCLI struct {
+	// command names the verb's group in messages: "ossa agents".
+	command        string
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
@@ -139,7 +141,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // flagSet starts the verb's flags with the ones every verb has.
 func (c *agentsCLI) flagSet(verb, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet("ossa agents "+verb, flag.ContinueOnError)
+	fs := flag.NewFlagSet(strings.TrimSpace(c.command+" "+verb), flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	// exit prints the usage, to stdout when asked for it.
 	fs.Usage = func() {}
@@ -149,7 +151,7 @@ func (c *agentsCLI) flagSet(verb, synopsis string) *flag.FlagSet {
 	}
 	fs.StringVar(&c.server, "server", server, "the gateway's `URL` (OSSA_SERVER)")
 	fs.StringVar(&c.output, "output", "table", "the output `format`: table or json")
-	c.fs, c.synopsis = fs, "ossa agents "+verb+" "+synopsis
+	c.fs, c.synopsis = fs, strings.TrimSpace(c.command+" "+verb)+" "+synopsis
 	return fs
 }
 

@@ -24,6 +24,8 @@ const usage = `Usage: ossa <command> [arguments]
 Commands:
   serve      run the gateway (see ossa serve -h)
   agents     list, get, register and delete agents on a running gateway
+  runs       list, show and cancel workflow runs
+  execute    call one agent through the gateway
   validate   check OSSA manifests against their release's schema
   version    print the version
 
@@ -43,6 +45,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runServe(ctx, args[1:], stderr, getenv)
 	case "agents":
 		return runAgents(ctx, args[1:], stdout, stderr, getenv)
+	case "runs":
+		return runRuns(ctx, args[1:], stdout, stderr, getenv)
+	case "execute":
+		return runExecute(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
 		return runValidate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
