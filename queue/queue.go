@@ -50,6 +50,14 @@ type Config struct {
 	Workers int
 	// ReapEvery is how often the leader looks for orphaned runs. Default 5s.
 	ReapEvery time.Duration
+	// RescueAfter is how long a job may stay running before River's
+	// rescuer hands it to a worker again: it recovers a run whose job was
+	// fetched by a gateway that died before taking the run's lease (runs
+	// with a lease are recovered sooner, by the reaper). A rescued job whose
+	// run is still leased by a live executor ends at once, so rescuing a
+	// job that is not stuck costs one query. Default 1m; River checks every
+	// 30s.
+	RescueAfter time.Duration
 	// PollOnly makes the client poll for jobs instead of listening for
 	// notifications; the SQLite driver needs it.
 	PollOnly bool

@@ -89,7 +89,10 @@ func (m *Main) Open(ctx context.Context) error {
 		Executor:  eng,
 		Workers:   m.Config.RunWorkers,
 		ReapEvery: min(m.Config.RunLeaseTTL/2, 5*time.Second),
-		Logger:    m.Logger,
+		// A job outlives its lease's expiry by a margin before River
+		// rescues it (see queue.Config.RescueAfter).
+		RescueAfter: max(4*m.Config.RunLeaseTTL, 5*time.Second),
+		Logger:      m.Logger,
 	}); err != nil {
 		return fmt.Errorf("start the run queue: %w", err)
 	}
