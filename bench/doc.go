@@ -10,8 +10,9 @@
 //     (BenchmarkOrchestrate), beside River's own rate for no-op jobs on the
 //     same databases and settings (BenchmarkRiverNoop).
 //   - execute_test.go: the latency POST /api/v1/agents/{ref}/execute adds
-//     to a call of an agent, beside what nginx as a reverse proxy adds
-//     (BenchmarkExecuteLatency), with 1 and with 8 clients. The agent runs
+//     to a call of an agent, beside what nginx as a reverse proxy adds and
+//     what Go's standard reverse proxy adds (BenchmarkExecuteLatency), with
+//     1 and with 8 clients. The agent runs
 //     as a process of its own (the test binary started again with
 //     OSSA_BENCH_AGENT set, which TestMain turns into the agent), and so do
 //     nginx and the gateway (the ossa binary, built by the benchmark). nginx

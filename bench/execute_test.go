@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,20 +32,46 @@ func TestMain(m *testing.M) {
 		serveAgentProcess()
 		return
 	}
+	if target := os.Getenv(goProxyEnv); target != "" {
+		serveGoProxyProcess(target)
+		return
+	}
 	os.Exit(m.Run())
 }
+
+// goProxyEnv, when set to the agent's URL, makes the test binary serve Go's
+// standard reverse proxy (net/http/httputil) in front of it: the floor of
+// what a gateway built on net/http adds, for reference.
+const goProxyEnv = "OSSA_BENCH_GOPROXY"
 
 // serveAgentProcess serves serveNoop on a free loopback port, prints the
 // port on stdout, and exits when its stdin closes, that is when the
 // benchmark that started it ends or dies.
-func serveAgentProcess() {
+func serveAgentProcess() { serveProcess(http.HandlerFunc(serveNoop)) }
+
+// serveGoProxyProcess serves a reverse proxy to target as serveAgentProcess
+// serves the agent, with as many idle connections to it as nginx keeps.
+func serveGoProxyProcess(target string) {
+	u, err := url.Parse(target)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 64
+	proxy.Transport = t
+	serveProcess(proxy)
+}
+
+func serveProcess(h http.Handler) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-	go func() { _ = http.Serve(ln, http.HandlerFunc(serveNoop)) }()
+	go func() { _ = http.Serve(ln, h) }()
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
@@ -77,7 +105,8 @@ func benchmarkExecuteLatency(b *testing.B, clients int) {
 	if err != nil {
 		b.Skip("nginx is not on PATH: install it (apt-get install nginx) to compare the gateway with a reverse proxy")
 	}
-	agent := startAgentProcess(b)
+	agent := startAgentProcess(b, agentEnv+"=1")
+	goproxy := startAgentProcess(b, goProxyEnv+"="+agent)
 	proxy := startNginx(b, nginxBin, agent)
 
 	gw := startGatewayProcess(b)
@@ -104,6 +133,7 @@ func benchmarkExecuteLatency(b *testing.B, clients int) {
 	}{
 		{name: "direct", url: agent},
 		{name: "nginx", url: proxy},
+		{name: "goproxy", url: goproxy},
 		{name: "gateway", url: gw + "/api/v1/agents/noop/execute"},
 	}
 	// Warm up: open the connections of every hop and check every path.
@@ -189,16 +219,16 @@ func post(client *http.Client, url, body string) error {
 	return nil
 }
 
-// startAgentProcess runs this test binary as the no-op agent until b ends
-// and returns the agent's URL.
-func startAgentProcess(b *testing.B) string {
+// startAgentProcess runs this test binary again with env set (the no-op
+// agent, or the Go reverse proxy) until b ends and returns its URL.
+func startAgentProcess(b *testing.B, env string) string {
 	b.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), agentEnv+"=1")
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
