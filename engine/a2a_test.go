@@ -39,9 +39,11 @@ func (doubler) Cancel(context.Context, *a2asrv.RequestContext, eventqueue.Queue)
 
 // TestA2AAgentInWorkflow runs a workflow whose middle step is an A2A agent,
 // between two plain HTTP agents.
-func TestA2AAgentInWorkflow(t *testing.T) {
+func TestA2AAgentInWorkflow(t *testing.T) { backends(t, testA2AAgentInWorkflow) }
+
+func testA2AAgentInWorkflow(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(doubler{})))
 	srv := httptest.NewServer(mux)

@@ -15,21 +15,42 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
-	"github.com/ossa-platform/platform/sqlite"
 )
 
-// env is an engine over a real SQLite store, executing runs through the
+// env is an engine over a real SQLite or PostgreSQL store, executing runs through the
 // store's real queue, calling real HTTP agents.
 type env struct {
 	t   *testing.T
-	db  *sqlite.DB
+	db  gatewaytest.Store
 	eng *engine.Engine
 }
 
-func newEnv(t *testing.T, cfg engine.Config) *env {
+// backends runs test once on each store: the engine's behaviour must not
+// depend on the database.
+func backends(t *testing.T, test func(t *testing.T, backend string)) {
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) { test(t, b) })
+	}
+}
+
+func newEnv(t *testing.T, backend string, cfg engine.Config) *env {
 	t.Helper()
-	db := gatewaytest.SQLite(t)
+	var db gatewaytest.Store
+	switch backend {
+	case "sqlite":
+		db = gatewaytest.SQLite(t)
+	case "postgres":
+		url, schema, _ := testenv.PostgresSchema(t)
+		pg, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema, MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pg.Close)
+		db = pg
+	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 3 * time.Second
 	}
@@ -156,9 +177,11 @@ func output(t *testing.T, r *platform.Run) map[string]any {
 	return out
 }
 
-func TestSequenceAndExpressions(t *testing.T) {
+func TestSequenceAndExpressions(t *testing.T) { backends(t, testSequenceAndExpressions) }
+
+func testSequenceAndExpressions(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	var mu sync.Mutex
 	var calls []agentCall
 	e.agent("upper", []string{"upper"}, func(c agentCall) (int, string) {
@@ -205,8 +228,12 @@ func TestSequenceAndExpressions(t *testing.T) {
 }
 
 func TestIndependentStepsRunConcurrently(t *testing.T) {
+	backends(t, testIndependentStepsRunConcurrently)
+}
+
+func testIndependentStepsRunConcurrently(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	var inFlight, peak atomic.Int32
 	e.agent("slow", []string{"work"}, func(c agentCall) (int, string) {
 		n := inFlight.Add(1)
@@ -241,9 +268,11 @@ func TestIndependentStepsRunConcurrently(t *testing.T) {
 	}
 }
 
-func TestParallelConditionalLoop(t *testing.T) {
+func TestParallelConditionalLoop(t *testing.T) { backends(t, testParallelConditionalLoop) }
+
+func testParallelConditionalLoop(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	e.agent("echo", []string{"echo"}, echo("echo"))
 	var inFlight, peak atomic.Int32
 	e.agent("score", []string{"score"}, func(c agentCall) (int, string) {
@@ -300,9 +329,11 @@ func TestParallelConditionalLoop(t *testing.T) {
 	}
 }
 
-func TestRetries(t *testing.T) {
+func TestRetries(t *testing.T) { backends(t, testRetries) }
+
+func testRetries(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	var n atomic.Int32
 	keys := make(chan string, 10)
 	e.agent("flaky", nil, func(c agentCall) (int, string) {
@@ -334,9 +365,11 @@ func TestRetries(t *testing.T) {
 	}
 }
 
-func TestFailureHandling(t *testing.T) {
+func TestFailureHandling(t *testing.T) { backends(t, testFailureHandling) }
+
+func testFailureHandling(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	e.agent("ok", nil, echo("ok"))
 	e.agent("bad", nil, func(agentCall) (int, string) { return 400, `{"error":"bad input"}` })
 	e.agent("notjson", nil, func(agentCall) (int, string) { return 200, `<html>` })
@@ -366,9 +399,11 @@ func TestFailureHandling(t *testing.T) {
 	}
 }
 
-func TestTimeoutsAndCancel(t *testing.T) {
+func TestTimeoutsAndCancel(t *testing.T) { backends(t, testTimeoutsAndCancel) }
+
+func testTimeoutsAndCancel(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	e.agent("sleepy", nil, func(agentCall) (int, string) {
 		time.Sleep(3 * time.Second)
 		return 200, `{}`
@@ -405,9 +440,11 @@ func TestTimeoutsAndCancel(t *testing.T) {
 	}
 }
 
-func TestChoosingAgents(t *testing.T) {
+func TestChoosingAgents(t *testing.T) { backends(t, testChoosingAgents) }
+
+func testChoosingAgents(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	var mu sync.Mutex
 	count := map[string]int{}
 	handler := func(name string, delay time.Duration) agentFunc {
@@ -463,9 +500,11 @@ func TestChoosingAgents(t *testing.T) {
 	}
 }
 
-func TestHealthProbes(t *testing.T) {
+func TestHealthProbes(t *testing.T) { backends(t, testHealthProbes) }
+
+func testHealthProbes(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{HealthInterval: 100 * time.Millisecond})
+	e := newEnv(t, backend, engine.Config{HealthInterval: 100 * time.Millisecond})
 	srv := e.agent("probed", nil, echo("probed"))
 	check := func(want platform.HealthStatus) {
 		t.Helper()
@@ -486,9 +525,11 @@ func TestHealthProbes(t *testing.T) {
 	check(platform.HealthUnhealthy)
 }
 
-func TestNewRunProblems(t *testing.T) {
+func TestNewRunProblems(t *testing.T) { backends(t, testNewRunProblems) }
+
+func testNewRunProblems(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{})
+	e := newEnv(t, backend, engine.Config{})
 	e.agent("known", []string{"known-cap"}, echo("known"))
 	cases := []struct {
 		name, spec, params string
@@ -544,9 +585,11 @@ func asError(err error, target **platform.Error) bool {
 	return ok
 }
 
-func TestExecute(t *testing.T) {
+func TestExecute(t *testing.T) { backends(t, testExecute) }
+
+func testExecute(t *testing.T, backend string) {
 	t.Parallel()
-	e := newEnv(t, engine.Config{StepTimeout: 300 * time.Millisecond})
+	e := newEnv(t, backend, engine.Config{StepTimeout: 300 * time.Millisecond})
 	e.agent("adder", []string{"add"}, func(c agentCall) (int, string) {
 		var in struct{ A, B float64 }
 		json.Unmarshal(c.Input, &in)
