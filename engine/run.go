@@ -93,8 +93,13 @@ func (r *runner) execute(parent context.Context) error {
 	cancel(nil)
 	<-keep
 	if parent.Err() != nil {
-		// The queue is stopping: the run stays leased and resumes on a
-		// live gateway once the lease expires.
+		// The queue is stopping (this gateway shuts down): give the lease
+		// back, expired, so that a live gateway's reaper requeues the run
+		// at its next pass instead of after the lease's TTL. Without it
+		// (a crash) the lease expires by itself.
+		rctx, stop := context.WithTimeout(context.WithoutCancel(parent), 2*time.Second)
+		defer stop()
+		_, _ = r.e.cfg.Runs.RenewRun(rctx, r.run.ID, r.e.cfg.Owner, r.e.cfg.Now())
 		return parent.Err()
 	}
 	switch {

@@ -337,3 +337,26 @@ func TestRunsSurviveReplicaKillPostgres(t *testing.T) {
 	after, _ := agent.snapshot()
 	checkOnce(t, before, after, done)
 }
+
+// TestRunsResumeSoonAfterGracefulStop stops a gateway with SIGTERM in the
+// middle of runs whose leases last a minute: it gives the leases back as
+// it stops, so the next gateway resumes the runs at once, not a minute on.
+func TestRunsResumeSoonAfterGracefulStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and stops gateway processes")
+	}
+	t.Parallel()
+	agent := newSlowAgent(t, 1500*time.Millisecond)
+	data := t.TempDir()
+	env := []string{"OSSA_DATA_DIR=" + data, "OSSA_RUN_LEASE_TTL=60s"}
+	gw := startGateway(t, env...)
+	ids := setupChain(t, gw.url, agent.URL, 3)
+	waitMidRun(t, gw.url, agent, ids)
+	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	gw.cmd.Wait()
+	gw2 := startGateway(t, env...)
+	// Well under the 60 s the leases would otherwise hold the runs.
+	waitRuns(t, gw2.url, ids, 30*time.Second)
+}
