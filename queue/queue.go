@@ -128,8 +128,8 @@ func (q *Queue[TTx]) Start(ctx context.Context) error {
 	return q.client.Start(ctx)
 }
 
-// Stop stops fetching jobs and cancels the ones running: their runs stay
-// leased until the lease expires and another replica, or this one after a
+// Stop stops fetching jobs and cancels the ones running: the engine gives
+// their runs' leases back, and another replica, or this one after a
 // restart, takes them up again from their last checkpoint.
 func (q *Queue[TTx]) Stop(ctx context.Context) error {
 	if !q.working {
