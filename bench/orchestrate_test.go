@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +32,7 @@ import (
 	"github.com/ossa-platform/platform/internal/testenv"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
+	"github.com/ossa-platform/platform/sqlite"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, for River's own handle
 )
 
@@ -355,13 +355,7 @@ func BenchmarkRiverNoop(b *testing.B) {
 // migrated.
 func riverSQLite(b *testing.B) *sql.DB {
 	b.Helper()
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	h, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "river.db")+"?"+q.Encode())
+	h, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(b.TempDir(), "river.db")))
 	if err != nil {
 		b.Fatal(err)
 	}

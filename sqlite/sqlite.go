@@ -31,6 +31,21 @@ var migrationsFS embed.FS
 // maxConns bounds the store's connection pool.
 const maxConns = 8
 
+// DSN is how the store opens the database file at path, for its own
+// handle and River's: WAL lets readers run beside the writer; busy_timeout
+// makes a writer wait for the lock instead of failing; _txlock=immediate
+// takes the write lock at BEGIN, so read-modify-write transactions cannot
+// deadlock.
+func DSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
 // FileName is the database file inside the data directory.
 const FileName = "ossa.db"
 
@@ -66,16 +81,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	// WAL lets readers run beside the writer; busy_timeout makes a writer
-	// wait for the lock instead of failing; _txlock=immediate takes the write
-	// lock at BEGIN, so read-modify-write transactions cannot deadlock.
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := DSN(path)
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
