@@ -16,78 +16,74 @@ type picker struct {
 	store platform.AgentStore
 	now   func() time.Time
 
+	byRef        ttlCache[*platform.Agent]
+	byCapability ttlCache[[]*platform.Agent]
+
 	mu       sync.Mutex
 	inflight map[string]int
 	health   map[string]platform.HealthStatus
-	cache    map[string]cached
-	byRef    map[string]cachedAgent
 	next     int
 }
 
-type cachedAgent struct {
-	agent *platform.Agent
-	at    time.Time
-}
-
-type cached struct {
-	agents []*platform.Agent
-	at     time.Time
-}
-
-// capabilityCacheTTL bounds how stale the agents a call reads may be: a
-// new registration is chosen, and a changed or deleted agent's old record
+// agentCacheTTL bounds how stale the agents a call reads may be: a new
+// registration is chosen, and a changed or deleted agent's old record
 // dropped, within this long. It keeps the database off the path of every
 // agent call (docs/benchmarks.md, execute latency).
-const capabilityCacheTTL = time.Second
+const agentCacheTTL = time.Second
 
-// maxCachedRefs bounds the agents cached by reference.
-const maxCachedRefs = 10_000
+// maxCached bounds the entries of each agent cache.
+const maxCached = 10_000
 
 func newPicker(store platform.AgentStore, now func() time.Time) *picker {
-	return &picker{store: store, now: now, inflight: map[string]int{},
-		health: map[string]platform.HealthStatus{}, cache: map[string]cached{}, byRef: map[string]cachedAgent{}}
+	return &picker{store: store, now: now, inflight: map[string]int{}, health: map[string]platform.HealthStatus{}}
 }
 
 // find returns the agent with that ID or name, read from the store at most
-// once per capabilityCacheTTL. Not found is never cached.
+// once per agentCacheTTL. Not found is never cached.
 func (p *picker) find(ctx context.Context, namespace, ref string) (*platform.Agent, error) {
-	key := namespace + "\x00" + ref
-	p.mu.Lock()
-	c, ok := p.byRef[key]
-	p.mu.Unlock()
-	if ok && p.now().Sub(c.at) < capabilityCacheTTL {
-		return c.agent, nil
-	}
-	a, err := p.store.FindAgent(ctx, namespace, ref)
-	if err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	if len(p.byRef) >= maxCachedRefs {
-		clear(p.byRef)
-	}
-	p.byRef[key] = cachedAgent{agent: a, at: p.now()}
-	p.mu.Unlock()
-	return a, nil
+	return p.byRef.get(p.now, namespace+"\x00"+ref, func() (*platform.Agent, error) {
+		return p.store.FindAgent(ctx, namespace, ref)
+	})
 }
 
-// withCapability returns the active agents of namespace with capability.
+// withCapability returns the active agents of namespace with capability,
+// read from the store at most once per agentCacheTTL.
 func (p *picker) withCapability(ctx context.Context, namespace, capability string) ([]*platform.Agent, error) {
-	key := namespace + "\x00" + capability
-	p.mu.Lock()
-	c, ok := p.cache[key]
-	p.mu.Unlock()
-	if ok && p.now().Sub(c.at) < capabilityCacheTTL {
-		return c.agents, nil
+	return p.byCapability.get(p.now, namespace+"\x00"+capability, func() ([]*platform.Agent, error) {
+		return listAll(ctx, p.store, platform.AgentFilter{Namespace: namespace, Capability: capability, Status: platform.AgentActive})
+	})
+}
+
+// ttlCache keeps what load returned for agentCacheTTL, for at most
+// maxCached keys (it empties when full). Errors are not cached.
+type ttlCache[V any] struct {
+	mu      sync.Mutex
+	entries map[string]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v  V
+	at time.Time
+}
+
+func (c *ttlCache[V]) get(now func() time.Time, key string, load func() (V, error)) (V, error) {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && now().Sub(e.at) < agentCacheTTL {
+		return e.v, nil
 	}
-	agents, err := listAll(ctx, p.store, platform.AgentFilter{Namespace: namespace, Capability: capability, Status: platform.AgentActive})
+	v, err := load()
 	if err != nil {
-		return nil, err
+		return v, err
 	}
-	p.mu.Lock()
-	p.cache[key] = cached{agents: agents, at: p.now()}
-	p.mu.Unlock()
-	return agents, nil
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= maxCached {
+		c.entries = map[string]ttlEntry[V]{}
+	}
+	c.entries[key] = ttlEntry[V]{v: v, at: now()}
+	c.mu.Unlock()
+	return v, nil
 }
 
 // choose picks among candidates: agents not known to be unhealthy first,
