@@ -11,7 +11,7 @@ import (
 
 // picker chooses the agent for a step and keeps what choosing needs: each
 // agent's calls in flight from this replica, its health as last seen here,
-// and a short-lived cache of who has a capability.
+// and short-lived caches of agents by reference and by capability.
 type picker struct {
 	store platform.AgentStore
 	now   func() time.Time

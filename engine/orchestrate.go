@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,7 +55,7 @@ func (e *Engine) NewRun(ctx context.Context, namespace string, wf *platform.Work
 	}
 	return &platform.Run{
 		Namespace:  namespace,
-		Workflow:   cmpOr(wf.Name, pl.name),
+		Workflow:   cmp.Or(wf.Name, pl.name),
 		WorkflowID: wf.ID,
 		Status:     platform.RunQueued,
 		Parameters: params,
@@ -193,7 +194,7 @@ func (e *Engine) Execute(ctx context.Context, namespace, ref string, req platfor
 		TaskID:         id.String(),
 		Capability:     req.Capability,
 		Input:          input,
-		IdempotencyKey: cmpOr(req.IdempotencyKey, id.String()),
+		IdempotencyKey: cmp.Or(req.IdempotencyKey, id.String()),
 		RequestID:      id.String(),
 		TraceParent:    traceParent(id),
 		Context:        map[string]any{},
@@ -211,11 +212,4 @@ func (e *Engine) Execute(ctx context.Context, namespace, ref string, req platfor
 		}
 	}
 	return &platform.Execution{TaskID: id.String(), Status: "succeeded", Agent: a.Name, Output: out}, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
