@@ -188,16 +188,7 @@ func TestAgentBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := g.do(t, tt.method, tt.path, tt.contentType, []byte(tt.body))
-			p := problemOf(t, resp, b, tt.status)
-			if !strings.Contains(p.Detail, tt.detail) {
-				t.Errorf("detail %q lacks %q", p.Detail, tt.detail)
-			}
-			got := fields(p)
-			for _, f := range tt.fields {
-				if _, ok := got[f]; !ok {
-					t.Errorf("problem does not name %s: %s", f, b)
-				}
-			}
+			_, got := problemNaming(t, resp, b, tt.status, tt.detail, tt.fields)
 			if tt.fields != nil && len(got) != len(tt.fields) {
 				t.Errorf("problem names %d fields, want %d: %s", len(got), len(tt.fields), b)
 			}

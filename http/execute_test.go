@@ -90,16 +90,7 @@ func TestExecuteBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := g.do(t, "POST", tt.path, tt.contentType, []byte(tt.body))
-			p := problemOf(t, resp, b, tt.status)
-			if !strings.Contains(p.Detail, tt.detail) {
-				t.Errorf("detail %q lacks %q", p.Detail, tt.detail)
-			}
-			got := fields(p)
-			for _, f := range tt.fields {
-				if _, ok := got[f]; !ok {
-					t.Errorf("problem does not name %s: %s", f, b)
-				}
-			}
+			p, _ := problemNaming(t, resp, b, tt.status, tt.detail, tt.fields)
 			if want := platform.EBADGATEWAY; tt.status == 502 && p.Code() != want {
 				t.Errorf("code %q, want %q", p.Code(), want)
 			}

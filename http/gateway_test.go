@@ -115,6 +115,24 @@ func problemOf(t *testing.T, resp *http.Response, body []byte, status int) *ohtt
 	return &p
 }
 
+// problemNaming checks that the answer is a problem with status whose detail
+// holds detail and which names every field of want; it returns the problem
+// and its fields by name.
+func problemNaming(t *testing.T, resp *http.Response, body []byte, status int, detail string, want []string) (*ohttp.Problem, map[string]string) {
+	t.Helper()
+	p := problemOf(t, resp, body, status)
+	if !strings.Contains(p.Detail, detail) {
+		t.Errorf("detail %q lacks %q", p.Detail, detail)
+	}
+	got := fields(p)
+	for _, f := range want {
+		if _, ok := got[f]; !ok {
+			t.Errorf("problem does not name %s: %s", f, body)
+		}
+	}
+	return p, got
+}
+
 func fields(p *ohttp.Problem) map[string]string {
 	out := map[string]string{}
 	for _, e := range p.Errors {

@@ -93,13 +93,7 @@ func TestRegisterInvalidManifest(t *testing.T) {
 				path += "?endpoint=http://x"
 			}
 			resp, b := g.do(t, "POST", path, tt.contentType, []byte(tt.body))
-			p := problemOf(t, resp, b, tt.status)
-			got := fields(p)
-			for _, f := range tt.fields {
-				if _, ok := got[f]; !ok {
-					t.Errorf("problem does not name %s: %s", f, b)
-				}
-			}
+			p, _ := problemNaming(t, resp, b, tt.status, "", tt.fields)
 			for _, e := range p.Errors {
 				if strings.HasPrefix(e.Field, "/") && e.Line == 0 {
 					t.Errorf("field %s has no line: %s", e.Field, b)

@@ -266,16 +266,7 @@ func TestOrchestrateBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := g.do(t, "POST", "/api/v1/orchestrate"+tt.query, tt.contentType, []byte(tt.body))
-			p := problemOf(t, resp, b, tt.status)
-			if !strings.Contains(p.Detail, tt.detail) {
-				t.Errorf("detail %q lacks %q", p.Detail, tt.detail)
-			}
-			got := fields(p)
-			for _, f := range tt.fields {
-				if _, ok := got[f]; !ok {
-					t.Errorf("problem does not name %s: %s", f, b)
-				}
-			}
+			p, _ := problemNaming(t, resp, b, tt.status, tt.detail, tt.fields)
 			for _, e := range p.Errors {
 				if strings.HasPrefix(e.Field, "/workflow/") && strings.HasPrefix(tt.name, "inline") && e.Line == 0 {
 					t.Errorf("field %s has no line: %s", e.Field, b)
@@ -406,16 +397,7 @@ func TestRunRoutesBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := g.do(t, tt.method, tt.path, "", nil)
-			p := problemOf(t, resp, b, tt.status)
-			if !strings.Contains(p.Detail, tt.detail) {
-				t.Errorf("detail %q lacks %q", p.Detail, tt.detail)
-			}
-			got := fields(p)
-			for _, f := range tt.fields {
-				if _, ok := got[f]; !ok {
-					t.Errorf("problem does not name %s: %s", f, b)
-				}
-			}
+			problemNaming(t, resp, b, tt.status, tt.detail, tt.fields)
 		})
 	}
 	if runs := g.runs(t); len(runs) != 0 {
