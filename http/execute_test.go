@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,18 +149,7 @@ func TestExecuteIdempotencyKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	post := func(key string) (int, string) {
-		req, _ := http.NewRequest("POST", srv.URL()+"/api/v1/agents/keyed/execute", strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/json")
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, string(b)
+		return postJSON(t, srv.URL()+"/api/v1/agents/keyed/execute", key, `{}`)
 	}
 	if code, body := post("order-42"); code != 200 || <-keys != "order-42" {
 		t.Errorf("the caller's key is passed on: %d %s", code, body)

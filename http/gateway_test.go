@@ -133,6 +133,27 @@ func problemNaming(t *testing.T, resp *http.Response, body []byte, status int, d
 	return p, got
 }
 
+// postJSON posts body to url with an Idempotency-Key when key is set, and
+// returns the status and the body of the answer.
+func postJSON(t *testing.T, url, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 func fields(p *ohttp.Problem) map[string]string {
 	out := map[string]string{}
 	for _, e := range p.Errors {

@@ -29,17 +29,8 @@ func TestAgentCallMetrics(t *testing.T) {
 		s.Orchestrator = gatewaytest.Engine(db, engine.Config{Invoker: ohttp.InstrumentInvoker(s.Registry(), invoke.New())})
 	})
 	post := func(path, key, body string) int {
-		req, _ := http.NewRequest("POST", srv.URL()+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := postJSON(t, srv.URL()+path, key, body)
+		return code
 	}
 	if got := post("/api/v1/agents", "", `{"name":"counted","type":"worker","endpoint":"`+agent.URL+`"}`); got != 201 {
 		t.Fatalf("register: %d", got)
