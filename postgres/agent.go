@@ -55,7 +55,10 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 			row.ID, row.Namespace, row.Name, row.Type, row.Capabilities, row.Endpoint, row.Description,
 			row.Version, row.Labels, row.Metadata, row.Status, row.APIVersion, row.CreatedAt, row.UpdatedAt,
 			row.Protocol, status, reason, checked, format, body)
-		return agentError(err, &row)
+		if err != nil {
+			return agentError(err, &row)
+		}
+		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentRegistered, &row, now))
 	})
 	if err != nil {
 		return err
@@ -161,7 +164,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 			return agentError(err, a)
 		}
 		out = a
-		return nil
+		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
 	})
 	if err != nil {
 		return nil, err
@@ -173,14 +176,16 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 	return db.withTx(ctx, func(tx pgx.Tx) error {
 		cond, arg := byRef(ref)
-		tag, err := tx.Exec(ctx, `DELETE FROM agents WHERE namespace = $1 AND `+cond, namespace, arg)
+		a := platform.Agent{Namespace: namespace}
+		err := tx.QueryRow(ctx, `DELETE FROM agents WHERE namespace = $1 AND `+cond+` RETURNING id::text, name`,
+			namespace, arg).Scan(&a.ID, &a.Name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(ref)
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound(ref)
-		}
-		return nil
+		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
 	})
 }
 
@@ -193,15 +198,22 @@ func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHea
 	}
 	status, reason, checked := sqlstore.HealthArgs(h)
 	return db.withTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE agents SET health_status = $2, health_reason = $3, health_checked_at = $4
-			WHERE id = $1`, uid.String(), status, reason, checked)
+		a := platform.Agent{ID: uid.String(), Health: h}
+		var previous platform.HealthStatus
+		err := tx.QueryRow(ctx, `UPDATE agents a SET health_status = $2, health_reason = $3, health_checked_at = $4
+			FROM (SELECT id, health_status FROM agents WHERE id = $1 FOR UPDATE) old
+			WHERE a.id = old.id RETURNING a.namespace, a.name, old.health_status`,
+			a.ID, status, reason, checked).Scan(&a.Namespace, &a.Name, &previous)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(id)
+		}
 		if err != nil {
 			return fmt.Errorf("set health of agent %q: %w", id, err)
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound(id)
+		if previous == h.Status {
+			return nil
 		}
-		return nil
+		return insertEvent(ctx, tx, platform.HealthEvent(&a, previous, db.timestamp()))
 	})
 }
 

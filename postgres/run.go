@@ -43,6 +43,9 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 			row.Agents, row.CreatedAt, row.Definition); err != nil {
 			return fmt.Errorf("create run: %w", err)
 		}
+		if err := insertEvent(ctx, tx, platform.RunEvent(row.ID, row.Workflow, row.Status, "", row.CreatedAt)); err != nil {
+			return err
+		}
 		return enqueue(ctx, q, tx, row.ID)
 	})
 	if err != nil {
@@ -111,8 +114,9 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 	var out *platform.Run
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var status platform.RunStatus
-		err := tx.QueryRow(ctx, `SELECT status FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
-			namespace, uid).Scan(&status)
+		var workflow string
+		err := tx.QueryRow(ctx, `SELECT status, workflow FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
+			namespace, uid).Scan(&status, &workflow)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -121,9 +125,13 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 		}
 		switch status {
 		case platform.RunQueued:
+			now := db.timestamp()
 			_, err = tx.Exec(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4,
 				lease_owner = NULL, lease_until = NULL WHERE id = $1`,
-				uid, platform.RunCancelled, sqlstore.CancelledBeforeStart, db.timestamp())
+				uid, platform.RunCancelled, sqlstore.CancelledBeforeStart, now)
+			if err == nil {
+				err = insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+			}
 		case platform.RunRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true WHERE id = $1`, uid)
 		}
@@ -149,14 +157,15 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 	var out *platform.Run
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var (
-			status platform.RunStatus
-			holder *string
-			held   *time.Time
+			status   platform.RunStatus
+			holder   *string
+			held     *time.Time
+			workflow string
 		)
 		// The row lock makes executors racing for one run take turns, so
 		// the check and the update below act as one compare-and-swap.
-		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until FROM runs WHERE id = $1 FOR UPDATE`, uid).
-			Scan(&status, &holder, &held)
+		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until, workflow FROM runs WHERE id = $1 FOR UPDATE`, uid).
+			Scan(&status, &holder, &held, &workflow)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -172,6 +181,11 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 				started_at = coalesce(started_at, $5) WHERE id = $1`,
 				uid, platform.RunRunning, owner, until, now); err != nil {
 				return fmt.Errorf("acquire run %q: %w", id, err)
+			}
+			if status == platform.RunQueued {
+				if err := insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunRunning, "", now)); err != nil {
+					return err
+				}
 			}
 		}
 		out, err = findRun(ctx, tx, `id = $1`, uid)
@@ -203,17 +217,24 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 		return err
 	}
 	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
-		tag, err := db.pool.Exec(ctx, `WITH lease AS (SELECT id FROM runs WHERE id = $1 AND lease_owner = $2 FOR UPDATE)
-			INSERT INTO run_steps (run_id, `+stepColumns+`)
-			SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
-			ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
-				attempts = excluded.attempts, output = excluded.output, error = excluded.error,
-				started_at = excluded.started_at, finished_at = excluded.finished_at`,
-			uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt)
+		e := platform.StepEvent(uid, s, db.timestamp())
+		var saved int
+		err := db.pool.QueryRow(ctx, `WITH lease AS (SELECT id FROM runs WHERE id = $1 AND lease_owner = $2 FOR UPDATE),
+			saved AS (INSERT INTO run_steps (run_id, `+stepColumns+`)
+				SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
+				ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
+					attempts = excluded.attempts, output = excluded.output, error = excluded.error,
+					started_at = excluded.started_at, finished_at = excluded.finished_at
+				RETURNING run_id),
+			event AS (INSERT INTO events (type, time, stream, agent, run_id, data)
+				SELECT $11, $12, 'run', $5, run_id, $13 FROM saved)
+			SELECT count(*) FROM saved`,
+			uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt,
+			e.Type, e.Time, e.Data).Scan(&saved)
 		if err != nil {
 			return false, fmt.Errorf("save step %q of run %q: %w", s.ID, runID, err)
 		}
-		return tag.RowsAffected() > 0, nil
+		return saved > 0, nil
 	})
 }
 
@@ -223,13 +244,21 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 		return err
 	}
 	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
-		tag, err := db.pool.Exec(ctx, `UPDATE runs SET status = $3, output = $4, error = $5, finished_at = $6,
-			lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`,
-			uid, owner, status, jsonOrNull(output), msg, db.timestamp())
+		// The event's data gains the run's workflow, which only the row
+		// knows.
+		now := db.timestamp()
+		e := platform.RunEvent(uid, "", status, msg, now)
+		var finished int
+		err := db.pool.QueryRow(ctx, `WITH done AS (UPDATE runs SET status = $3, output = $4, error = $5, finished_at = $6,
+				lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 RETURNING id, workflow),
+			event AS (INSERT INTO events (type, time, stream, agent, run_id, data)
+				SELECT $7, $6, 'run', '', id, ($8::jsonb || jsonb_build_object('workflow', workflow))::json FROM done)
+			SELECT count(*) FROM done`,
+			uid, owner, status, jsonOrNull(output), msg, now, e.Type, e.Data).Scan(&finished)
 		if err != nil {
 			return false, fmt.Errorf("finish run %q: %w", runID, err)
 		}
-		return tag.RowsAffected() > 0, nil
+		return finished > 0, nil
 	})
 }
 

@@ -34,7 +34,10 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
 			row.Definition, row.CreatedAt, row.UpdatedAt, format, body)
-		return workflowError(err, &row)
+		if err != nil {
+			return workflowError(err, &row)
+		}
+		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
 	})
 	if err != nil {
 		return err
@@ -89,14 +92,16 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 	return db.withTx(ctx, func(tx pgx.Tx) error {
 		cond, arg := byRef(ref)
-		tag, err := tx.Exec(ctx, `DELETE FROM workflows WHERE namespace = $1 AND `+cond, namespace, arg)
+		w := platform.Workflow{Namespace: namespace}
+		err := tx.QueryRow(ctx, `DELETE FROM workflows WHERE namespace = $1 AND `+cond+` RETURNING id::text, name, version`,
+			namespace, arg).Scan(&w.ID, &w.Name, &w.Version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return platform.WorkflowNotFound(ref)
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return platform.WorkflowNotFound(ref)
-		}
-		return nil
+		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
 	})
 }
 

@@ -39,7 +39,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 			return err
 		}
 		*a = row
-		return nil
+		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentRegistered, &row, now))
 	})
 	return conflictName(err, a)
 }
@@ -125,7 +125,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 			return conflictName(translate(err), a)
 		}
 		out = a
-		return nil
+		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
 	})
 	return out, err
 }
@@ -133,14 +133,16 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 // DeleteAgent removes one agent.
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 	return db.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE namespace = ? AND (id = ? OR name = ?)`, namespace, ref, ref)
+		a := platform.Agent{Namespace: namespace}
+		err := tx.QueryRowContext(ctx, `DELETE FROM agents WHERE namespace = ? AND (id = ? OR name = ?) RETURNING id, name`,
+			namespace, ref, ref).Scan(&a.ID, &a.Name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(ref, nil)
+		}
 		if err != nil {
-			return err
+			return translate(err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return notFound(ref, err)
-		}
-		return nil
+		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
 	})
 }
 
@@ -149,15 +151,24 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHealth) error {
 	status, reason, checked := sqlstore.HealthArgs(h)
 	return db.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE agents SET health_status = ?, health_reason = ?, health_checked_at = ?
-			WHERE id = ?`, status, reason, microsOrNull(checked), id)
+		a := platform.Agent{ID: id, Health: h}
+		var previous platform.HealthStatus
+		err := tx.QueryRowContext(ctx, `SELECT namespace, name, health_status FROM agents WHERE id = ?`, id).
+			Scan(&a.Namespace, &a.Name, &previous)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(id, nil)
+		}
 		if err != nil {
 			return translate(err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return notFound(id, err)
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET health_status = ?, health_reason = ?, health_checked_at = ?
+			WHERE id = ?`, status, reason, microsOrNull(checked), id); err != nil {
+			return translate(err)
 		}
-		return nil
+		if previous == h.Status {
+			return nil
+		}
+		return insertEvent(ctx, tx, platform.HealthEvent(&a, previous, db.timestamp()))
 	})
 }
 

@@ -40,6 +40,9 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 			encodeJSON(row.Agents), row.CreatedAt.UnixMicro(), string(row.Definition)); err != nil {
 			return translate(err)
 		}
+		if err := insertEvent(ctx, tx, platform.RunEvent(row.ID, row.Workflow, row.Status, "", row.CreatedAt)); err != nil {
+			return err
+		}
 		return enqueue(ctx, q, tx, row.ID)
 	})
 	if err != nil {
@@ -111,7 +114,9 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 	var out *platform.Run
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
 		var status platform.RunStatus
-		err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).Scan(&status)
+		var workflow string
+		err := tx.QueryRowContext(ctx, `SELECT status, workflow FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).
+			Scan(&status, &workflow)
 		if errors.Is(err, sql.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -120,9 +125,13 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 		}
 		switch status {
 		case platform.RunQueued:
+			now := db.timestamp()
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
 				lease_owner = NULL, lease_until = NULL WHERE id = ?`,
-				platform.RunCancelled, sqlstore.CancelledBeforeStart, db.now().UnixMicro(), uid)
+				platform.RunCancelled, sqlstore.CancelledBeforeStart, now.UnixMicro(), uid)
+			if err == nil {
+				err = insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+			}
 		case platform.RunRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, uid)
 		}
@@ -150,12 +159,13 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 	// the update below cannot interleave with another executor's.
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
 		var (
-			status platform.RunStatus
-			holder sql.NullString
-			held   sql.NullInt64
+			status   platform.RunStatus
+			holder   sql.NullString
+			held     sql.NullInt64
+			workflow string
 		)
-		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until FROM runs WHERE id = ?`, uid).
-			Scan(&status, &holder, &held)
+		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until, workflow FROM runs WHERE id = ?`, uid).
+			Scan(&status, &holder, &held, &workflow)
 		if errors.Is(err, sql.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -171,6 +181,11 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 				started_at = coalesce(started_at, ?) WHERE id = ?`,
 				platform.RunRunning, owner, until.UnixMicro(), now.UnixMicro(), uid); err != nil {
 				return translate(err)
+			}
+			if status == platform.RunQueued {
+				if err := insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunRunning, "", now)); err != nil {
+					return err
+				}
 			}
 		}
 		out, err = findRun(ctx, tx, `id = ?`, uid)
@@ -203,7 +218,10 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 				started_at = excluded.started_at, finished_at = excluded.finished_at`,
 			uid, uid, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error,
 			microsOrNull(s.StartedAt), microsOrNull(s.FinishedAt))
-		return translate(err)
+		if err != nil {
+			return translate(err)
+		}
+		return insertEvent(ctx, tx, platform.StepEvent(uid, s, db.timestamp()))
 	})
 }
 
@@ -213,10 +231,15 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 		return err
 	}
 	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, uid string) error {
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?,
-			lease_owner = NULL, lease_until = NULL WHERE id = ?`,
-			status, jsonOrNull(output), msg, db.now().UnixMicro(), uid)
-		return translate(err)
+		now := db.timestamp()
+		var workflow string
+		err := tx.QueryRowContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?,
+			lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING workflow`,
+			status, jsonOrNull(output), msg, now.UnixMicro(), uid).Scan(&workflow)
+		if err != nil {
+			return translate(err)
+		}
+		return insertEvent(ctx, tx, platform.RunEvent(uid, workflow, status, msg, now))
 	})
 }
 

@@ -54,8 +54,10 @@ func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := open(t, dir)
-	// Back to version 1 by hand, the inverse of 0002 to 0004.
+	// Back to version 1 by hand, the inverse of 0002 to 0005.
 	for _, stmt := range []string{
+		`DROP TABLE event_sequence`,
+		`DROP TABLE events`,
 		`DROP TABLE run_steps`,
 		`DROP TABLE runs`,
 		`ALTER TABLE agents DROP COLUMN protocol`,
@@ -94,5 +96,8 @@ func TestUpgrade(t *testing.T) {
 	}
 	if _, err := db.ListWorkflows(ctx, platform.WorkflowFilter{Namespace: "default", Limit: 1}); err != nil {
 		t.Fatal(err)
+	}
+	if last, err := db.LastEventID(ctx); err != nil || last != 0 {
+		t.Fatalf("LastEventID = %d, %v", last, err)
 	}
 }

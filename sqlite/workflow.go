@@ -46,7 +46,10 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
 			string(row.Definition), row.CreatedAt.UnixMicro(), row.UpdatedAt.UnixMicro(), format, body)
-		return translate(err)
+		if err != nil {
+			return translate(err)
+		}
+		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
 	})
 	if platform.ErrorCode(err) == platform.ECONFLICT {
 		return platform.Errorf(platform.ECONFLICT, "a workflow named %q already exists in namespace %q", row.Name, row.Namespace)
@@ -115,18 +118,16 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 	return db.withTx(ctx, func(tx *sql.Tx) error {
 		cond, arg := workflowByRef(ref)
-		res, err := tx.ExecContext(ctx, `DELETE FROM workflows WHERE namespace = ? AND `+cond, namespace, arg)
+		w := platform.Workflow{Namespace: namespace}
+		err := tx.QueryRowContext(ctx, `DELETE FROM workflows WHERE namespace = ? AND `+cond+` RETURNING id, name, version`,
+			namespace, arg).Scan(&w.ID, &w.Name, &w.Version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return platform.WorkflowNotFound(ref)
+		}
 		if err != nil {
 			return translate(err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return platform.WorkflowNotFound(ref)
-		}
-		return nil
+		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
 	})
 }
 

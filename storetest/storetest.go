@@ -24,6 +24,7 @@ type Store interface {
 	platform.WorkflowStore
 	platform.RunStore
 	platform.RunLedger
+	platform.EventStore
 	platform.Database
 	// PendingRunJobs returns the run IDs of the run jobs in the store's
 	// queue that are not finished, oldest first: the suite's way to see
@@ -43,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Runs", func(t *testing.T) { runRuns(t, newStore) })
 	t.Run("Ledger", func(t *testing.T) { runLedger(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })
+	t.Run("Events", func(t *testing.T) { runEvents(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

@@ -1,0 +1,298 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Event types: every state change of an agent, a workflow, a run or a step
+// is one event.
+const (
+	EventAgentRegistered    = "agent.registered"
+	EventAgentUpdated       = "agent.updated"
+	EventAgentDeleted       = "agent.deleted"
+	EventAgentHealthChanged = "agent.health_changed"
+	EventWorkflowCreated    = "workflow.created"
+	EventWorkflowDeleted    = "workflow.deleted"
+	EventRunQueued          = "run.queued"
+	EventRunStarted         = "run.started"
+	EventRunSucceeded       = "run.succeeded"
+	EventRunFailed          = "run.failed"
+	EventRunCancelled       = "run.cancelled"
+	EventRunTimedOut        = "run.timed_out"
+	EventStepStarted        = "step.started"
+	EventStepRetrying       = "step.retrying"
+	EventStepSucceeded      = "step.succeeded"
+	EventStepFailed         = "step.failed"
+	EventStepSkipped        = "step.skipped"
+	EventStepCancelled      = "step.cancelled"
+)
+
+// Event is one state change. Events form one stream whose IDs increase by
+// one with no gap, in the order their changes were committed; a client that
+// remembers the last ID it saw can ask for everything after it.
+type Event struct {
+	ID   int64           `json:"id"`
+	Type string          `json:"type"`
+	Time time.Time       `json:"time"`
+	Data json.RawMessage `json:"data"`
+	// Agent and RunID say what the event concerns, for channels to match:
+	// the agent's name (for step events, the agent the step called) and
+	// the run's ID. Both are also in Data.
+	Agent string `json:"-"`
+	RunID string `json:"-"`
+}
+
+// Stream is the part of the platform an event belongs to: "agent",
+// "workflow" or "run" (runs and their steps).
+func (e *Event) Stream() string {
+	s, _, _ := strings.Cut(e.Type, ".")
+	if s == "step" {
+		return "run"
+	}
+	return s
+}
+
+// Terminal reports whether e ends its run.
+func (e *Event) Terminal() bool {
+	switch e.Type {
+	case EventRunSucceeded, EventRunFailed, EventRunCancelled, EventRunTimedOut:
+		return true
+	}
+	return false
+}
+
+// Channel selects events. Its forms are "*" (every event), "agent-events",
+// "workflow-events", "run-events" (runs and steps), "run:<id>" (one run and
+// its steps) and "agent:<name>" (one agent and the steps it runs).
+type Channel struct {
+	// Stream is "agent", "workflow", "run", or "" for every stream.
+	Stream string
+	// RunID or Agent narrow the channel to one run or one agent.
+	RunID string
+	Agent string
+	name  string
+}
+
+// ParseChannel reads a channel's name; an unknown one is EINVALID.
+func ParseChannel(s string) (Channel, error) {
+	c := Channel{name: s}
+	switch {
+	case s == "*":
+	case s == "agent-events":
+		c.Stream = "agent"
+	case s == "workflow-events":
+		c.Stream = "workflow"
+	case s == "run-events":
+		c.Stream = "run"
+	case strings.HasPrefix(s, "run:"):
+		c.RunID = strings.ToLower(s[len("run:"):])
+		if !LooksLikeID(c.RunID) {
+			return Channel{}, Errorf(EINVALID, "channel %q: a run channel is run:<run id>", s)
+		}
+	case strings.HasPrefix(s, "agent:") && len(s) > len("agent:"):
+		c.Agent = s[len("agent:"):]
+	default:
+		return Channel{}, Errorf(EINVALID, "unknown channel %q: want *, agent-events, workflow-events, run-events, run:<id> or agent:<name>", s)
+	}
+	if len(s) > 300 {
+		return Channel{}, Errorf(EINVALID, "channel name is longer than 300 bytes")
+	}
+	return c, nil
+}
+
+// ParseChannels reads a comma-separated list of channels; empty means "*".
+func ParseChannels(list string) ([]Channel, error) {
+	if strings.TrimSpace(list) == "" {
+		return []Channel{{name: "*"}}, nil
+	}
+	var out []Channel
+	for _, s := range strings.Split(list, ",") {
+		c, err := ParseChannel(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// String is the channel's name.
+func (c Channel) String() string { return c.name }
+
+// All reports whether the channel is "*", every event.
+func (c Channel) All() bool { return c.Stream == "" && c.RunID == "" && c.Agent == "" }
+
+// Match reports whether e belongs on the channel.
+func (c Channel) Match(e *Event) bool {
+	switch {
+	case c.RunID != "":
+		return e.RunID == c.RunID
+	case c.Agent != "":
+		return e.Agent == c.Agent
+	case c.Stream != "":
+		return e.Stream() == c.Stream
+	}
+	return true
+}
+
+// MatchAny reports whether e belongs on one of the channels.
+func MatchAny(cs []Channel, e *Event) bool {
+	for _, c := range cs {
+		if c.Match(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// EventQuery selects stored events: those after an ID that match any of
+// the channels (every event when there is none), oldest first.
+type EventQuery struct {
+	After    int64
+	Channels []Channel
+	// Limit caps the events returned; DefaultEventBatch when 0.
+	Limit int
+}
+
+// DefaultEventBatch is the most events one query returns unless told.
+const DefaultEventBatch = 1000
+
+// EventStore is the stored side of events. A store writes each event in
+// the transaction of the change it describes (an outbox); SequenceEvents
+// then gives the written events their place in the stream.
+type EventStore interface {
+	// SequenceEvents gives IDs, in the order they were written, to up to
+	// DefaultEventBatch events written since the last call by any process
+	// sharing the database, and returns them. Concurrent calls take turns,
+	// so IDs follow commit order with no gap.
+	SequenceEvents(ctx context.Context) ([]Event, error)
+	// ListEvents returns sequenced events that q selects.
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
+	// LastEventID is the ID of the newest sequenced event, 0 when none has
+	// been.
+	LastEventID(ctx context.Context) (int64, error)
+	// PruneEvents deletes sequenced events older than before and returns
+	// how many it deleted. IDs are never given out again.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+}
+
+// EventBus carries sequenced events live between the gateway replicas.
+// Delivery is best effort: a subscriber that misses events fills the gap
+// from the EventStore.
+type EventBus interface {
+	// Publish sends events, in order, to every subscriber.
+	Publish(ctx context.Context, events []Event) error
+	// Subscribe calls fn with each batch published from now until ctx
+	// ends, in publishing order, one batch at a time. It returns once the
+	// subscription is live. After a break in delivery (the bus's server
+	// went away and came back), fn is called with nil first.
+	Subscribe(ctx context.Context, fn func([]Event)) error
+}
+
+// NewEvent returns an unsequenced event of type typ whose data is v as
+// JSON.
+func NewEvent(typ string, at time.Time, v any) Event {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic("event data: " + err.Error()) // every caller passes plain structs
+	}
+	return Event{Type: typ, Time: at.UTC().Truncate(time.Microsecond), Data: data}
+}
+
+// AgentEventData is the data of agent events: the agent without its
+// manifest and metadata.
+type AgentEventData struct {
+	ID           string      `json:"id"`
+	Name         string      `json:"name"`
+	Namespace    string      `json:"namespace"`
+	Type         AgentType   `json:"type,omitempty"`
+	Version      string      `json:"version,omitempty"`
+	Status       AgentStatus `json:"status,omitempty"`
+	Capabilities []string    `json:"capabilities,omitempty"`
+	Endpoint     string      `json:"endpoint,omitempty"`
+	Health       AgentHealth `json:"health"`
+	// PreviousHealth is the health before an agent.health_changed.
+	PreviousHealth HealthStatus `json:"previous_health,omitempty"`
+}
+
+// AgentEvent is the event of an agent's change.
+func AgentEvent(typ string, a *Agent, at time.Time) Event {
+	e := NewEvent(typ, at, AgentEventData{ID: a.ID, Name: a.Name, Namespace: a.Namespace, Type: a.Type,
+		Version: a.Version, Status: a.Status, Capabilities: a.Capabilities, Endpoint: a.Endpoint, Health: a.Health})
+	e.Agent = a.Name
+	return e
+}
+
+// HealthEvent is agent.health_changed for an agent whose health went from
+// previous to a.Health.
+func HealthEvent(a *Agent, previous HealthStatus, at time.Time) Event {
+	e := NewEvent(EventAgentHealthChanged, at, AgentEventData{ID: a.ID, Name: a.Name, Namespace: a.Namespace,
+		Health: a.Health, PreviousHealth: previous})
+	e.Agent = a.Name
+	return e
+}
+
+// WorkflowEventData is the data of workflow events.
+type WorkflowEventData struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Version   string `json:"version,omitempty"`
+}
+
+// WorkflowEvent is the event of a workflow's change.
+func WorkflowEvent(typ string, w *Workflow, at time.Time) Event {
+	return NewEvent(typ, at, WorkflowEventData{ID: w.ID, Name: w.Name, Namespace: w.Namespace, Version: w.Version})
+}
+
+// RunEventData is the data of run events. Outputs are not in events,
+// which stay small: GET /api/v1/runs/{id} has them.
+type RunEventData struct {
+	RunID    string    `json:"run_id"`
+	Workflow string    `json:"workflow,omitempty"`
+	Status   RunStatus `json:"status"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// RunEvent is the event of a run reaching status: run.queued, run.started
+// or the terminal event.
+func RunEvent(runID, workflow string, status RunStatus, msg string, at time.Time) Event {
+	typ := "run." + string(status)
+	if status == RunRunning {
+		typ = EventRunStarted
+	}
+	e := NewEvent(typ, at, RunEventData{RunID: runID, Workflow: workflow, Status: status, Error: msg})
+	e.RunID = runID
+	return e
+}
+
+// StepEventData is the data of step events.
+type StepEventData struct {
+	RunID    string     `json:"run_id"`
+	Step     string     `json:"step"`
+	Status   StepStatus `json:"status"`
+	Agent    string     `json:"agent,omitempty"`
+	Attempt  int        `json:"attempt"`
+	Error    string     `json:"error,omitempty"`
+	Duration *float64   `json:"duration_ms,omitempty"`
+}
+
+// StepEvent is the event of a step's saved state: step.started for a
+// running step (each attempt), step.retrying, and the step's end.
+func StepEvent(runID string, s *StepRun, at time.Time) Event {
+	typ := "step." + string(s.Status)
+	if s.Status == StepRunning {
+		typ = EventStepStarted
+	}
+	d := StepEventData{RunID: runID, Step: s.ID, Status: s.Status, Agent: s.Agent, Attempt: s.Attempts, Error: s.Error}
+	if s.StartedAt != nil && s.FinishedAt != nil {
+		ms := float64(s.FinishedAt.Sub(*s.StartedAt).Microseconds()) / 1000
+		d.Duration = &ms
+	}
+	e := NewEvent(typ, at, d)
+	e.RunID, e.Agent = runID, s.Agent
+	return e
+}
