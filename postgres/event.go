@@ -16,7 +16,6 @@ import (
 // eventColumns read an event in the order scanEvent expects.
 const eventColumns = `id, type, time, agent, coalesce(run_id::text, ''), data`
 
-
 // insertEvent writes e, unsequenced, in tx: the outbox row of the change
 // tx makes.
 func insertEvent(ctx context.Context, tx pgx.Tx, e platform.Event) error {
