@@ -138,8 +138,12 @@ func (c Channel) Match(e *Event) bool {
 	return true
 }
 
-// MatchAny reports whether e belongs on one of the channels.
+// MatchAny reports whether e belongs on one of the channels; every event
+// does when there is none, as in EventQuery.
 func MatchAny(cs []Channel, e *Event) bool {
+	if len(cs) == 0 {
+		return true
+	}
 	for _, c := range cs {
 		if c.Match(e) {
 			return true
@@ -185,10 +189,12 @@ type EventStore interface {
 type EventBus interface {
 	// Publish sends events, in order, to every subscriber.
 	Publish(ctx context.Context, events []Event) error
-	// Subscribe calls fn with each batch published from now until ctx
-	// ends, in publishing order, one batch at a time. It returns once the
-	// subscription is live. After a break in delivery (the bus's server
-	// went away and came back), fn is called with nil first.
+	// Subscribe calls fn with each batch published while it is subscribed,
+	// in publishing order, one call at a time, until ctx ends; then it
+	// returns nil. fn is called with nil each time the subscription becomes
+	// live: first, and again after each break in delivery (the bus's
+	// server went away and came back), when batches may have been missed.
+	// Subscribe keeps trying to (re)subscribe while the server is away.
 	Subscribe(ctx context.Context, fn func([]Event)) error
 }
 

@@ -47,7 +47,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 	row.Normalize()
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
-	err = db.withTx(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx) error {
 		format, body := manifestArgs(row.Manifest)
 		status, reason, checked := sqlstore.HealthArgs(row.Health)
 		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
@@ -131,7 +131,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 // agent take turns and none is lost.
 func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
 	var out *platform.Agent
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.change(ctx, func(tx pgx.Tx) error {
 		cond, arg := byRef(ref)
 		row := tx.QueryRow(ctx, `SELECT `+agentColumns+`, `+manifestColumns+` FROM agents
 			WHERE namespace = $1 AND `+cond+` FOR UPDATE`, namespace, arg)
@@ -174,7 +174,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 
 // DeleteAgent removes one agent.
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.change(ctx, func(tx pgx.Tx) error {
 		cond, arg := byRef(ref)
 		a := platform.Agent{Namespace: namespace}
 		err := tx.QueryRow(ctx, `DELETE FROM agents WHERE namespace = $1 AND `+cond+` RETURNING id::text, name`,
@@ -197,7 +197,7 @@ func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHea
 		return notFound(id)
 	}
 	status, reason, checked := sqlstore.HealthArgs(h)
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.change(ctx, func(tx pgx.Tx) error {
 		a := platform.Agent{ID: uid.String(), Health: h}
 		var previous platform.HealthStatus
 		err := tx.QueryRow(ctx, `UPDATE agents a SET health_status = $2, health_reason = $3, health_checked_at = $4

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,6 +85,8 @@ type DB struct {
 	// shares the pool, so it finds its tables on the store's search_path
 	// (Config.Schema) and notifies on channels named after that schema.
 	queue *sqlstore.RunQueue[pgx.Tx]
+
+	onCommit atomic.Pointer[func()]
 }
 
 var (
@@ -205,6 +208,27 @@ func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// change is withTx for a change of the store's state, which writes an
+// event: once committed, the commit hook hears of it.
+func (db *DB) change(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if err := db.withTx(ctx, fn); err != nil {
+		return err
+	}
+	db.committed()
+	return nil
+}
+
+// OnCommit sets fn to be called after every committed change that wrote
+// an event: the event hub's cue to sequence and deliver it. fn must not
+// block.
+func (db *DB) OnCommit(fn func()) { db.onCommit.Store(&fn) }
+
+func (db *DB) committed() {
+	if fn := db.onCommit.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.

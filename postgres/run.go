@@ -36,7 +36,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	if err != nil {
 		return err
 	}
-	err = db.withTx(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', false, $8, NULL, NULL, $9)`,
 			row.ID, row.Namespace, row.Workflow, nullIfEmpty(row.WorkflowID), row.Status, row.Parameters,
@@ -112,7 +112,7 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 		return nil, sqlstore.RunNotFound(id)
 	}
 	var out *platform.Run
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.change(ctx, func(tx pgx.Tx) error {
 		var status platform.RunStatus
 		var workflow string
 		err := tx.QueryRow(ctx, `SELECT status, workflow FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
@@ -155,7 +155,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 		return nil, sqlstore.RunNotFound(id)
 	}
 	var out *platform.Run
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.change(ctx, func(tx pgx.Tx) error {
 		var (
 			status   platform.RunStatus
 			holder   *string
@@ -335,8 +335,12 @@ func (db *DB) leaseWrite(ctx context.Context, id, owner string, write func(uid s
 		return sqlstore.LeaseLost(id, owner)
 	}
 	wrote, err := write(uid)
-	if err != nil || wrote {
+	if err != nil {
 		return err
+	}
+	if wrote {
+		db.committed()
+		return nil
 	}
 	var exists bool
 	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)`, uid).Scan(&exists); err != nil {

@@ -28,7 +28,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	}
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
-	err = db.withTx(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx) error {
 		format, body := manifestArgs(row.Manifest)
 		_, err := tx.Exec(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -90,7 +90,7 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 
 // DeleteWorkflow removes one workflow.
 func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.change(ctx, func(tx pgx.Tx) error {
 		cond, arg := byRef(ref)
 		w := platform.Workflow{Namespace: namespace}
 		err := tx.QueryRow(ctx, `DELETE FROM workflows WHERE namespace = $1 AND `+cond+` RETURNING id::text, name, version`,

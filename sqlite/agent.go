@@ -27,7 +27,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 		return err
 	}
 	now := db.timestamp()
-	err = db.withTx(ctx, func(tx *sql.Tx) error {
+	err = db.change(ctx, func(tx *sql.Tx) error {
 		row := *a
 		row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
 		// Health is the gateway's to find out, never the caller's to say.
@@ -98,7 +98,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 // UpdateAgent reads, changes and writes back one agent in one transaction.
 func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
 	var out *platform.Agent
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx) error {
 		a, err := findAgent(ctx, tx, namespace, ref)
 		if err != nil {
 			return err
@@ -132,7 +132,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 
 // DeleteAgent removes one agent.
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx) error {
 		a := platform.Agent{Namespace: namespace}
 		err := tx.QueryRowContext(ctx, `DELETE FROM agents WHERE namespace = ? AND (id = ? OR name = ?) RETURNING id, name`,
 			namespace, ref, ref).Scan(&a.ID, &a.Name)
@@ -150,7 +150,7 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 // health is an observation, not an edit.
 func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHealth) error {
 	status, reason, checked := sqlstore.HealthArgs(h)
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx) error {
 		a := platform.Agent{ID: id, Health: h}
 		var previous platform.HealthStatus
 		err := tx.QueryRowContext(ctx, `SELECT namespace, name, health_status FROM agents WHERE id = ?`, id).

@@ -33,7 +33,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	if err != nil {
 		return err
 	}
-	err = db.withTx(ctx, func(tx *sql.Tx) error {
+	err = db.change(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', 0, ?, NULL, NULL, ?)`,
 			row.ID, row.Namespace, row.Workflow, row.WorkflowID, row.Status, string(row.Parameters),
@@ -112,7 +112,7 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 		return nil, sqlstore.RunNotFound(id)
 	}
 	var out *platform.Run
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx) error {
 		var status platform.RunStatus
 		var workflow string
 		err := tx.QueryRowContext(ctx, `SELECT status, workflow FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).
@@ -157,7 +157,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 	var out *platform.Run
 	// The transaction takes SQLite's write lock at BEGIN, so the check and
 	// the update below cannot interleave with another executor's.
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx) error {
 		var (
 			status   platform.RunStatus
 			holder   sql.NullString
@@ -299,7 +299,7 @@ func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx *sql.T
 	if !ok {
 		return sqlstore.RunNotFound(id)
 	}
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx) error {
 		var holder sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT lease_owner FROM runs WHERE id = ?`, uid).Scan(&holder)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river/riverdriver"
@@ -63,6 +64,8 @@ type DB struct {
 
 	// queue enqueues runs, and executes them after StartQueue.
 	queue *sqlstore.RunQueue[*sql.Tx]
+
+	onCommit atomic.Pointer[func()]
 }
 
 var (
@@ -183,6 +186,23 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return translate(tx.Commit())
 }
+
+// change is withTx for a change of the store's state, which writes an
+// event: once committed, the commit hook hears of it.
+func (db *DB) change(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := db.withTx(ctx, fn); err != nil {
+		return err
+	}
+	if fn := db.onCommit.Load(); fn != nil {
+		(*fn)()
+	}
+	return nil
+}
+
+// OnCommit sets fn to be called after every committed change that wrote
+// an event: the event hub's cue to sequence and deliver it. fn must not
+// block.
+func (db *DB) OnCommit(fn func()) { db.onCommit.Store(&fn) }
 
 // migrationFiles lists the embedded migrations in version order.
 func migrationFiles() ([]migrations.Migration, error) {

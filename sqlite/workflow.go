@@ -40,7 +40,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	}
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
-	err = db.withTx(ctx, func(tx *sql.Tx) error {
+	err = db.change(ctx, func(tx *sql.Tx) error {
 		format, body := manifestArgs(row.Manifest)
 		_, err := tx.ExecContext(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -116,7 +116,7 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 
 // DeleteWorkflow removes one workflow.
 func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx) error {
 		cond, arg := workflowByRef(ref)
 		w := platform.Workflow{Namespace: namespace}
 		err := tx.QueryRowContext(ctx, `DELETE FROM workflows WHERE namespace = ? AND `+cond+` RETURNING id, name, version`,

@@ -45,9 +45,7 @@ func need(t testing.TB, name, what string) string {
 func PostgresSchema(t testing.TB) (url, schema, schemaURL string) {
 	t.Helper()
 	url = PostgresURL(t)
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema = "test_" + hex.EncodeToString(b)
+	schema = "test_" + RandomName()
 	ident := pgx.Identifier{schema}.Sanitize()
 	PostgresExec(t, url, "CREATE SCHEMA "+ident)
 	t.Cleanup(func() { PostgresExec(t, url, "DROP SCHEMA "+ident+" CASCADE") })
@@ -56,6 +54,13 @@ func PostgresSchema(t testing.TB) (url, schema, schemaURL string) {
 		sep = "&"
 	}
 	return url, schema, url + sep + "search_path=" + schema
+}
+
+// RandomName is 16 random hex digits, for names tests must not share.
+func RandomName() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // PostgresExec runs sql on a connection of its own, outside any store.

@@ -1,0 +1,343 @@
+// Package events delivers the platform's events live: each gateway replica
+// runs one Hub, which sequences the events its store wrote (the outbox),
+// shares them with the other replicas over an EventBus, and hands them to
+// the WebSocket and SSE subscribers connected to it, in stream order,
+// exactly once, filling any gap from the store.
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ossa-platform/platform"
+)
+
+// Config sets up a Hub. Zero fields take the defaults their comments give.
+type Config struct {
+	// Store holds the events; required.
+	Store platform.EventStore
+	// Bus carries events between replicas; nil when the gateway runs
+	// alone, which needs none.
+	Bus platform.EventBus
+	// Logger; slog.Default() when nil.
+	Logger *slog.Logger
+	// Retention is how long events are kept for replay: 24h by default.
+	Retention time.Duration
+	// PollInterval is how often the hub looks in the store for events no
+	// notification announced (another replica's, while the bus is down, or
+	// left by a replica that died before sequencing them): 1s by default.
+	PollInterval time.Duration
+	// Buffer is how many deliveries a subscriber may fall behind by before
+	// it is dropped as too slow: DefaultBuffer by default.
+	Buffer int
+}
+
+// DefaultBuffer is how far a subscriber may fall behind by default: four
+// times the largest batch one sequencing delivers at once.
+const DefaultBuffer = 4 * platform.DefaultEventBatch
+
+// ErrSlow ends a subscriber whose buffer filled up.
+var ErrSlow = errors.New("too slow: fell more than the buffer behind the event stream")
+
+// ErrClosed ends the subscribers of a hub that closed.
+var ErrClosed = errors.New("the gateway is shutting down")
+
+// Hub sequences, shares and delivers events. Create it with New.
+type Hub struct {
+	cfg    Config
+	log    *slog.Logger
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+
+	// incoming holds the batches the bus delivered, for the pump.
+	inMu     sync.Mutex
+	incoming [][]platform.Event
+	resync   bool
+
+	mu      sync.Mutex
+	last    int64 // the newest event delivered
+	subs    map[*Subscriber]struct{}
+	closed  bool
+	metrics Metrics
+}
+
+// Metrics counts what a hub did, for the gateway's /metrics.
+type Metrics struct {
+	Subscribers int
+	Delivered   int64
+	Dropped     int64
+	Last        int64
+}
+
+// New returns a hub; Start sets it going.
+func New(cfg Config) *Hub {
+	if cfg.Retention <= 0 {
+		cfg.Retention = 24 * time.Hour
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Hub{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), subs: map[*Subscriber]struct{}{}}
+}
+
+// Start reads the stream's position and starts delivering.
+func (h *Hub) Start(ctx context.Context) error {
+	last, err := h.cfg.Store.LastEventID(ctx)
+	if err != nil {
+		return err
+	}
+	h.last = last
+	ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if h.cfg.Bus != nil {
+		h.done.Add(1)
+		go func() {
+			defer h.done.Done()
+			if err := h.cfg.Bus.Subscribe(ctx, h.received); err != nil && ctx.Err() == nil {
+				h.log.Error("event bus subscription ended", "error", err.Error())
+			}
+		}()
+	}
+	h.done.Add(1)
+	go func() {
+		defer h.done.Done()
+		h.pump(ctx)
+	}()
+	return nil
+}
+
+// Close stops the hub and ends every subscriber with ErrClosed.
+func (h *Hub) Close() error {
+	if h.cancel != nil {
+		h.cancel()
+		h.done.Wait()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		s.end(ErrClosed)
+	}
+	clear(h.subs)
+	return nil
+}
+
+// Notify tells the hub that a change was committed in this process, so
+// that it sequences and delivers the change's events now rather than at
+// the next poll. It never blocks.
+func (h *Hub) Notify() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Metrics returns the hub's counters.
+func (h *Hub) Metrics() Metrics {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.metrics
+	m.Subscribers, m.Last = len(h.subs), h.last
+	return m
+}
+
+// received is the bus's callback: it queues the batch for the pump. A nil
+// batch means the subscription (re)started, so events may have been missed.
+func (h *Hub) received(batch []platform.Event) {
+	h.inMu.Lock()
+	if batch == nil {
+		h.resync = true
+	} else {
+		h.incoming = append(h.incoming, batch)
+	}
+	h.inMu.Unlock()
+	h.Notify()
+}
+
+// pump is the hub's one goroutine that sequences and delivers, so events
+// reach subscribers in one order.
+func (h *Hub) pump(ctx context.Context) {
+	poll := time.NewTicker(h.cfg.PollInterval)
+	defer poll.Stop()
+	prune := time.NewTicker(max(min(h.cfg.Retention/4, 10*time.Minute), time.Second))
+	defer prune.Stop()
+	h.prune(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+			h.sequence(ctx)
+			h.drainIncoming(ctx)
+		case <-poll.C:
+			h.sequence(ctx)
+			h.drainIncoming(ctx)
+			h.catchUp(ctx)
+		case <-prune.C:
+			h.prune(ctx)
+		}
+	}
+}
+
+// sequence numbers what this process (or a dead one) wrote, delivers it
+// here at once and publishes it to the other replicas.
+func (h *Hub) sequence(ctx context.Context) {
+	for ctx.Err() == nil {
+		batch, err := h.cfg.Store.SequenceEvents(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Error("sequence events", "error", err.Error())
+			}
+			return
+		}
+		if len(batch) == 0 {
+			return
+		}
+		h.deliver(ctx, batch)
+		if h.cfg.Bus != nil {
+			if err := h.cfg.Bus.Publish(ctx, batch); err != nil && ctx.Err() == nil {
+				// The other replicas find these events at their next poll.
+				h.log.Warn("publish events", "error", err.Error(), "first", batch[0].ID, "count", len(batch))
+			}
+		}
+	}
+}
+
+func (h *Hub) drainIncoming(ctx context.Context) {
+	for {
+		h.inMu.Lock()
+		batches, resync := h.incoming, h.resync
+		h.incoming, h.resync = nil, false
+		h.inMu.Unlock()
+		if resync {
+			h.catchUp(ctx)
+		}
+		if len(batches) == 0 {
+			return
+		}
+		for _, b := range batches {
+			h.deliver(ctx, b)
+		}
+	}
+}
+
+// catchUp delivers what the store has beyond the last event delivered.
+func (h *Hub) catchUp(ctx context.Context) {
+	h.deliver(ctx, nil)
+}
+
+// deliver hands batch to the subscribers, skipping events already
+// delivered and first filling from the store any gap before it (or, for
+// a nil batch, everything the store has beyond the last event delivered).
+func (h *Hub) deliver(ctx context.Context, batch []platform.Event) {
+	for len(batch) > 0 && batch[0].ID <= h.position() {
+		batch = batch[1:]
+	}
+	if batch == nil || (len(batch) > 0 && batch[0].ID > h.position()+1) {
+		for ctx.Err() == nil {
+			from := h.position()
+			fill, err := h.cfg.Store.ListEvents(ctx, platform.EventQuery{After: from})
+			if err != nil {
+				if ctx.Err() == nil {
+					h.log.Error("read missed events", "after", from, "error", err.Error())
+				}
+				return // the next poll tries again; nothing is skipped
+			}
+			if len(batch) > 0 {
+				fill = upTo(fill, batch[0].ID)
+			}
+			if len(fill) == 0 {
+				break
+			}
+			h.publishLocal(fill)
+		}
+	}
+	for len(batch) > 0 && batch[0].ID <= h.position() {
+		batch = batch[1:]
+	}
+	if len(batch) > 0 {
+		h.publishLocal(batch)
+	}
+}
+
+// upTo is the events of es before id.
+func upTo(es []platform.Event, id int64) []platform.Event {
+	for i, e := range es {
+		if e.ID >= id {
+			return es[:i]
+		}
+	}
+	return es
+}
+
+func (h *Hub) position() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+// publishLocal hands events, in order and newer than the last, to every
+// subscriber whose channels match.
+func (h *Hub) publishLocal(events []platform.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range events {
+		e := &events[i]
+		if e.ID <= h.last {
+			continue
+		}
+		h.last = e.ID
+		for s := range h.subs {
+			if !s.offer(e) {
+				s.end(ErrSlow)
+				delete(h.subs, s)
+				h.metrics.Dropped++
+				continue
+			}
+			h.metrics.Delivered++
+		}
+	}
+}
+
+func (h *Hub) prune(ctx context.Context) {
+	n, err := h.cfg.Store.PruneEvents(ctx, time.Now().Add(-h.cfg.Retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		h.log.Error("prune events", "error", err.Error())
+	case n > 0:
+		h.log.Info("pruned events", "count", n, "retention", h.cfg.Retention.String())
+	}
+}
+
+// Replay calls fn with the stored events on channels after after, up to
+// and including upTo, oldest first.
+func (h *Hub) Replay(ctx context.Context, channels []platform.Channel, after, upTo int64, fn func(*platform.Event) error) error {
+	for after < upTo {
+		page, err := h.cfg.Store.ListEvents(ctx, platform.EventQuery{After: after, Channels: channels})
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for i := range page {
+			if page[i].ID > upTo {
+				return nil
+			}
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		after = page[len(page)-1].ID
+	}
+	return nil
+}
