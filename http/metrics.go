@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/events"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,9 +21,11 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// wsConnections counts open WebSocket connections.
+	wsConnections prometheus.Gauge
 }
 
-func newMetrics(agents platform.AgentStore) *metrics {
+func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -38,13 +41,36 @@ func newMetrics(agents platform.AgentStore) *metrics {
 			Name: "http_requests_in_flight",
 			Help: "HTTP requests being served now.",
 		}),
+		wsConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ossa_websocket_connections",
+			Help: "Open WebSocket connections on /ws.",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.inFlight,
+	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.wsConnections,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	if agents != nil {
 		m.registry.MustRegister(&agentCollector{agents: agents})
+	}
+	if hub != nil {
+		hubMetric := func(name, help string, typ prometheus.ValueType, v func(events.Metrics) float64) prometheus.Collector {
+			opts := prometheus.Opts{Name: name, Help: help}
+			if typ == prometheus.CounterValue {
+				return prometheus.NewCounterFunc(prometheus.CounterOpts(opts), func() float64 { return v(hub.Metrics()) })
+			}
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts), func() float64 { return v(hub.Metrics()) })
+		}
+		m.registry.MustRegister(
+			hubMetric("ossa_event_subscribers", "Live event subscribers (WebSocket and SSE clients) on this replica.",
+				prometheus.GaugeValue, func(m events.Metrics) float64 { return float64(m.Subscribers) }),
+			hubMetric("ossa_events_delivered_total", "Events queued for subscribers on this replica.",
+				prometheus.CounterValue, func(m events.Metrics) float64 { return float64(m.Delivered) }),
+			hubMetric("ossa_event_subscribers_dropped_total", "Subscribers disconnected for falling too far behind.",
+				prometheus.CounterValue, func(m events.Metrics) float64 { return float64(m.Dropped) }),
+			hubMetric("ossa_event_last_id", "The newest event ID this replica delivered.",
+				prometheus.GaugeValue, func(m events.Metrics) float64 { return float64(m.Last) }),
+		)
 	}
 	return m
 }

@@ -62,10 +62,14 @@ var statuses = map[string]int{
 	platform.ETIMEOUT:      http.StatusGatewayTimeout,
 	platform.EINTERNAL:     http.StatusInternalServerError,
 	codeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	codeUpgradeRequired:    http.StatusUpgradeRequired,
 }
 
-// codeMethodNotAllowed is an HTTP-only code: the domain never produces it.
-const codeMethodNotAllowed = "method_not_allowed"
+// HTTP-only codes: the domain never produces them.
+const (
+	codeMethodNotAllowed = "method_not_allowed"
+	codeUpgradeRequired  = "upgrade_required"
+)
 
 // ErrorStatus returns the HTTP status for err.
 func ErrorStatus(err error) int {

@@ -64,6 +64,8 @@ type OrchestrateAccepted struct {
 type RunLinks struct {
 	Self   string `json:"self"`
 	Cancel string `json:"cancel"`
+	// Events is the run's live event stream (SSE).
+	Events string `json:"events"`
 }
 
 func runPath(id string) string { return "/api/v1/runs/" + url.PathEscape(id) }
@@ -106,7 +108,7 @@ func (s *Server) handleOrchestrate(w http.ResponseWriter, r *http.Request) error
 	w.Header().Set("Location", runPath(run.ID))
 	if wait == 0 {
 		return writeJSON(w, http.StatusAccepted, OrchestrateAccepted{RunID: run.ID, Status: run.Status, Links: RunLinks{
-			Self: runPath(run.ID), Cancel: runPath(run.ID) + "/cancel"}})
+			Self: runPath(run.ID), Cancel: runPath(run.ID) + "/cancel", Events: runPath(run.ID) + "/events"}})
 	}
 	// The run exists now: a failed wait must not hide its ID behind an
 	// error, so the caller gets it as it was created.

@@ -197,7 +197,7 @@ func TestOrchestrateInlineWorkflow(t *testing.T) {
 	mustUnmarshal(t, b, &acc)
 	self := "/api/v1/runs/" + acc.RunID
 	if acc.RunID == "" || acc.Status != platform.RunQueued || resp.Header.Get("Location") != self ||
-		acc.Links != (ohttp.RunLinks{Self: self, Cancel: self + "/cancel"}) {
+		acc.Links != (ohttp.RunLinks{Self: self, Cancel: self + "/cancel", Events: self + "/events"}) {
 		t.Fatalf("accepted: %s", b)
 	}
 	run := g.awaitRun(t, acc.RunID, func(r *platform.Run) bool { return r.Status.Terminal() })

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/events"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -30,6 +31,9 @@ type Server struct {
 	Runs platform.RunStore
 	// Orchestrator checks new runs and calls agents directly: the engine.
 	Orchestrator platform.Orchestrator
+	// Events streams live events over /ws and SSE; while nil those routes
+	// answer 503.
+	Events *events.Hub
 	// Database reports the store's health.
 	Database platform.Database
 	// Redis and Vector report the health of optional dependencies; nil
@@ -113,7 +117,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.started = time.Now()
 	s.mux = http.NewServeMux()
-	s.metrics = newMetrics(s.Agents)
+	s.metrics = newMetrics(s.Agents, s.Events)
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()
@@ -122,6 +126,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerWorkflowRoutes()
 	s.registerRunRoutes()
 	s.registerExecuteRoutes()
+	s.registerEventRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

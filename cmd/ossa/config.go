@@ -68,6 +68,16 @@ type Config struct {
 	// AgentHealthInterval is OSSA_AGENT_HEALTH_INTERVAL: how often agents'
 	// health endpoints are probed; 0 turns probing off. Default 15s.
 	AgentHealthInterval time.Duration
+	// EventRetention is OSSA_EVENT_RETENTION: how long events are kept
+	// for clients to replay. Default 24h.
+	EventRetention time.Duration
+	// EventPollInterval is OSSA_EVENT_POLL_INTERVAL: how often a replica
+	// looks in the database for events no notification announced (while
+	// Redis is down, or without Redis, another replica's). Default 1s.
+	EventPollInterval time.Duration
+	// EventBuffer is OSSA_EVENT_BUFFER: how many events a WebSocket or SSE
+	// client may fall behind by before it is disconnected. Default 4000.
+	EventBuffer int
 }
 
 // setting ties one Config field to its variable, flag and default.
@@ -205,6 +215,18 @@ var settings = []setting{
 			return nil
 		}
 		c.AgentHealthInterval, err = positiveDuration(v)
+		return err
+	}},
+	{"OSSA_EVENT_RETENTION", "event-retention", "24h", "how long events are kept for replay", func(c *Config, v string) (err error) {
+		c.EventRetention, err = positiveDuration(v)
+		return err
+	}},
+	{"OSSA_EVENT_POLL_INTERVAL", "event-poll-interval", "1s", "how often the database is checked for events no notification announced", func(c *Config, v string) (err error) {
+		c.EventPollInterval, err = positiveDuration(v)
+		return err
+	}},
+	{"OSSA_EVENT_BUFFER", "event-buffer", "4000", "events a live client may fall behind by before it is disconnected", func(c *Config, v string) (err error) {
+		c.EventBuffer, err = intIn(v, 16, 1_000_000)
 		return err
 	}},
 }

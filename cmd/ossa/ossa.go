@@ -12,6 +12,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
+	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/inmem"
 	"github.com/ossa-platform/platform/invoke"
@@ -30,6 +31,7 @@ type Main struct {
 	// Server is the HTTP gateway, set by Open.
 	Server *ohttp.Server
 
+	hub     *events.Hub
 	closers []func() error
 }
 
@@ -50,8 +52,11 @@ type store interface {
 	platform.RunStore
 	platform.RunLedger
 	platform.Database
+	platform.EventStore
 	// StartQueue starts working the store's durable run queue.
 	StartQueue(ctx context.Context, cfg queue.Config) error
+	// OnCommit sets what to call after each committed change.
+	OnCommit(fn func())
 }
 
 // Open connects the store (migrating it), the optional dependencies, and
@@ -63,12 +68,30 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	// The server is built before the engine, whose agent calls it counts
 	// on its registry; the engine is set on it before it serves.
+	var bus platform.EventBus
+	var rc *redis.Client
+	if m.Config.RedisURL != "" {
+		if rc, err = redis.Open(m.Config.RedisURL); err != nil {
+			return err
+		}
+		m.closers = append(m.closers, rc.Close)
+		bus = rc.Bus("", m.Logger)
+	}
+	hub := events.New(events.Config{Store: db, Bus: bus, Logger: m.Logger, Retention: m.Config.EventRetention,
+		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer})
+	db.OnCommit(hub.Notify)
+	if err := hub.Start(ctx); err != nil {
+		return fmt.Errorf("start the event hub: %w", err)
+	}
+	m.hub = hub
+	m.closers = append(m.closers, hub.Close)
 	srv := &ohttp.Server{
 		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
 		Agents:         db,
 		Workflows:      db,
 		Runs:           db,
 		Database:       db,
+		Events:         hub,
 		CORSOrigins:    m.Config.CORSOrigins,
 		TrustedProxies: m.Config.TrustedProxies,
 		MaxBodyBytes:   m.Config.MaxBodyBytes,
@@ -102,12 +125,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.RateLimit > 0 {
 		srv.Limiter = inmem.NewRateLimiter(m.Config.RateLimit)
 	}
-	if m.Config.RedisURL != "" {
-		rc, err := redis.Open(m.Config.RedisURL)
-		if err != nil {
-			return err
-		}
-		m.closers = append(m.closers, rc.Close)
+	if rc != nil {
 		srv.Redis = rc
 	}
 	if m.Config.QdrantURL != "" {
@@ -147,6 +165,11 @@ func (m *Main) openStore(ctx context.Context) (store, error) {
 // every connection, newest first.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
+	if m.hub != nil {
+		// Live streams end first, so that draining requests does not wait
+		// for them; clients reconnect elsewhere and resume.
+		errs = append(errs, m.hub.Close())
+	}
 	if m.Server != nil {
 		errs = append(errs, m.Server.Shutdown(ctx))
 	}

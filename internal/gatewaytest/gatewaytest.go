@@ -11,6 +11,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
+	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/queue"
@@ -23,8 +24,10 @@ type Store interface {
 	platform.WorkflowStore
 	platform.RunStore
 	platform.RunLedger
+	platform.EventStore
 	platform.Database
 	StartQueue(ctx context.Context, cfg queue.Config) error
+	OnCommit(fn func())
 }
 
 // SQLite opens a fresh embedded store in a temporary directory.
@@ -53,7 +56,8 @@ func Engine(db Store, cfg engine.Config) *engine.Engine {
 
 // Start runs a gateway over db, quiet unless configure sets a logger. The
 // gateway executes runs with an engine of default settings, unless
-// configure sets Orchestrator to one made with Engine.
+// configure sets Orchestrator to one made with Engine, and streams events
+// with a hub of its own, unless configure sets Events.
 func Start(t testing.TB, db Store, configure ...func(*ohttp.Server)) *ohttp.Server {
 	t.Helper()
 	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Runs: db, Database: db,
@@ -71,10 +75,18 @@ func Start(t testing.TB, db Store, configure ...func(*ohttp.Server)) *ohttp.Serv
 		t.Fatal(err)
 	}
 	eng.Start()
+	if srv.Events == nil {
+		srv.Events = events.New(events.Config{Store: db, Logger: srv.Logger, PollInterval: 100 * time.Millisecond})
+		db.OnCommit(srv.Events.Notify)
+		if err := srv.Events.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		srv.Events.Close()
 		srv.Shutdown(context.Background())
 		eng.Close()
 	})

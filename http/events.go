@@ -1,0 +1,414 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/events"
+)
+
+// Live event streams: the WebSocket protocol of the developer guide and
+// Server-Sent Events. docs/events.md describes both.
+const (
+	// wsPingInterval is how often an idle WebSocket is pinged; a peer
+	// that does not answer within wsWriteTimeout is disconnected.
+	wsPingInterval = 25 * time.Second
+	wsWriteTimeout = 10 * time.Second
+	// wsMaxMessage caps what a client may send in one message.
+	wsMaxMessage = 4096
+	// sseKeepAlive is how often an idle SSE stream gets a comment line,
+	// so proxies keep it open.
+	sseKeepAlive = 15 * time.Second
+	// runStreamGrace is how long a finished run's stream waits for a
+	// terminal event it has not seen yet before closing.
+	runStreamGrace = 10 * time.Second
+)
+
+// WebSocket close codes beyond RFC 6455's, in the private range.
+const (
+	closeTooSlow      websocket.StatusCode = 4008
+	closeShuttingDown websocket.StatusCode = 4001
+)
+
+func (s *Server) registerEventRoutes() {
+	s.handle("GET /ws", s.handleWebSocket)
+	s.handle("GET /api/v1/events", s.handleEventStream)
+	s.handle("GET /api/v1/runs/{id}/events", s.handleRunEventStream)
+}
+
+func (s *Server) eventsReady() error {
+	if s.Events == nil {
+		return platform.Errorf(platform.EUNAVAILABLE, "live events are not enabled on this gateway")
+	}
+	return nil
+}
+
+// WSMessage is every message of the WebSocket protocol, both ways. A
+// client sends subscribe (channel, optional since), unsubscribe (channel)
+// and ping; the gateway sends subscribed, unsubscribed, event (channel,
+// event), pong and error (code, message).
+type WSMessage struct {
+	Type    string          `json:"type"`
+	Channel string          `json:"channel,omitempty"`
+	Since   *int64          `json:"since,omitempty"`
+	Event   *platform.Event `json:"event,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Message string          `json:"message,omitempty"`
+	// ID is echoed from a client's message in the answer to it.
+	ID json.RawMessage `json:"id,omitempty"`
+}
+
+// handleWebSocket handles "GET /ws": the guide's WebSocket protocol.
+func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
+	if err := s.eventsReady(); err != nil {
+		return err
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		return &platform.Error{Code: codeUpgradeRequired, Message: "this route speaks WebSocket: send a WebSocket upgrade request"}
+	}
+	sub, err := s.Events.NewSubscriber()
+	if err != nil {
+		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
+	}
+	defer sub.Close()
+	origins := s.CORSOrigins
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: origins})
+	if err != nil {
+		return nil // Accept has answered
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(wsMaxMessage)
+	s.metrics.wsConnections.Inc()
+	defer s.metrics.wsConnections.Dec()
+	ws := &wsConn{c: c, sub: sub, hub: s.Events, requests: make(chan WSMessage, 16), cursor: map[string]int64{}}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go ws.read(ctx, cancel)
+	status, reason := ws.write(ctx)
+	c.Close(status, reason)
+	return nil
+}
+
+// wsConn is one WebSocket client: a reader goroutine that parses what the
+// client sends, and the handler's goroutine that writes everything, so
+// that acknowledgements, replays and live events go out in one order.
+type wsConn struct {
+	c        *websocket.Conn
+	sub      *events.Subscriber
+	hub      *events.Hub
+	requests chan WSMessage
+	// cursor is, per subscribed channel, the last event ID sent on it.
+	cursor map[string]int64
+}
+
+// read parses client messages until the connection ends. Bad ones are
+// answered with an error message; the connection stays open.
+func (ws *wsConn) read(ctx context.Context, done context.CancelFunc) {
+	defer done()
+	for {
+		typ, b, err := ws.c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var m WSMessage
+		switch {
+		case typ != websocket.MessageText:
+			m = WSMessage{Type: "error", Code: "bad_message", Message: "messages are JSON text, not binary"}
+		case json.Unmarshal(b, &m) != nil:
+			m = WSMessage{Type: "error", Code: "bad_json", Message: "the message is not a JSON object: " + jsonError(b)}
+		}
+		select {
+		case ws.requests <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func jsonError(b []byte) string {
+	var v map[string]any
+	err := json.Unmarshal(b, &v)
+	if err == nil {
+		return "unexpected shape"
+	}
+	return err.Error()
+}
+
+// write sends acknowledgements, replays and events until the client or
+// the subscriber ends, and returns the close status to end with.
+func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
+	ping := time.NewTicker(wsPingInterval)
+	defer ping.Stop()
+	var buf []events.Delivery
+	for {
+		select {
+		case <-ctx.Done():
+			return websocket.StatusNormalClosure, ""
+		case <-ws.sub.Done():
+			if errors.Is(ws.sub.Err(), events.ErrSlow) {
+				return closeTooSlow, "too slow: fell too far behind the event stream; reconnect with since"
+			}
+			return closeShuttingDown, "the gateway is shutting down; reconnect with since"
+		case m := <-ws.requests:
+			if err := ws.handle(ctx, m); err != nil {
+				return websocket.StatusInternalError, "write failed"
+			}
+		case <-ws.sub.Ready():
+			buf = ws.sub.Take(buf[:0])
+			for _, d := range buf {
+				last, ok := ws.cursor[d.Subscription]
+				if !ok || d.Event.ID <= last {
+					continue // unsubscribed since, or replayed already
+				}
+				ws.cursor[d.Subscription] = d.Event.ID
+				if err := ws.send(ctx, WSMessage{Type: "event", Channel: d.Subscription, Event: d.Event}); err != nil {
+					return websocket.StatusInternalError, "write failed"
+				}
+			}
+			if cap(buf) > 256 {
+				buf = nil
+			}
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+			err := ws.c.Ping(pctx)
+			cancel()
+			if err != nil {
+				return websocket.StatusPolicyViolation, "no pong"
+			}
+		}
+	}
+}
+
+// handle answers one client message.
+func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
+	reply := func(r WSMessage) error { r.ID = m.ID; return ws.send(ctx, r) }
+	fail := func(code, format string, args ...any) error {
+		return reply(WSMessage{Type: "error", Code: code, Channel: m.Channel, Message: fmt.Sprintf(format, args...)})
+	}
+	switch m.Type {
+	case "error": // what read could not parse
+		return ws.send(ctx, m)
+	case "ping":
+		return reply(WSMessage{Type: "pong"})
+	case "subscribe":
+		c, err := platform.ParseChannel(m.Channel)
+		if err != nil {
+			return fail("bad_channel", "%s", platform.ErrorMessage(err))
+		}
+		if m.Since != nil && *m.Since < 0 {
+			return fail("bad_since", "since must be an event ID, 0 or more")
+		}
+		if len(ws.cursor) >= maxChannels {
+			if _, ok := ws.cursor[m.Channel]; !ok {
+				return fail("too_many_channels", "a connection may subscribe to at most %d channels", maxChannels)
+			}
+		}
+		chans := []platform.Channel{c}
+		start := ws.sub.Subscribe(m.Channel, chans)
+		ws.cursor[m.Channel] = start
+		if err := reply(WSMessage{Type: "subscribed", Channel: m.Channel, Since: m.Since}); err != nil {
+			return err
+		}
+		if m.Since == nil {
+			return nil
+		}
+		ws.cursor[m.Channel] = max(*m.Since, start)
+		err = ws.hub.Replay(ctx, chans, *m.Since, start, func(e *platform.Event) error {
+			return ws.send(ctx, WSMessage{Type: "event", Channel: m.Channel, Event: e})
+		})
+		if err != nil && ctx.Err() == nil {
+			return fail("replay_failed", "could not read past events: %v", err)
+		}
+		return err
+	case "unsubscribe":
+		if !ws.sub.Unsubscribe(m.Channel) {
+			return fail("not_subscribed", "not subscribed to channel %q", m.Channel)
+		}
+		delete(ws.cursor, m.Channel)
+		return reply(WSMessage{Type: "unsubscribed", Channel: m.Channel})
+	case "":
+		return fail("bad_message", "the message has no type; want subscribe, unsubscribe or ping")
+	default:
+		return fail("unknown_type", "unknown message type %q; want subscribe, unsubscribe or ping", m.Type)
+	}
+}
+
+// maxChannels caps one connection's subscriptions.
+const maxChannels = 64
+
+func (ws *wsConn) send(ctx context.Context, m WSMessage) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	defer cancel()
+	return ws.c.Write(ctx, websocket.MessageText, b)
+}
+
+// eventStreamParams are the query parameters of GET /api/v1/events.
+var eventStreamParams = []string{"channels", "since"}
+
+// handleEventStream handles "GET /api/v1/events": the events of the
+// channels as Server-Sent Events, from Last-Event-ID (or since) on, else
+// from now.
+func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) error {
+	if err := s.eventsReady(); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if err := onlyParams(q, eventStreamParams...); err != nil {
+		return err
+	}
+	var p platform.Problems
+	chans, err := platform.ParseChannels(q.Get("channels"))
+	if err != nil {
+		p.Add("channels", "%s", platform.ErrorMessage(err))
+	}
+	since := resumeFrom(r, &p, -1)
+	if len(p) > 0 {
+		return &platform.Error{Code: platform.EBADREQUEST, Message: "the event stream request is not valid", Fields: p}
+	}
+	return s.streamSSE(w, r, chans, since, func(*platform.Event) bool { return false })
+}
+
+// handleRunEventStream handles "GET /api/v1/runs/{id}/events": one run's
+// events as Server-Sent Events, from the start (or Last-Event-ID), closed
+// after the run's terminal event.
+func (s *Server) handleRunEventStream(w http.ResponseWriter, r *http.Request) error {
+	if err := s.eventsReady(); err != nil {
+		return err
+	}
+	if err := s.orchestrationReady(); err != nil {
+		return err
+	}
+	if err := onlyParams(r.URL.Query(), "since"); err != nil {
+		return err
+	}
+	var p platform.Problems
+	since := resumeFrom(r, &p, 0)
+	if len(p) > 0 {
+		return &platform.Error{Code: platform.EBADREQUEST, Message: "the event stream request is not valid", Fields: p}
+	}
+	run, err := s.Runs.FindRun(r.Context(), platform.DefaultNamespace, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	c, err := platform.ParseChannel("run:" + run.ID)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if run.Status.Terminal() {
+		// The terminal event is stored or about to be; if it was pruned or
+		// the client saw it already, the stream has nothing more to say.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, runStreamGrace)
+		defer cancel()
+	}
+	return s.streamSSE(w, r.WithContext(ctx), []platform.Channel{c}, since, (*platform.Event).Terminal)
+}
+
+// resumeFrom is the event ID a stream starts after: Last-Event-ID, else
+// the since parameter, else def (-1: only new events).
+func resumeFrom(r *http.Request, p *platform.Problems, def int64) int64 {
+	name, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if v == "" {
+		name, v = "since", r.URL.Query().Get("since")
+	}
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		p.Add(name, "must be an event ID, 0 or more")
+		return def
+	}
+	return n
+}
+
+// streamSSE writes the events of chans after since, then live ones, as
+// text/event-stream until the client leaves, the subscriber ends, or stop
+// says an event was the last.
+func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platform.Channel, since int64, stop func(*platform.Event) bool) error {
+	sub, err := s.Events.NewSubscriber()
+	if err != nil {
+		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
+	}
+	defer sub.Close()
+	rc := http.NewResponseController(w)
+	// A stream outlives the server's read timeout, which would end it.
+	_ = rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return nil
+	}
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Keepalive comments come from a goroutine of their own, under the
+	// same lock as events.
+	var mu = make(chan struct{}, 1)
+	write := func(b []byte) error {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		_ = rc.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	go func() {
+		t := time.NewTicker(sseKeepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if write([]byte(": keepalive\n\n")) != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err = sub.Stream(ctx, "sse", chans, since, func(e *platform.Event) error {
+		return write(sseFrame(e))
+	}, stop)
+	if errors.Is(err, events.ErrSlow) || errors.Is(err, events.ErrClosed) {
+		// The client reconnects with Last-Event-ID and loses nothing.
+		_ = write([]byte(": " + err.Error() + "\n\n"))
+	}
+	return nil
+}
+
+// sseFrame is one event as Server-Sent Events: its ID, its type and the
+// event as JSON on one data line.
+func sseFrame(e *platform.Event) []byte {
+	b, _ := json.Marshal(e)
+	out := make([]byte, 0, len(b)+len(e.Type)+40)
+	out = append(out, "id: "...)
+	out = strconv.AppendInt(out, e.ID, 10)
+	out = append(out, "\nevent: "...)
+	out = append(out, e.Type...)
+	out = append(out, "\ndata: "...)
+	out = append(out, b...)
+	return append(out, "\n\n"...)
+}
