@@ -1,9 +1,11 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -360,4 +362,131 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// Events follows GET /api/v1/events: it calls fn with each event of the
+// channels (every event when none is given) after since (-1: only events
+// from now on), until ctx ends (nil) or fn returns an error (which it
+// returns). A dropped connection is resumed after the last event seen,
+// losing nothing; after MaxStreamRetries failed reconnections in a row the
+// last error is returned.
+func (c *Client) Events(ctx context.Context, channels []string, since int64, fn func(*platform.Event) error) error {
+	q := url.Values{}
+	if len(channels) > 0 {
+		q.Set("channels", strings.Join(channels, ","))
+	}
+	_, err := c.follow(ctx, "/api/v1/events", q, since, fn)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// RunEvents follows GET /api/v1/runs/{id}/events from the run's first
+// event to its terminal one, and returns that terminal event. Like Events
+// it resumes a dropped connection where it broke.
+func (c *Client) RunEvents(ctx context.Context, id string, fn func(*platform.Event) error) (*platform.Event, error) {
+	return c.follow(ctx, "/api/v1/runs/"+url.PathEscape(id)+"/events", nil, 0, fn)
+}
+
+// MaxStreamRetries is how many reconnections in a row an event stream
+// tries, half a second apart and doubling, before it gives up.
+const MaxStreamRetries = 5
+
+// follow reads an SSE stream, reconnecting with Last-Event-ID, until the
+// server ends it after a terminal run event (returned), ctx ends, or fn or
+// the server refuses.
+func (c *Client) follow(ctx context.Context, path string, q url.Values, since int64, fn func(*platform.Event) error) (*platform.Event, error) {
+	last, failures := since, 0
+	for {
+		got, terminal, err := c.stream(ctx, path, q, last, fn)
+		if got > last {
+			last, failures = got, 0
+		}
+		var p *Problem
+		var fnErr *streamHandlerError
+		switch {
+		case terminal != nil:
+			return terminal, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.As(err, &fnErr):
+			return nil, fnErr.err
+		case errors.As(err, &p) && p.Status < 500:
+			return nil, err
+		}
+		failures++
+		if failures > MaxStreamRetries {
+			if err == nil {
+				err = errors.New("the event stream kept closing")
+			}
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(1<<(failures-1)) * 500 * time.Millisecond):
+		}
+	}
+}
+
+type streamHandlerError struct{ err error }
+
+func (e *streamHandlerError) Error() string { return e.err.Error() }
+
+// stream reads one connection of an SSE stream and returns the last event
+// ID it saw and the terminal run event, if one came before the end.
+func (c *Client) stream(ctx context.Context, path string, q url.Values, since int64, fn func(*platform.Event) error) (int64, *platform.Event, error) {
+	u := strings.TrimRight(c.BaseURL, "/") + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return since, nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream, application/problem+json")
+	req.Header.Set("User-Agent", "ossa-client/"+platform.Version)
+	if since >= 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(since, 10))
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return since, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return since, nil, problemFrom(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	last, data := since, []byte(nil)
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0 && data != nil:
+			var e platform.Event
+			if err := json.Unmarshal(data, &e); err != nil {
+				return last, nil, fmt.Errorf("event stream: bad event %s: %w", truncate(string(data), 200), err)
+			}
+			data = nil
+			if e.ID <= last {
+				continue
+			}
+			last = e.ID
+			if err := fn(&e); err != nil {
+				return last, nil, &streamHandlerError{err}
+			}
+			if e.Terminal() && strings.HasPrefix(path, "/api/v1/runs/") {
+				return last, &e, nil
+			}
+		case bytes.HasPrefix(line, []byte("data: ")):
+			data = append(data, line[len("data: "):]...)
+		}
+	}
+	return last, nil, sc.Err()
 }

@@ -25,6 +25,8 @@ Commands:
   serve      run the gateway (see ossa serve -h)
   agents     list, get, register and delete agents on a running gateway
   runs       list, show and cancel workflow runs
+  run        start a run of a workflow, and follow it with --follow
+  events     print the gateway's events as they happen
   execute    call one agent through the gateway
   validate   check OSSA manifests against their release's schema
   version    print the version
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runAgents(ctx, args[1:], stdout, stderr, getenv)
 	case "runs":
 		return runRuns(ctx, args[1:], stdout, stderr, getenv)
+	case "run":
+		return runRun(ctx, args[1:], stdout, stderr, getenv)
+	case "events":
+		return runEvents(ctx, args[1:], stdout, stderr, getenv)
 	case "execute":
 		return runExecute(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
