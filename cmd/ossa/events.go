@@ -71,9 +71,9 @@ func (c *agentsCLI) printEvent(e *platform.Event) error {
 func summary(e *platform.Event) string {
 	var d struct {
 		Name, RunID, Workflow, Step, Agent, Error string
-		Status, PreviousHealth                   string
-		Attempt                                  int
-		Health                                   platform.AgentHealth
+		Status, PreviousHealth                    string
+		Attempt                                   int
+		Health                                    platform.AgentHealth
 	}
 	var raw map[string]json.RawMessage
 	_ = json.Unmarshal(e.Data, &raw)

@@ -119,4 +119,3 @@ func TestEventsTail(t *testing.T) {
 		t.Fatalf("events printed:\n%s", out.String())
 	}
 }
-
