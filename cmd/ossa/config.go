@@ -78,6 +78,10 @@ type Config struct {
 	// EventBuffer is OSSA_EVENT_BUFFER: how many events a WebSocket or SSE
 	// client may fall behind by before it is disconnected. Default 4000.
 	EventBuffer int
+	// EventChannel is OSSA_EVENT_CHANNEL: the Redis pub/sub channel the
+	// replicas share events on; deployments sharing one Redis each need
+	// their own. Default "ossa:events".
+	EventChannel string
 }
 
 // setting ties one Config field to its variable, flag and default.
@@ -224,6 +228,13 @@ var settings = []setting{
 	{"OSSA_EVENT_POLL_INTERVAL", "event-poll-interval", "1s", "how often the database is checked for events no notification announced", func(c *Config, v string) (err error) {
 		c.EventPollInterval, err = positiveDuration(v)
 		return err
+	}},
+	{"OSSA_EVENT_CHANNEL", "event-channel", "ossa:events", "Redis pub/sub channel the replicas share events on (one per deployment)", func(c *Config, v string) error {
+		if v == "" {
+			return fmt.Errorf("must not be empty")
+		}
+		c.EventChannel = v
+		return nil
 	}},
 	{"OSSA_EVENT_BUFFER", "event-buffer", "4000", "events a live client may fall behind by before it is disconnected", func(c *Config, v string) (err error) {
 		c.EventBuffer, err = intIn(v, 16, 1_000_000)

@@ -75,7 +75,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		m.closers = append(m.closers, rc.Close)
-		bus = rc.Bus("", m.Logger)
+		bus = rc.Bus(m.Config.EventChannel, m.Logger)
 	}
 	hub := events.New(events.Config{Store: db, Bus: bus, Logger: m.Logger, Retention: m.Config.EventRetention,
 		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer})
