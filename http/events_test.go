@@ -3,6 +3,8 @@ package http_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"log/slog"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,7 +15,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/internal/gatewaytest"
 )
 
 // wsClient is a WebSocket client of the gateway's /ws.
@@ -361,5 +365,56 @@ func TestEventsUnavailable(t *testing.T) {
 		resp, b := g.do(t, "GET", path, "", nil, "Upgrade", "websocket", "Connection", "Upgrade",
 			"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 		problemOf(t, resp, b, http.StatusServiceUnavailable)
+	}
+}
+
+func TestWebSocketDropsSlowClient(t *testing.T) {
+	t.Parallel()
+	db := gatewaytest.SQLite(t)
+	// No commit hook and a long poll: events are sequenced when the test
+	// says, all at once, which a buffer of one cannot hold.
+	hub := events.New(events.Config{Store: db, Buffer: 1, PollInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err := hub.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	g := &gateway{Server: gatewaytest.Start(t, db, func(s *ohttp.Server) { s.Events = hub }), db: db}
+	ws := g.dialWS(t)
+	ws.send(t, `{"type":"subscribe","channel":"*"}`)
+	ws.expect(t, "subscribed", "*")
+	for i := range 3 {
+		g.register(t, agentBody(fmt.Sprintf("a%d", i)))
+	}
+	hub.Notify()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, b, err := ws.c.Read(ctx)
+		if err == nil {
+			continue // what was queued before the drop
+		}
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4008 || !strings.Contains(ce.Reason, "too slow") {
+			t.Fatalf("connection ended with %v (%s)", err, b)
+		}
+		break
+	}
+	if m := hub.Metrics(); m.Dropped != 1 {
+		t.Fatalf("dropped %d", m.Dropped)
+	}
+}
+
+func TestWebSocketClosedOnShutdown(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	ws := g.dialWS(t)
+	ws.send(t, `{"type":"subscribe","channel":"*"}`)
+	ws.expect(t, "subscribed", "*")
+	g.Events.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := ws.c.Read(ctx)
+	if websocket.CloseStatus(err) != 4001 {
+		t.Fatalf("connection ended with %v, want close 4001", err)
 	}
 }
