@@ -7,6 +7,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -296,8 +297,16 @@ func (h *Hub) publishLocal(events []platform.Event) {
 			continue
 		}
 		h.last = e.ID
+		if len(h.subs) == 0 {
+			continue
+		}
+		encoded, err := json.Marshal(e)
+		if err != nil {
+			h.log.Error("encode event", "id", e.ID, "error", err.Error())
+			continue
+		}
 		for s := range h.subs {
-			if !s.offer(e) {
+			if !s.offer(e, encoded) {
 				s.end(ErrSlow)
 				delete(h.subs, s)
 				h.metrics.Dropped++

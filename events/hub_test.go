@@ -238,7 +238,7 @@ func TestStreamReplaysThenFollows(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {
-			errc <- s.Stream(ctx, "x", nil, tc.since, func(e *platform.Event) error { got <- e.ID; return nil },
+			errc <- s.Stream(ctx, "x", nil, tc.since, func(e *platform.Event, _ []byte) error { got <- e.ID; return nil },
 				func(e *platform.Event) bool { return e.ID == 7 })
 		}()
 		time.Sleep(50 * time.Millisecond) // subscribed before the next changes

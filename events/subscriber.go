@@ -12,6 +12,8 @@ type Delivery struct {
 	// Subscription is the name the subscription was made under.
 	Subscription string
 	Event        *platform.Event
+	// JSON is Event encoded, once for every subscriber.
+	JSON []byte
 }
 
 // Subscriber is one client's set of subscriptions, each a name and the
@@ -107,7 +109,7 @@ func (s *Subscriber) Close() {
 
 // offer queues e for each subscription it matches, and reports false
 // when the queue is full. The hub holds its lock.
-func (s *Subscriber) offer(e *platform.Event) bool {
+func (s *Subscriber) offer(e *platform.Event, encoded []byte) bool {
 	queued := false
 	for name, chans := range s.subs {
 		if !platform.MatchAny(chans, e) {
@@ -116,7 +118,7 @@ func (s *Subscriber) offer(e *platform.Event) bool {
 		s.mu.Lock()
 		full := len(s.queue) >= s.hub.cfg.Buffer
 		if !full {
-			s.queue = append(s.queue, Delivery{Subscription: name, Event: e})
+			s.queue = append(s.queue, Delivery{Subscription: name, Event: e, JSON: encoded})
 		}
 		s.mu.Unlock()
 		if full {
@@ -146,12 +148,12 @@ func (s *Subscriber) end(err error) {
 // for clients with a single subscription, such as SSE; stop tells it to
 // return nil after an event.
 func (s *Subscriber) Stream(ctx context.Context, name string, channels []platform.Channel, since int64,
-	send func(*platform.Event) error, stop func(*platform.Event) bool) error {
+	send func(*platform.Event, []byte) error, stop func(*platform.Event) bool) error {
 	start := s.Subscribe(name, channels)
 	cursor := start
 	if since >= 0 {
 		if err := s.hub.Replay(ctx, channels, since, start, func(e *platform.Event) error {
-			if err := send(e); err != nil {
+			if err := send(e, nil); err != nil {
 				return err
 			}
 			if stop(e) {
@@ -181,7 +183,7 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 				continue
 			}
 			cursor = d.Event.ID
-			if err := send(d.Event); err != nil {
+			if err := send(d.Event, d.JSON); err != nil {
 				return err
 			}
 			if stop(d.Event) {

@@ -171,7 +171,7 @@ func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
 					continue // unsubscribed since, or replayed already
 				}
 				ws.cursor[d.Subscription] = d.Event.ID
-				if err := ws.send(ctx, WSMessage{Type: "event", Channel: d.Subscription, Event: d.Event}); err != nil {
+				if err := ws.sendEvent(ctx, d.Subscription, d.Event, d.JSON); err != nil {
 					return websocket.StatusInternalError, "write failed"
 				}
 			}
@@ -224,7 +224,7 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 		}
 		ws.cursor[m.Channel] = max(*m.Since, start)
 		err = ws.hub.Replay(ctx, chans, *m.Since, start, func(e *platform.Event) error {
-			return ws.send(ctx, WSMessage{Type: "event", Channel: m.Channel, Event: e})
+			return ws.sendEvent(ctx, m.Channel, e, nil)
 		})
 		if err != nil && ctx.Err() == nil {
 			return fail("replay_failed", "could not read past events: %v", err)
@@ -251,6 +251,26 @@ func (ws *wsConn) send(ctx context.Context, m WSMessage) error {
 	if err != nil {
 		return err
 	}
+	return ws.writeMessage(ctx, b)
+}
+
+// sendEvent sends an event message, from the event's JSON when the hub
+// encoded it already (once for every subscriber).
+func (ws *wsConn) sendEvent(ctx context.Context, channel string, e *platform.Event, encoded []byte) error {
+	if encoded == nil {
+		return ws.send(ctx, WSMessage{Type: "event", Channel: channel, Event: e})
+	}
+	name, _ := json.Marshal(channel)
+	b := make([]byte, 0, len(encoded)+len(name)+40)
+	b = append(b, `{"type":"event","channel":`...)
+	b = append(b, name...)
+	b = append(b, `,"event":`...)
+	b = append(b, encoded...)
+	b = append(b, '}')
+	return ws.writeMessage(ctx, b)
+}
+
+func (ws *wsConn) writeMessage(ctx context.Context, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
 	defer cancel()
 	return ws.c.Write(ctx, websocket.MessageText, b)
@@ -389,8 +409,8 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 			}
 		}
 	}()
-	err = sub.Stream(ctx, "sse", chans, since, func(e *platform.Event) error {
-		return write(sseFrame(e))
+	err = sub.Stream(ctx, "sse", chans, since, func(e *platform.Event, encoded []byte) error {
+		return write(sseFrame(e, encoded))
 	}, stop)
 	if errors.Is(err, events.ErrSlow) || errors.Is(err, events.ErrClosed) {
 		// The client reconnects with Last-Event-ID and loses nothing.
@@ -400,9 +420,12 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 }
 
 // sseFrame is one event as Server-Sent Events: its ID, its type and the
-// event as JSON on one data line.
-func sseFrame(e *platform.Event) []byte {
-	b, _ := json.Marshal(e)
+// event as JSON (encoded, unless nil) on one data line.
+func sseFrame(e *platform.Event, encoded []byte) []byte {
+	b := encoded
+	if b == nil {
+		b, _ = json.Marshal(e)
+	}
 	out := make([]byte, 0, len(b)+len(e.Type)+40)
 	out = append(out, "id: "...)
 	out = strconv.AppendInt(out, e.ID, 10)
