@@ -17,6 +17,16 @@
 //     OSSA_BENCH_AGENT set, which TestMain turns into the agent), and so do
 //     nginx and the gateway (the ossa binary, built by the benchmark). nginx
 //     must be on PATH, else the benchmark skips.
+//   - events_test.go: live event fan-out (BenchmarkEventFanout): 1,000
+//     WebSocket clients subscribed to agent-events on the gateway (the ossa
+//     binary, a process of its own, with REDIS_URL set) while 1,000 events a
+//     second are published on its Redis channel, as another replica would:
+//     p50/p99/max delivery latency, beside a plain go-redis subscriber in
+//     the same run, and the gateway's memory per idle connection (VmRSS and
+//     Go heap+stacks). Every client must get every event, once and in
+//     order. OSSA_BENCH_FANOUT_{CLIENTS,RATE,SECONDS,DRAIN} change the load;
+//     OSSA_BENCH_FANOUT_PPROF=127.0.0.1:6061 builds the gateway with
+//     net/http/pprof there. It needs TEST_REDIS_URL, else it skips.
 //
 // Nothing here asserts a figure: benchmarks only fail when a request or a
 // run does. The figures, with the commands and machines that produced

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ossa-platform/platform"
@@ -31,14 +32,21 @@ type Config struct {
 	// notification announced (another replica's, while the bus is down, or
 	// left by a replica that died before sequencing them): 1s by default.
 	PollInterval time.Duration
-	// Buffer is how many deliveries a subscriber may fall behind by before
-	// it is dropped as too slow: DefaultBuffer by default.
+	// Buffer is how many events a subscriber may fall behind by before it
+	// is dropped as too slow, rounded up to a power of two: the size of the
+	// hub's ring of recent events, which every subscriber reads from.
+	// DefaultBuffer by default.
 	Buffer int
+	// Coalesce is how long a subscriber that was just woken for an event
+	// may wait for the next ones, so that under load each wake-up (and each
+	// write to the client) carries a batch instead of one event: 20ms by
+	// default. The first event after a quiet spell goes out at once.
+	Coalesce time.Duration
 }
 
-// DefaultBuffer is how far a subscriber may fall behind by default: four
-// times the largest batch one sequencing delivers at once.
-const DefaultBuffer = 4 * platform.DefaultEventBatch
+// DefaultBuffer is how far a subscriber may fall behind by default: about
+// four times the largest batch one sequencing delivers at once.
+const DefaultBuffer = 4096
 
 // ErrSlow ends a subscriber whose buffer filled up.
 var ErrSlow = errors.New("too slow: fell more than the buffer behind the event stream")
@@ -48,23 +56,46 @@ var ErrClosed = errors.New("the gateway is shutting down")
 
 // Hub sequences, shares and delivers events. Create it with New.
 type Hub struct {
-	cfg    Config
-	log    *slog.Logger
-	wake   chan struct{}
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	cfg Config
+	log *slog.Logger
+	// wake is signalled by local commits, arrived by the bus.
+	wake    chan struct{}
+	arrived chan struct{}
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 
 	// incoming holds the batches the bus delivered, for the pump.
 	inMu     sync.Mutex
 	incoming [][]platform.Event
 	resync   bool
 
-	mu      sync.Mutex
-	last    int64 // the newest event delivered
-	subs    map[*Subscriber]struct{}
-	closed  bool
-	metrics Metrics
+	mu     sync.RWMutex
+	last   int64 // the newest event delivered
+	subs   map[*Subscriber]struct{}
+	closed bool
+	// ring holds the newest events, the one of position p at p&mask; head
+	// is the position of the next. Subscribers read it from their cursors.
+	ring      []ringEntry
+	mask      uint64
+	head      uint64
+	dropped   int64
+	delivered atomic.Int64
+	// epoch counts Coalesce periods; a subscriber is woken at most once
+	// an epoch, and those with more waiting are woken at the next.
+	epoch    uint64
+	deferred []*Subscriber
 }
+
+// ringEntry is one event in the ring, with its JSON.
+type ringEntry struct {
+	event   *platform.Event
+	encoded []byte
+}
+
+// maxIncoming is how many bus batches may wait for the pump; beyond it the
+// hub drops them and reads the store instead, so that a flood costs
+// memory no longer than it takes to read the database.
+const maxIncoming = 10_000
 
 // Metrics counts what a hub did, for the gateway's /metrics.
 type Metrics struct {
@@ -85,10 +116,19 @@ func New(cfg Config) *Hub {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = DefaultBuffer
 	}
+	if cfg.Coalesce <= 0 {
+		cfg.Coalesce = 20 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), subs: map[*Subscriber]struct{}{}}
+	size := 1
+	for size < cfg.Buffer {
+		size *= 2
+	}
+	cfg.Buffer = size
+	return &Hub{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), arrived: make(chan struct{}, 1), subs: map[*Subscriber]struct{}{},
+		ring: make([]ringEntry, size), mask: uint64(size - 1)}
 }
 
 // Start reads the stream's position and starts delivering.
@@ -144,24 +184,28 @@ func (h *Hub) Notify() {
 
 // Metrics returns the hub's counters.
 func (h *Hub) Metrics() Metrics {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	m := h.metrics
-	m.Subscribers, m.Last = len(h.subs), h.last
-	return m
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return Metrics{Subscribers: len(h.subs), Delivered: h.delivered.Load(), Dropped: h.dropped, Last: h.last}
 }
 
 // received is the bus's callback: it queues the batch for the pump. A nil
 // batch means the subscription (re)started, so events may have been missed.
 func (h *Hub) received(batch []platform.Event) {
 	h.inMu.Lock()
-	if batch == nil {
+	switch {
+	case batch == nil:
 		h.resync = true
-	} else {
+	case len(h.incoming) >= maxIncoming:
+		h.incoming, h.resync = nil, true
+	default:
 		h.incoming = append(h.incoming, batch)
 	}
 	h.inMu.Unlock()
-	h.Notify()
+	select {
+	case h.arrived <- struct{}{}:
+	default:
+	}
 }
 
 // pump is the hub's one goroutine that sequences and delivers, so events
@@ -171,13 +215,18 @@ func (h *Hub) pump(ctx context.Context) {
 	defer poll.Stop()
 	prune := time.NewTicker(max(min(h.cfg.Retention/4, 10*time.Minute), time.Second))
 	defer prune.Stop()
+	coalesce := time.NewTicker(h.cfg.Coalesce)
+	defer coalesce.Stop()
 	h.prune(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-coalesce.C:
+			h.nextEpoch()
 		case <-h.wake:
 			h.sequence(ctx)
+		case <-h.arrived:
 			h.drainIncoming(ctx)
 		case <-poll.C:
 			h.sequence(ctx)
@@ -286,8 +335,29 @@ func (h *Hub) position() int64 {
 	return h.last
 }
 
-// publishLocal hands events, in order and newer than the last, to every
-// subscriber whose channels match.
+// nextEpoch starts a coalescing period, ends the subscribers that fell
+// more than the ring behind, and wakes those whose events waited for it.
+func (h *Hub) nextEpoch() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.epoch++
+	for s := range h.subs {
+		if h.head-s.cursor > uint64(len(h.ring)) {
+			s.end(ErrSlow)
+			delete(h.subs, s)
+			h.dropped++
+		}
+	}
+	for _, s := range h.deferred {
+		s.deferred = false
+		s.wake(h.epoch)
+	}
+	clear(h.deferred)
+	h.deferred = h.deferred[:0]
+}
+
+// publishLocal puts events, in order and newer than the last, in the ring
+// and wakes the subscribers whose channels they are on.
 func (h *Hub) publishLocal(events []platform.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -297,22 +367,23 @@ func (h *Hub) publishLocal(events []platform.Event) {
 			continue
 		}
 		h.last = e.ID
-		if len(h.subs) == 0 {
-			continue
-		}
 		encoded, err := json.Marshal(e)
 		if err != nil {
 			h.log.Error("encode event", "id", e.ID, "error", err.Error())
 			continue
 		}
+		h.ring[h.head&h.mask] = ringEntry{event: e, encoded: encoded}
+		h.head++
 		for s := range h.subs {
-			if !s.offer(e, encoded) {
-				s.end(ErrSlow)
-				delete(h.subs, s)
-				h.metrics.Dropped++
-				continue
+			switch {
+			case s.woken != h.epoch:
+				if s.matches(e) {
+					s.wake(h.epoch)
+				}
+			case !s.deferred:
+				s.deferred = true
+				h.deferred = append(h.deferred, s)
 			}
-			h.metrics.Delivered++
 		}
 	}
 }

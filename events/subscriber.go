@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/ossa-platform/platform"
@@ -17,10 +18,10 @@ type Delivery struct {
 }
 
 // Subscriber is one client's set of subscriptions, each a name and the
-// channels it covers, with one queue for all of them. Events are queued in
-// stream order, once per subscription they match; Ready says when to Take
-// them. The queue holds at most the hub's Buffer deliveries and takes
-// memory only while the client is behind.
+// channels it covers. It reads the hub's ring of recent events from a
+// cursor of its own: Ready says when there is something to Take, and a
+// subscriber whose cursor falls more than the ring behind is ended as too
+// slow. An idle subscriber holds no event.
 type Subscriber struct {
 	hub   *Hub
 	ready chan struct{}
@@ -28,11 +29,20 @@ type Subscriber struct {
 	once  sync.Once
 	err   error
 
-	mu    sync.Mutex
-	queue []Delivery
+	// Guarded by hub.mu: the subscriptions, the ring position of the next
+	// event to take (written by Take under the read lock, which only its
+	// own goroutine calls), the hub epoch the subscriber was last woken in,
+	// and whether it waits in the hub's deferred list for the next epoch.
+	subs     []subscription
+	cursor   uint64
+	woken    uint64
+	deferred bool
+}
 
-	// subs is guarded by hub.mu.
-	subs map[string][]platform.Channel
+// subscription is one named set of channels of a subscriber.
+type subscription struct {
+	name     string
+	channels []platform.Channel
 }
 
 // NewSubscriber returns a subscriber with no subscription yet.
@@ -42,7 +52,7 @@ func (h *Hub) NewSubscriber() (*Subscriber, error) {
 	if h.closed {
 		return nil, ErrClosed
 	}
-	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{}), subs: map[string][]platform.Channel{}}
+	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{}), cursor: h.head}
 	h.subs[s] = struct{}{}
 	return s, nil
 }
@@ -53,34 +63,45 @@ func (h *Hub) NewSubscriber() (*Subscriber, error) {
 func (s *Subscriber) Subscribe(name string, channels []platform.Channel) (start int64) {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	s.subs[name] = channels
+	s.subs = slices.DeleteFunc(s.subs, func(x subscription) bool { return x.name == name })
+	s.subs = append(s.subs, subscription{name, channels})
 	return s.hub.last
 }
 
 // Unsubscribe removes the subscription name and reports whether it
-// existed. Deliveries already buffered for it still arrive.
+// existed.
 func (s *Subscriber) Unsubscribe(name string) bool {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	_, ok := s.subs[name]
-	delete(s.subs, name)
-	return ok
+	n := len(s.subs)
+	s.subs = slices.DeleteFunc(s.subs, func(x subscription) bool { return x.name == name })
+	return len(s.subs) < n
 }
 
-// Ready receives a value when deliveries wait to be taken.
+// Ready receives a value when events wait to be taken.
 func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
 
-// Take appends the waiting deliveries to buf and returns it.
+// Take appends to buf the waiting deliveries, once per subscription each
+// event matches, in stream order, and returns it. A subscriber that fell
+// more than the ring behind is ended with ErrSlow and takes nothing.
 func (s *Subscriber) Take(buf []Delivery) []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	buf = append(buf, s.queue...)
-	clear(s.queue)
-	if cap(s.queue) > 64 {
-		s.queue = nil // a burst is over: give its memory back
-	} else {
-		s.queue = s.queue[:0]
+	h := s.hub
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.head-s.cursor > uint64(len(h.ring)) {
+		return buf // the hub ends it at its next tick
 	}
+	n := 0
+	for ; s.cursor < h.head; s.cursor++ {
+		r := &h.ring[s.cursor&h.mask]
+		for _, sub := range s.subs {
+			if platform.MatchAny(sub.channels, r.event) {
+				buf = append(buf, Delivery{Subscription: sub.name, Event: r.event, JSON: r.encoded})
+				n++
+			}
+		}
+	}
+	h.delivered.Add(int64(n))
 	return buf
 }
 
@@ -107,32 +128,24 @@ func (s *Subscriber) Close() {
 	s.end(nil)
 }
 
-// offer queues e for each subscription it matches, and reports false
-// when the queue is full. The hub holds its lock.
-func (s *Subscriber) offer(e *platform.Event, encoded []byte) bool {
-	queued := false
-	for name, chans := range s.subs {
-		if !platform.MatchAny(chans, e) {
-			continue
-		}
-		s.mu.Lock()
-		full := len(s.queue) >= s.hub.cfg.Buffer
-		if !full {
-			s.queue = append(s.queue, Delivery{Subscription: name, Event: e, JSON: encoded})
-		}
-		s.mu.Unlock()
-		if full {
-			return false
-		}
-		queued = true
-	}
-	if queued {
-		select {
-		case s.ready <- struct{}{}:
-		default:
+// matches reports whether e is on one of the subscriber's channels. The
+// hub holds its lock.
+func (s *Subscriber) matches(e *platform.Event) bool {
+	for _, sub := range s.subs {
+		if platform.MatchAny(sub.channels, e) {
+			return true
 		}
 	}
-	return true
+	return false
+}
+
+// wake signals Ready, in the hub's epoch. The hub holds its lock.
+func (s *Subscriber) wake(epoch uint64) {
+	s.woken = epoch
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Subscriber) end(err error) {

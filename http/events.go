@@ -1,13 +1,18 @@
 package http
 
 import (
+	"bufio"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -80,35 +85,118 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
 	}
-	defer sub.Close()
-	origins := s.CORSOrigins
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: origins})
+	hj := &batchingHijacker{ResponseWriter: w}
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{OriginPatterns: s.CORSOrigins})
 	if err != nil {
+		sub.Close()
 		return nil // Accept has answered
 	}
-	defer c.CloseNow()
 	c.SetReadLimit(wsMaxMessage)
 	s.metrics.wsConnections.Inc()
-	defer s.metrics.wsConnections.Dec()
-	ws := &wsConn{c: c, sub: sub, hub: s.Events, requests: make(chan WSMessage, 16), cursor: map[string]int64{}}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{}}
+	// The connection outlives the request: the handler returns, giving
+	// back its goroutine and stack, and two goroutines of the
+	// connection's own serve it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	go ws.read(ctx, cancel)
-	status, reason := ws.write(ctx)
-	c.Close(status, reason)
+	go func() {
+		defer s.metrics.wsConnections.Dec()
+		defer sub.Close()
+		defer cancel()
+		status, reason := ws.write(ctx)
+		c.Close(status, reason)
+	}()
 	return nil
+}
+
+// batchingHijacker hands websocket.Accept the hijacked connection as a
+// batchConn.
+type batchingHijacker struct {
+	http.ResponseWriter
+	conn *batchConn
+}
+
+func (h *batchingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// net/http flushed the response before hijacking, so the writer it
+	// returns is empty and a writer over the batchConn may replace it.
+	h.conn = &batchConn{Conn: conn}
+	return h.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.conn, 4096)), nil
+}
+
+// batchConn is a WebSocket's connection on which the gateway sends its
+// messages in batches: it puts a batch of frames together itself (frame)
+// and sends them with one write, one system call, where the WebSocket
+// library would flush, and so write, after every message. The library
+// still reads, answers pings and closes; it writes one whole control frame
+// per Write, and writes take turns, so frames never interleave.
+type batchConn struct {
+	net.Conn
+	mu sync.Mutex
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// send writes a batch of frames, giving up after timeout.
+func (c *batchConn) send(b []byte, timeout time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.Conn.Write(b)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// appendFrame appends to b one unmasked WebSocket text frame (RFC 6455,
+// 5.2) whose payload is the concatenation of parts.
+func appendFrame(b []byte, parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	switch {
+	case n < 126:
+		b = append(b, 0x81, byte(n))
+	case n < 1<<16:
+		b = append(b, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x81, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
 }
 
 // wsConn is one WebSocket client: a reader goroutine that parses what the
 // client sends, and the handler's goroutine that writes everything, so
 // that acknowledgements, replays and live events go out in one order.
 type wsConn struct {
-	c        *websocket.Conn
+	c    *websocket.Conn
+	conn *batchConn
+	// out is the batch of frames being put together.
+	out      []byte
 	sub      *events.Subscriber
 	hub      *events.Hub
 	requests chan WSMessage
-	// cursor is, per subscribed channel, the last event ID sent on it.
-	cursor map[string]int64
+	// subs are the subscribed channels by name.
+	subs map[string]*wsSub
+}
+
+// wsSub is one subscribed channel of a connection.
+type wsSub struct {
+	// last is the ID of the last event sent on the channel.
+	last int64
+	// prefix is how the channel's event messages start, up to the event.
+	prefix []byte
 }
 
 // read parses client messages until the connection ends. Bad ones are
@@ -160,20 +248,24 @@ func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
 			}
 			return closeShuttingDown, "the gateway is shutting down; reconnect with since"
 		case m := <-ws.requests:
-			if err := ws.handle(ctx, m); err != nil {
+			err := ws.handle(ctx, m)
+			if err := cmp.Or(err, ws.flush()); err != nil {
 				return websocket.StatusInternalError, "write failed"
 			}
 		case <-ws.sub.Ready():
 			buf = ws.sub.Take(buf[:0])
 			for _, d := range buf {
-				last, ok := ws.cursor[d.Subscription]
-				if !ok || d.Event.ID <= last {
+				sub := ws.subs[d.Subscription]
+				if sub == nil || d.Event.ID <= sub.last {
 					continue // unsubscribed since, or replayed already
 				}
-				ws.cursor[d.Subscription] = d.Event.ID
-				if err := ws.sendEvent(ctx, d.Subscription, d.Event, d.JSON); err != nil {
+				sub.last = d.Event.ID
+				if err := ws.sendEvent(sub, d.Event, d.JSON); err != nil {
 					return websocket.StatusInternalError, "write failed"
 				}
+			}
+			if err := ws.flush(); err != nil {
+				return websocket.StatusInternalError, "write failed"
 			}
 			if cap(buf) > 256 {
 				buf = nil
@@ -191,13 +283,13 @@ func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
 
 // handle answers one client message.
 func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
-	reply := func(r WSMessage) error { r.ID = m.ID; return ws.send(ctx, r) }
+	reply := func(r WSMessage) error { r.ID = m.ID; return ws.send(r) }
 	fail := func(code, format string, args ...any) error {
 		return reply(WSMessage{Type: "error", Code: code, Channel: m.Channel, Message: fmt.Sprintf(format, args...)})
 	}
 	switch m.Type {
 	case "error": // what read could not parse
-		return ws.send(ctx, m)
+		return ws.send(m)
 	case "ping":
 		return reply(WSMessage{Type: "pong"})
 	case "subscribe":
@@ -208,23 +300,23 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 		if m.Since != nil && *m.Since < 0 {
 			return fail("bad_since", "since must be an event ID, 0 or more")
 		}
-		if len(ws.cursor) >= maxChannels {
-			if _, ok := ws.cursor[m.Channel]; !ok {
-				return fail("too_many_channels", "a connection may subscribe to at most %d channels", maxChannels)
-			}
+		if len(ws.subs) >= maxChannels && ws.subs[m.Channel] == nil {
+			return fail("too_many_channels", "a connection may subscribe to at most %d channels", maxChannels)
 		}
 		chans := []platform.Channel{c}
 		start := ws.sub.Subscribe(m.Channel, chans)
-		ws.cursor[m.Channel] = start
+		name, _ := json.Marshal(m.Channel)
+		sub := &wsSub{last: start, prefix: fmt.Appendf(nil, `{"type":"event","channel":%s,"event":`, name)}
+		ws.subs[m.Channel] = sub
 		if err := reply(WSMessage{Type: "subscribed", Channel: m.Channel, Since: m.Since}); err != nil {
 			return err
 		}
 		if m.Since == nil {
 			return nil
 		}
-		ws.cursor[m.Channel] = max(*m.Since, start)
+		sub.last = max(*m.Since, start)
 		err = ws.hub.Replay(ctx, chans, *m.Since, start, func(e *platform.Event) error {
-			return ws.sendEvent(ctx, m.Channel, e, nil)
+			return ws.sendEvent(sub, e, nil)
 		})
 		if err != nil && ctx.Err() == nil {
 			return fail("replay_failed", "could not read past events: %v", err)
@@ -234,7 +326,7 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 		if !ws.sub.Unsubscribe(m.Channel) {
 			return fail("not_subscribed", "not subscribed to channel %q", m.Channel)
 		}
-		delete(ws.cursor, m.Channel)
+		delete(ws.subs, m.Channel)
 		return reply(WSMessage{Type: "unsubscribed", Channel: m.Channel})
 	case "":
 		return fail("bad_message", "the message has no type; want subscribe, unsubscribe or ping")
@@ -246,34 +338,56 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 // maxChannels caps one connection's subscriptions.
 const maxChannels = 64
 
-func (ws *wsConn) send(ctx context.Context, m WSMessage) error {
+// send adds m to the batch being put together; flush sends the batch,
+// within wsWriteTimeout. A long replay goes out a batch at a time.
+func (ws *wsConn) send(m WSMessage) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return ws.writeMessage(ctx, b)
+	return ws.writeMessage(b)
 }
 
-// sendEvent sends an event message, from the event's JSON when the hub
-// encoded it already (once for every subscriber).
-func (ws *wsConn) sendEvent(ctx context.Context, channel string, e *platform.Event, encoded []byte) error {
+// sendEvent sends an event message on sub, from the event's JSON when the
+// hub encoded it already (once for every subscriber).
+func (ws *wsConn) sendEvent(sub *wsSub, e *platform.Event, encoded []byte) error {
 	if encoded == nil {
-		return ws.send(ctx, WSMessage{Type: "event", Channel: channel, Event: e})
+		var err error
+		if encoded, err = json.Marshal(e); err != nil {
+			return err
+		}
 	}
-	name, _ := json.Marshal(channel)
-	b := make([]byte, 0, len(encoded)+len(name)+40)
-	b = append(b, `{"type":"event","channel":`...)
-	b = append(b, name...)
-	b = append(b, `,"event":`...)
-	b = append(b, encoded...)
-	b = append(b, '}')
-	return ws.writeMessage(ctx, b)
+	return ws.writeMessage(sub.prefix, encoded, closeBrace)
 }
 
-func (ws *wsConn) writeMessage(ctx context.Context, b []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-	defer cancel()
-	return ws.c.Write(ctx, websocket.MessageText, b)
+var closeBrace = []byte("}")
+
+// writeBatch is how many bytes of messages are sent at most at once: a
+// long replay or a client far behind goes out in writes of this size.
+const writeBatch = 32 << 10
+
+// writeMessage adds one text message made of parts to the batch, and
+// sends the batch once it is big enough.
+func (ws *wsConn) writeMessage(parts ...[]byte) error {
+	ws.out = appendFrame(ws.out, parts...)
+	if len(ws.out) > writeBatch {
+		return ws.flush()
+	}
+	return nil
+}
+
+// flush sends the batch.
+func (ws *wsConn) flush() error {
+	if len(ws.out) == 0 {
+		return nil
+	}
+	err := ws.conn.send(ws.out, wsWriteTimeout)
+	if cap(ws.out) > 4*writeBatch {
+		ws.out = nil // a burst is over: give its memory back
+	} else {
+		ws.out = ws.out[:0]
+	}
+	return err
 }
 
 // eventStreamParams are the query parameters of GET /api/v1/events.

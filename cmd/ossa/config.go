@@ -76,8 +76,12 @@ type Config struct {
 	// Redis is down, or without Redis, another replica's). Default 1s.
 	EventPollInterval time.Duration
 	// EventBuffer is OSSA_EVENT_BUFFER: how many events a WebSocket or SSE
-	// client may fall behind by before it is disconnected. Default 4000.
+	// client may fall behind by before it is disconnected (rounded up to a power of two). Default 4096.
 	EventBuffer int
+	// EventCoalesce is OSSA_EVENT_COALESCE: how long a live client's
+	// connection, once written to, gathers further events before the next
+	// write, so that under load each write carries a batch. Default 20ms.
+	EventCoalesce time.Duration
 	// EventChannel is OSSA_EVENT_CHANNEL: the Redis pub/sub channel the
 	// replicas share events on; deployments sharing one Redis each need
 	// their own. Default "ossa:events".
@@ -229,6 +233,10 @@ var settings = []setting{
 		c.EventPollInterval, err = positiveDuration(v)
 		return err
 	}},
+	{"OSSA_EVENT_COALESCE", "event-coalesce", "20ms", "how long a live client's connection gathers events between writes under load", func(c *Config, v string) (err error) {
+		c.EventCoalesce, err = positiveDuration(v)
+		return err
+	}},
 	{"OSSA_EVENT_CHANNEL", "event-channel", "ossa:events", "Redis pub/sub channel the replicas share events on (one per deployment)", func(c *Config, v string) error {
 		if v == "" {
 			return fmt.Errorf("must not be empty")
@@ -236,7 +244,7 @@ var settings = []setting{
 		c.EventChannel = v
 		return nil
 	}},
-	{"OSSA_EVENT_BUFFER", "event-buffer", "4000", "events a live client may fall behind by before it is disconnected", func(c *Config, v string) (err error) {
+	{"OSSA_EVENT_BUFFER", "event-buffer", "4096", "events a live client may fall behind by before it is disconnected", func(c *Config, v string) (err error) {
 		c.EventBuffer, err = intIn(v, 16, 1_000_000)
 		return err
 	}},

@@ -78,7 +78,7 @@ func (m *Main) Open(ctx context.Context) error {
 		bus = rc.Bus(m.Config.EventChannel, m.Logger)
 	}
 	hub := events.New(events.Config{Store: db, Bus: bus, Logger: m.Logger, Retention: m.Config.EventRetention,
-		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer})
+		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer, Coalesce: m.Config.EventCoalesce})
 	db.OnCommit(hub.Notify)
 	if err := hub.Start(ctx); err != nil {
 		return fmt.Errorf("start the event hub: %w", err)

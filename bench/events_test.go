@@ -1,0 +1,785 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The fan-out benchmark's load, from the issue: fanoutClients WebSocket
+// subscribers on one channel while fanoutRate events a second are published
+// for fanoutDuration. OSSA_BENCH_FANOUT_CLIENTS, OSSA_BENCH_FANOUT_RATE,
+// OSSA_BENCH_FANOUT_SECONDS and OSSA_BENCH_FANOUT_DRAIN (seconds) change
+// them, to find what the gateway sustains.
+const (
+	fanoutClients  = 1000
+	fanoutRate     = 1000 // events per second, one event per Redis message
+	fanoutDuration = 10 * time.Second
+	// fanoutDrain is how long the clients get, after the last event was
+	// published, to receive everything before the benchmark fails.
+	fanoutDrain = 60 * time.Second
+	// fanoutPprofEnv, set to a loopback address, builds the gateway with
+	// net/http/pprof serving on it (a file added with go build -overlay;
+	// the source tree is untouched), for profiling during the benchmark.
+	fanoutPprofEnv = "OSSA_BENCH_FANOUT_PPROF"
+)
+
+// fanoutChannel is the Redis pub/sub channel of the benchmark's gateway
+// (OSSA_EVENT_CHANNEL), its own so that no other gateway on the same Redis
+// publishes on it.
+var fanoutChannel = "ossa-bench:" + randomHex()
+
+// fanoutLoad is one run's load.
+type fanoutLoad struct {
+	clients, rate, events int
+	drain                 time.Duration
+}
+
+func fanoutLoadFromEnv(b *testing.B) fanoutLoad {
+	b.Helper()
+	get := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive integer", name, v)
+		}
+		return n
+	}
+	l := fanoutLoad{
+		clients: get("OSSA_BENCH_FANOUT_CLIENTS", fanoutClients),
+		rate:    get("OSSA_BENCH_FANOUT_RATE", fanoutRate),
+		drain:   time.Duration(get("OSSA_BENCH_FANOUT_DRAIN", int(fanoutDrain/time.Second))) * time.Second,
+	}
+	l.events = get("OSSA_BENCH_FANOUT_SECONDS", int(fanoutDuration/time.Second)) * l.rate
+	return l
+}
+
+// BenchmarkEventFanout measures live event delivery: fanoutClients
+// WebSocket clients subscribed to agent-events on the real gateway (the ossa
+// binary, in a process of its own, with REDIS_URL set and embedded SQLite),
+// while this process publishes fanoutRate agent.updated events a second on
+// the gateway's Redis channel, as another replica would, each in a message
+// of its own. Every event carries its publish time; a delivery's latency is
+// its receive time minus that (one machine, one clock). Beside the gateway,
+// a plain go-redis subscriber on the same channel, in this process, measures
+// what Redis pub/sub alone takes in the same run.
+//
+// Before the load it reads the gateway's memory with no client and with
+// every client connected and idle: VmRSS from /proc/PID/status, and Go heap
+// plus stacks in use from the gateway's /metrics; then it makes the gateway
+// collect garbage (by scraping /metrics until a GC ran) and reads the live
+// heap.
+//
+// One op is one publish phase, after which every client must have every
+// event exactly once and in order within fanoutDrain, else the benchmark
+// fails; run it with -benchtime 1x. It skips without TEST_REDIS_URL.
+func BenchmarkEventFanout(b *testing.B) {
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	if redisURL == "" {
+		b.Skip("TEST_REDIS_URL is unset: set it to a Redis URL (see .ci/run) to measure live event fan-out through Redis")
+	}
+	load := fanoutLoadFromEnv(b)
+	// Each client is a socket here and one in the gateway, which inherits
+	// the limit.
+	raiseFileLimit(b, uint64(load.clients)+256)
+
+	opts, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		b.Fatalf("TEST_REDIS_URL: %v", err)
+	}
+	rdb := goredis.NewClient(opts)
+	b.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		b.Fatalf("redis at %s: %v", redisURL, err)
+	}
+
+	gw := startFanoutGateway(b, redisURL)
+
+	// Phase 1: the gateway's memory with no client.
+	time.Sleep(time.Second)
+	before := readGatewayMemory(b, gw)
+	beforeLive := readLiveMemory(b, gw)
+	first := int64(before.metrics["ossa_event_last_id"]) + 1
+
+	// Phase 2: connect and subscribe every client, then measure again.
+	total := b.N * load.events
+	clients := connectFanoutClients(b, gw.url, load.clients, total, first)
+	time.Sleep(2 * time.Second)
+	idle := readGatewayMemory(b, gw)
+	if n := idle.metrics["ossa_event_subscribers"]; n != float64(load.clients) {
+		b.Fatalf("the gateway has %v event subscribers, want %d", n, load.clients)
+	}
+	idleLive := readLiveMemory(b, gw)
+	perConn := func(after, before float64) float64 { return (after - before) / float64(load.clients) / 1024 }
+	rssPerConn := perConn(float64(idle.rss), float64(before.rss))
+	goPerConn := perConn(idle.goBytes(), before.goBytes())
+	livePerConn := perConn(idleLive.liveBytes(), beforeLive.liveBytes())
+	b.Logf("gateway, no client: VmRSS %.1f MiB; Go heap+stack in use %.1f MiB; after a GC, live heap+stack %.1f MiB; %v goroutines",
+		mib(before.rss), before.goBytes()/(1<<20), beforeLive.liveBytes()/(1<<20), before.metrics["go_goroutines"])
+	b.Logf("gateway, %d idle clients: VmRSS %.1f MiB; Go heap+stack in use %.1f MiB (heap %.1f, stacks %.1f); after a GC, live heap+stack %.1f MiB (heap %.1f); %v goroutines",
+		load.clients, mib(idle.rss), idle.goBytes()/(1<<20),
+		idle.metrics["go_memstats_heap_inuse_bytes"]/(1<<20), idle.metrics["go_memstats_stack_inuse_bytes"]/(1<<20),
+		idleLive.liveBytes()/(1<<20), idleLive.metrics["go_memstats_heap_alloc_bytes"]/(1<<20), idle.metrics["go_goroutines"])
+	b.Logf("per idle connection: VmRSS %.1f KiB; Go heap+stack in use %.1f KiB; live heap+stack after a GC %.1f KiB; %.2f goroutines",
+		rssPerConn, goPerConn, livePerConn, (idle.metrics["go_goroutines"]-before.metrics["go_goroutines"])/float64(load.clients))
+
+	// Phase 3: the raw Redis subscriber, then the load.
+	agent := "bench-fanout-" + randomHex()
+	raw := subscribeRaw(b, rdb, total, first, agent)
+	progress := watchFanout(gw, clients)
+	defer progress.stop()
+
+	gwCPU0, selfCPU0, t0 := procCPU(gw.pid), processCPU(), time.Now()
+	var published time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := first + int64(i*load.events)
+		d, err := publishEvents(ctx, rdb, agent, load.rate, start, load.events)
+		if err != nil {
+			b.Fatalf("publish: %v", err)
+		}
+		published += d
+		// Phase 4: every client and the raw subscriber get every event.
+		if err := waitDelivered(clients, raw, start+int64(load.events)-1, load.drain); err != nil {
+			gwCPU := procCPU(gw.pid) - gwCPU0
+			b.Logf("gateway CPU %v over %v (%.2f CPUs); progress, per second since the first publish:\n%s",
+				gwCPU.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), gwCPU.Seconds()/time.Since(t0).Seconds(), progress.stop())
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	elapsed := time.Since(t0)
+	gwCPU, selfCPUUsed := procCPU(gw.pid)-gwCPU0, processCPU()-selfCPU0
+	end := readGatewayMemory(b, gw)
+	if n := end.metrics["ossa_event_subscribers_dropped_total"]; n != 0 {
+		b.Fatalf("the gateway dropped %v subscribers as too slow", n)
+	}
+
+	// Phase 5: percentiles over every delivery.
+	all := make([]time.Duration, 0, load.clients*total)
+	for _, c := range clients {
+		all = append(all, c.lat...)
+	}
+	slices.Sort(all)
+	slices.Sort(raw.lat)
+	b.ReportMetric(percentile(all, 50), "p50-ms")
+	b.ReportMetric(percentile(all, 99), "p99-ms")
+	b.ReportMetric(percentile(all, 100), "max-ms")
+	b.ReportMetric(percentile(raw.lat, 50), "redis-p50-ms")
+	b.ReportMetric(percentile(raw.lat, 99), "redis-p99-ms")
+	b.ReportMetric(percentile(raw.lat, 100), "redis-max-ms")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "delivered/s")
+	b.ReportMetric(float64(total)/published.Seconds(), "published/s")
+	b.ReportMetric(rssPerConn, "idle-KiB/conn")
+	b.ReportMetric(goPerConn, "idle-go-KiB/conn")
+	b.ReportMetric(livePerConn, "idle-live-KiB/conn")
+	b.ReportMetric(gwCPU.Seconds()/elapsed.Seconds(), "gateway-cpus")
+	b.ReportMetric(selfCPUUsed.Seconds()/elapsed.Seconds(), "bench-cpus")
+	b.Logf("%d clients, %d events in %v (%.0f/s), %d deliveries in %v; gateway CPU %v (%.1f µs per delivery), benchmark process CPU %v; gateway VmRSS after the load %.1f MiB",
+		load.clients, total, published.Round(time.Millisecond), float64(total)/published.Seconds(), len(all), elapsed.Round(time.Millisecond),
+		gwCPU.Round(time.Millisecond), float64(gwCPU.Microseconds())/float64(len(all)), selfCPUUsed.Round(time.Millisecond),
+		mib(end.rss))
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// raiseFileLimit raises this process's soft limit of open files to at least
+// n, up to the hard limit; processes started later inherit it.
+func raiseFileLimit(b *testing.B, n uint64) {
+	b.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+	if lim.Cur >= n {
+		return
+	}
+	if lim.Max < n {
+		b.Skipf("the open-file limit is %d, below the %d this benchmark needs: raise it (ulimit -Hn)", lim.Max, n)
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// fanoutGateway is the gateway process under test.
+type fanoutGateway struct {
+	url string
+	pid int
+}
+
+// startFanoutGateway builds cmd/ossa and runs `ossa serve` as
+// startGatewayProcess does, with REDIS_URL set, and returns its URL and
+// process ID once it is ready. With fanoutPprofEnv set, the binary also
+// serves net/http/pprof there.
+func startFanoutGateway(b *testing.B, redisURL string) fanoutGateway {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "ossa")
+	build := []string{"build", "-o", bin}
+	if addr := os.Getenv(fanoutPprofEnv); addr != "" {
+		pkg, err := filepath.Abs("../cmd/ossa")
+		if err != nil {
+			b.Fatal(err)
+		}
+		src := filepath.Join(dir, "pprof.go")
+		overlay := filepath.Join(dir, "overlay.json")
+		code := "package main\n\nimport (\n\t\"net/http\"\n\t_ \"net/http/pprof\"\n\t\"os\"\n)\n\n" +
+			"func init() { go func() { _ = http.ListenAndServe(os.Getenv(\"" + fanoutPprofEnv + "\"), nil) }() }\n"
+		replace := fmt.Sprintf(`{"Replace":{%q:%q}}`, filepath.Join(pkg, "zz_bench_pprof.go"), src)
+		if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(overlay, []byte(replace), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		build = append(build, "-overlay", overlay)
+		b.Logf("the gateway serves net/http/pprof on http://%s/debug/pprof/", addr)
+	}
+	if out, err := exec.Command("go", append(build, "../cmd/ossa")...).CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freePort(b)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "OSSA_HOST=127.0.0.1", "SERVICE_PORT="+port, "OSSA_DATA_DIR="+filepath.Join(dir, "data"),
+		"REDIS_URL="+redisURL, "OSSA_EVENT_CHANNEL="+fanoutChannel, "API_RATE_LIMIT=0", "LOG_LEVEL=warn", "OSSA_AGENT_HEALTH_INTERVAL=0")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return fanoutGateway{url: url, pid: cmd.Process.Pid}
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the gateway at %s did not become ready: %v", url, err)
+		}
+	}
+}
+
+// gatewayMemory is one reading of the gateway's memory.
+type gatewayMemory struct {
+	rss     int64              // VmRSS, bytes
+	metrics map[string]float64 // the gateway's /metrics, series without labels
+}
+
+// goBytes is the Go heap and goroutine stacks in use.
+func (m gatewayMemory) goBytes() float64 {
+	return m.metrics["go_memstats_heap_inuse_bytes"] + m.metrics["go_memstats_stack_inuse_bytes"]
+}
+
+// liveBytes is the Go heap allocated and the goroutine stacks in use, which
+// right after a GC is what is live.
+func (m gatewayMemory) liveBytes() float64 {
+	return m.metrics["go_memstats_heap_alloc_bytes"] + m.metrics["go_memstats_stack_inuse_bytes"]
+}
+
+// readGatewayMemory reads the gateway's VmRSS and its /metrics.
+func readGatewayMemory(b *testing.B, gw fanoutGateway) gatewayMemory {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", gw.pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := gatewayMemory{metrics: scrapeMetrics(b, gw.url)}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				b.Fatalf("VmRSS: %q: %v", line, err)
+			}
+			m.rss = kb * 1024
+		}
+	}
+	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "ossa_event_last_id"} {
+		if _, ok := m.metrics[name]; !ok {
+			b.Fatalf("the gateway's /metrics has no %s", name)
+		}
+	}
+	return m
+}
+
+// readLiveMemory makes the gateway collect garbage, which it cannot be asked
+// to do, by scraping its /metrics (each scrape allocates) until its GC count
+// goes up, then gives its background sweeper a second to free what the GC
+// found dead, and returns the reading taken then.
+func readLiveMemory(b *testing.B, gw fanoutGateway) gatewayMemory {
+	b.Helper()
+	gcs := scrapeMetrics(b, gw.url)["go_gc_duration_seconds_count"]
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if scrapeMetrics(b, gw.url)["go_gc_duration_seconds_count"] > gcs {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the gateway did not collect garbage in 30 s of scraping its /metrics")
+		}
+	}
+	time.Sleep(time.Second)
+	return readGatewayMemory(b, gw)
+}
+
+// scrapeMetrics returns the series without labels of the /metrics of the
+// gateway at url.
+func scrapeMetrics(b *testing.B, url string) map[string]float64 {
+	b.Helper()
+	m, err := scrape(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func scrape(url string) (map[string]float64, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			m[name] = v
+		}
+	}
+	return m, sc.Err()
+}
+
+// fanoutProgress samples, every second, how far the gateway's hub and the
+// clients have got.
+type fanoutProgress struct {
+	done   chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	report strings.Builder
+}
+
+func watchFanout(gw fanoutGateway, clients []*fanoutClient) *fanoutProgress {
+	p := &fanoutProgress{done: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-t.C:
+			}
+			var received int64
+			for _, c := range clients {
+				received += c.next.Load() - c.first
+			}
+			m, err := scrape(gw.url)
+			p.mu.Lock()
+			if err != nil {
+				fmt.Fprintf(&p.report, "%5.1fs: %v\n", time.Since(start).Seconds(), err)
+			} else {
+				fmt.Fprintf(&p.report, "%5.1fs: hub at event %.0f, %.0f deliveries queued by the hub, %d received by the clients, gateway heap in use %.0f MiB\n",
+					time.Since(start).Seconds(), m["ossa_event_last_id"], m["ossa_events_delivered_total"], received, m["go_memstats_heap_inuse_bytes"]/(1<<20))
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+// stop ends the sampling and returns what it saw.
+func (p *fanoutProgress) stop() string {
+	p.once.Do(func() { close(p.done) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.report.String()
+}
+
+func randomHex() string {
+	p := make([]byte, 6)
+	_, _ = rand.Read(p)
+	return hex.EncodeToString(p)
+}
+
+// fanoutClient is one WebSocket subscriber. Its reader goroutine checks
+// that event IDs arrive consecutively from first on and records each
+// event's latency at lat[id-first].
+type fanoutClient struct {
+	conn  net.Conn
+	br    *bufio.Reader
+	buf   []byte
+	first int64
+	lat   []time.Duration
+	// next is the next event ID expected; its reader stores it after each
+	// event.
+	next atomic.Int64
+	err  atomic.Pointer[error]
+}
+
+// connectFanoutClients opens n WebSocket connections to the gateway, 32 at
+// a time, subscribes each to agent-events and returns once every one is
+// subscribed, with its reader running. They are closed when b ends.
+func connectFanoutClients(b *testing.B, gatewayURL string, n, events int, first int64) []*fanoutClient {
+	b.Helper()
+	wsURL := "ws" + strings.TrimPrefix(gatewayURL, "http") + "/ws"
+	clients := make([]*fanoutClient, n)
+	b.Cleanup(func() {
+		for _, c := range clients {
+			if c != nil {
+				c.conn.Close()
+			}
+		}
+	})
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make([]error, 32)
+	)
+	for w := range errs {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				c, err := dialFanoutClient(wsURL, events, first)
+				if err != nil {
+					errs[w] = fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				clients[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range clients {
+		go c.read()
+	}
+	return clients
+}
+
+// dialFanoutClient connects to the gateway's /ws and subscribes to
+// agent-events. It speaks WebSocket by hand, as little of it as the
+// benchmark needs (RFC 6455: the handshake, one masked text frame out,
+// unmasked text frames in), so that its 1,000 clients, which share the
+// machine with the gateway, spend as little CPU as a client can.
+func dialFanoutClient(wsURL string, events int, first int64) (*fanoutClient, error) {
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	fc := &fanoutClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10), first: first, lat: make([]time.Duration, events)}
+	fc.next.Store(first)
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", u.Path, u.Host, base64.StdEncoding.EncodeToString(key)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	resp, err := http.ReadResponse(fc.br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		conn.Close()
+		return nil, fmt.Errorf("upgrade: %v %v", resp, err)
+	}
+	// One masked text frame: the subscription.
+	msg := []byte(`{"type":"subscribe","channel":"agent-events"}`)
+	frame := append([]byte{0x81, 0x80 | byte(len(msg)), 1, 2, 3, 4}, msg...)
+	for i := range msg {
+		frame[6+i] ^= frame[2+i%4]
+	}
+	if _, err := conn.Write(frame); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	reply, err := fc.message()
+	if err != nil || !bytes.HasPrefix(reply, []byte(`{"type":"subscribed","channel":"agent-events"`)) {
+		conn.Close()
+		return nil, fmt.Errorf("want subscribed, got %s (%v)", reply, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return fc, nil
+}
+
+// message reads the next text message, answering pings on the way. The
+// message is valid until the next call.
+func (fc *fanoutClient) message() ([]byte, error) {
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(fc.br, h[:]); err != nil {
+			return nil, err
+		}
+		n := int(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var ext [2]byte
+			if _, err := io.ReadFull(fc.br, ext[:]); err != nil {
+				return nil, err
+			}
+			n = int(binary.BigEndian.Uint16(ext[:]))
+		case 127:
+			var ext [8]byte
+			if _, err := io.ReadFull(fc.br, ext[:]); err != nil {
+				return nil, err
+			}
+			n = int(binary.BigEndian.Uint64(ext[:]))
+		}
+		if cap(fc.buf) < n {
+			fc.buf = make([]byte, n)
+		}
+		payload := fc.buf[:n]
+		if _, err := io.ReadFull(fc.br, payload); err != nil {
+			return nil, err
+		}
+		switch op := h[0] & 0x0f; op {
+		case 0x1: // text; the gateway sends each message as one frame
+			if h[0]&0x80 == 0 {
+				return nil, errors.New("fragmented message")
+			}
+			return payload, nil
+		case 0x9: // ping: answer with a masked pong (zero mask)
+			pong := append([]byte{0x8a, 0x80 | byte(n), 0, 0, 0, 0}, payload...)
+			if _, err := fc.conn.Write(pong); err != nil {
+				return nil, err
+			}
+		case 0x8:
+			return nil, fmt.Errorf("closed by the gateway: %q", payload)
+		}
+	}
+}
+
+// wsEventPrefix is how the gateway's event messages on agent-events start
+// (WSMessage's fields in order); the event's ID follows it.
+var wsEventPrefix = []byte(`{"type":"event","channel":"agent-events","event":{"id":`)
+
+// read receives events until the connection closes or a message is not the
+// next event, and records their latencies. It parses only what it needs, so
+// that the client takes little of the CPU it shares with the gateway.
+func (fc *fanoutClient) read() {
+	next := fc.first
+	fail := func(err error) { fc.err.Store(&err) }
+	for {
+		msg, err := fc.message()
+		if err != nil {
+			if int(next-fc.first) < len(fc.lat) {
+				fail(fmt.Errorf("connection ended after event %d: %w", next-1, err))
+			}
+			return
+		}
+		now := time.Now()
+		if !bytes.HasPrefix(msg, wsEventPrefix) {
+			fail(fmt.Errorf("after event %d, not an agent-events event: %.200s", next-1, msg))
+			return
+		}
+		id, sent, err := parseFanoutEvent(msg[len(wsEventPrefix):])
+		if err != nil {
+			fail(fmt.Errorf("after event %d: %v: %.200s", next-1, err, msg))
+			return
+		}
+		if id != next || int(id-fc.first) >= len(fc.lat) {
+			fail(fmt.Errorf("got event %d, want %d (is another process publishing on %s?)", id, next, fanoutChannel))
+			return
+		}
+		fc.lat[id-fc.first] = now.Sub(time.Unix(0, sent))
+		next++
+		fc.next.Store(next)
+	}
+}
+
+// parseFanoutEvent reads the ID that msg starts with and the sent_ns in it.
+func parseFanoutEvent(msg []byte) (id, sent int64, err error) {
+	end := bytes.IndexByte(msg, ',')
+	if end < 0 {
+		return 0, 0, errors.New("no event ID")
+	}
+	if id, err = strconv.ParseInt(string(msg[:end]), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("event ID: %w", err)
+	}
+	const key = `"sent_ns":`
+	i := bytes.Index(msg, []byte(key))
+	if i < 0 {
+		return 0, 0, errors.New("no sent_ns")
+	}
+	rest := msg[i+len(key):]
+	end = bytes.IndexAny(rest, ",}")
+	if end < 0 {
+		return 0, 0, errors.New("sent_ns does not end")
+	}
+	if sent, err = strconv.ParseInt(string(rest[:end]), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("sent_ns: %w", err)
+	}
+	return id, sent, nil
+}
+
+// rawSubscriber is a plain go-redis subscriber on the gateway's channel.
+type rawSubscriber struct {
+	first int64
+	lat   []time.Duration
+	next  atomic.Int64
+	err   atomic.Pointer[error]
+}
+
+// subscribeRaw subscribes to fanoutChannel and records the latency of each
+// of the benchmark's events (those of agent) until b ends.
+func subscribeRaw(b *testing.B, rdb *goredis.Client, events int, first int64, agent string) *rawSubscriber {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := rdb.Subscribe(ctx, fanoutChannel)
+	if _, err := ps.Receive(ctx); err != nil {
+		b.Fatalf("subscribe to %s: %v", fanoutChannel, err)
+	}
+	rs := &rawSubscriber{first: first, lat: make([]time.Duration, events)}
+	rs.next.Store(first)
+	done := make(chan struct{})
+	b.Cleanup(func() {
+		cancel()
+		ps.Close()
+		<-done
+	})
+	prefix := []byte(`[{"id":`)
+	mine := []byte(`"agent":"` + agent + `"`)
+	go func() {
+		defer close(done)
+		next := first
+		fail := func(err error) { rs.err.Store(&err) }
+		for {
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					fail(err)
+				}
+				return
+			}
+			now := time.Now()
+			msg := []byte(m.Payload)
+			if !bytes.HasPrefix(msg, prefix) || !bytes.Contains(msg, mine) {
+				fail(fmt.Errorf("another process publishes on %s: %.200s", fanoutChannel, msg))
+				return
+			}
+			id, sent, err := parseFanoutEvent(msg[len(prefix):])
+			if err != nil {
+				fail(fmt.Errorf("%v: %.200s", err, msg))
+				return
+			}
+			if id != next || int(id-first) >= len(rs.lat) {
+				fail(fmt.Errorf("got event %d, want %d", id, next))
+				return
+			}
+			rs.lat[id-first] = now.Sub(time.Unix(0, sent))
+			next++
+			rs.next.Store(next)
+		}
+	}()
+	return rs
+}
+
+// publishEvents publishes n agent.updated events of agent, with IDs from
+// first on, each in a Redis message of its own, at rate a second: event i is
+// due i/rate after the first, and one that is late goes at once, so
+// that the rate holds on average. It returns the time from the first
+// publish to the last.
+func publishEvents(ctx context.Context, rdb *goredis.Client, agent string, rate int, first int64, n int) (time.Duration, error) {
+	interval := time.Second / time.Duration(rate)
+	msg := make([]byte, 0, 256)
+	start := time.Now()
+	var last time.Time
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		last = time.Now()
+		msg = append(msg[:0], `[{"id":`...)
+		msg = strconv.AppendInt(msg, first+int64(i), 10)
+		msg = append(msg, `,"type":"agent.updated","time":"`...)
+		msg = last.UTC().AppendFormat(msg, time.RFC3339Nano)
+		msg = append(msg, `","agent":"`...)
+		msg = append(msg, agent...)
+		msg = append(msg, `","data":{"name":"`...)
+		msg = append(msg, agent...)
+		msg = append(msg, `","sent_ns":`...)
+		msg = strconv.AppendInt(msg, last.UnixNano(), 10)
+		msg = append(msg, "}}]"...)
+		if err := rdb.Publish(ctx, fanoutChannel, msg).Err(); err != nil {
+			return 0, err
+		}
+	}
+	return last.Sub(start), nil
+}
+
+// waitDelivered waits until every client and the raw subscriber have every
+// event up to last, and fails at the first error one of them met or after
+// timeout, saying how many deliveries are missing.
+func waitDelivered(clients []*fanoutClient, raw *rawSubscriber, last int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if p := raw.err.Load(); p != nil {
+			return fmt.Errorf("raw redis subscriber: %w", *p)
+		}
+		missing, behind := last+1-raw.next.Load(), 0
+		for i, c := range clients {
+			if p := c.err.Load(); p != nil {
+				return fmt.Errorf("client %d: %w", i, *p)
+			}
+			if m := last + 1 - c.next.Load(); m > 0 {
+				missing += m
+				behind++
+			}
+		}
+		if missing == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%v after the last publish, %d deliveries are missing (%d of %d clients behind; raw subscriber at %d of %d)",
+				timeout, missing, behind, len(clients), raw.next.Load()-1, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
