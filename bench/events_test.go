@@ -184,7 +184,18 @@ func BenchmarkEventFanout(b *testing.B) {
 		b.Fatalf("the gateway dropped %v subscribers as too slow", n)
 	}
 
-	// Phase 5: percentiles over every delivery.
+	// Phase 5: percentiles over every delivery, and per second of
+	// publishing, which shows whether the tail is steady or a burst.
+	perSecond := make([]string, 0, total/load.rate+1)
+	for from := 0; from < total; from += load.rate {
+		var window []time.Duration
+		for _, c := range clients {
+			window = append(window, c.lat[from:min(from+load.rate, total)]...)
+		}
+		slices.Sort(window)
+		perSecond = append(perSecond, fmt.Sprintf("%.0f/%.0f", percentile(window, 50), percentile(window, 99)))
+	}
+	b.Logf("p50/p99 ms per second of publishing: %s", strings.Join(perSecond, " "))
 	all := make([]time.Duration, 0, load.clients*total)
 	for _, c := range clients {
 		all = append(all, c.lat...)
