@@ -177,7 +177,7 @@ func appendFrame(b []byte, parts ...[]byte) []byte {
 }
 
 // wsConn is one WebSocket client: a reader goroutine that parses what the
-// client sends, and the handler's goroutine that writes everything, so
+// client sends, and a writer goroutine that writes everything, so
 // that acknowledgements, replays and live events go out in one order.
 type wsConn struct {
 	c    *websocket.Conn
