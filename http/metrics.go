@@ -64,7 +64,7 @@ func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
 		m.registry.MustRegister(
 			hubMetric("ossa_event_subscribers", "Live event subscribers (WebSocket and SSE clients) on this replica.",
 				prometheus.GaugeValue, func(m events.Metrics) float64 { return float64(m.Subscribers) }),
-			hubMetric("ossa_events_delivered_total", "Events queued for subscribers on this replica.",
+			hubMetric("ossa_events_delivered_total", "Events handed to this replica's subscribers, one per subscriber and matching subscription.",
 				prometheus.CounterValue, func(m events.Metrics) float64 { return float64(m.Delivered) }),
 			hubMetric("ossa_event_subscribers_dropped_total", "Subscribers disconnected for falling too far behind.",
 				prometheus.CounterValue, func(m events.Metrics) float64 { return float64(m.Dropped) }),
