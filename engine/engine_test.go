@@ -243,7 +243,12 @@ func testIndependentStepsRunConcurrently(t *testing.T, backend string) {
 				break
 			}
 		}
-		time.Sleep(300 * time.Millisecond)
+		// The five independent steps each wait (up to 5 s) until all five
+		// overlap, so a slow machine cannot make them look sequential;
+		// the join then answers at once.
+		for deadline := time.Now().Add(5 * time.Second); peak.Load() < 5 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		inFlight.Add(-1)
 		return 200, `{"ok":true}`
 	})
@@ -279,7 +284,12 @@ func testParallelConditionalLoop(t *testing.T, backend string) {
 		n := inFlight.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Until two calls have overlapped, each waits for the other (up to
+		// 5 s), so a slow machine cannot make parallel iterations look
+		// sequential; after that, calls answer at once.
+		for deadline := time.Now().Add(5 * time.Second); peak.Load() < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		inFlight.Add(-1)
 		var in struct{ Item float64 }
 		json.Unmarshal(c.Input, &in)
