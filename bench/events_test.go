@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -243,26 +242,18 @@ func raiseFileLimit(b *testing.B, n uint64) {
 	}
 }
 
-// fanoutGateway is the gateway process under test.
-type fanoutGateway struct {
-	url string
-	pid int
-}
-
-// startFanoutGateway builds cmd/ossa and runs `ossa serve` as
-// startGatewayProcess does, with REDIS_URL set, and returns its URL and
-// process ID once it is ready. With fanoutPprofEnv set, the binary also
+// startFanoutGateway starts the gateway with REDIS_URL set and the
+// benchmark's Redis channel. With fanoutPprofEnv set, the binary also
 // serves net/http/pprof there.
-func startFanoutGateway(b *testing.B, redisURL string) fanoutGateway {
+func startFanoutGateway(b *testing.B, redisURL string) gatewayProcess {
 	b.Helper()
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "ossa")
-	build := []string{"build", "-o", bin}
+	var build []string
 	if addr := os.Getenv(fanoutPprofEnv); addr != "" {
 		pkg, err := filepath.Abs("../cmd/ossa")
 		if err != nil {
 			b.Fatal(err)
 		}
+		dir := b.TempDir()
 		src := filepath.Join(dir, "pprof.go")
 		overlay := filepath.Join(dir, "overlay.json")
 		code := "package main\n\nimport (\n\t\"net/http\"\n\t_ \"net/http/pprof\"\n\t\"os\"\n)\n\n" +
@@ -274,38 +265,10 @@ func startFanoutGateway(b *testing.B, redisURL string) fanoutGateway {
 		if err := os.WriteFile(overlay, []byte(replace), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		build = append(build, "-overlay", overlay)
+		build = []string{"-overlay", overlay}
 		b.Logf("the gateway serves net/http/pprof on http://%s/debug/pprof/", addr)
 	}
-	if out, err := exec.Command("go", append(build, "../cmd/ossa")...).CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	addr := freePort(b)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "OSSA_HOST=127.0.0.1", "SERVICE_PORT="+port, "OSSA_DATA_DIR="+filepath.Join(dir, "data"),
-		"REDIS_URL="+redisURL, "OSSA_EVENT_CHANNEL="+fanoutChannel, "API_RATE_LIMIT=0", "LOG_LEVEL=warn", "OSSA_AGENT_HEALTH_INTERVAL=0")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return fanoutGateway{url: url, pid: cmd.Process.Pid}
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the gateway at %s did not become ready: %v", url, err)
-		}
-	}
+	return startGatewayProcess(b, build, "REDIS_URL="+redisURL, "OSSA_EVENT_CHANNEL="+fanoutChannel)
 }
 
 // gatewayMemory is one reading of the gateway's memory.
@@ -326,7 +289,7 @@ func (m gatewayMemory) liveBytes() float64 {
 }
 
 // readGatewayMemory reads the gateway's VmRSS and its /metrics.
-func readGatewayMemory(b *testing.B, gw fanoutGateway) gatewayMemory {
+func readGatewayMemory(b *testing.B, gw gatewayProcess) gatewayMemory {
 	b.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", gw.pid))
 	if err != nil {
@@ -354,7 +317,7 @@ func readGatewayMemory(b *testing.B, gw fanoutGateway) gatewayMemory {
 // to do, by scraping its /metrics (each scrape allocates) until its GC count
 // goes up, then gives its background sweeper a second to free what the GC
 // found dead, and returns the reading taken then.
-func readLiveMemory(b *testing.B, gw fanoutGateway) gatewayMemory {
+func readLiveMemory(b *testing.B, gw gatewayProcess) gatewayMemory {
 	b.Helper()
 	gcs := scrapeMetrics(b, gw.url)["go_gc_duration_seconds_count"]
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -412,7 +375,7 @@ type fanoutProgress struct {
 	report strings.Builder
 }
 
-func watchFanout(gw fanoutGateway, clients []*fanoutClient) *fanoutProgress {
+func watchFanout(gw gatewayProcess, clients []*fanoutClient) *fanoutProgress {
 	p := &fanoutProgress{done: make(chan struct{})}
 	start := time.Now()
 	go func() {

@@ -109,7 +109,7 @@ func benchmarkExecuteLatency(b *testing.B, clients int) {
 	goproxy := startAgentProcess(b, goProxyEnv+"="+agent)
 	proxy := startNginx(b, nginxBin, agent)
 
-	gw := startGatewayProcess(b)
+	gw := startGatewayProcess(b, nil).url
 	resp, err := http.Post(gw+"/api/v1/agents", "application/json",
 		strings.NewReader(`{"name":"noop","type":"worker","capabilities":["noop"],"endpoint":"`+agent+`"}`))
 	if err != nil {
@@ -345,20 +345,28 @@ func freePort(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-// startGatewayProcess builds cmd/ossa and runs `ossa serve` on a free port
-// with a fresh data directory, and returns its URL once it is ready.
-func startGatewayProcess(b *testing.B) string {
+// gatewayProcess is an `ossa serve` process under test.
+type gatewayProcess struct {
+	url string
+	pid int
+}
+
+// startGatewayProcess builds cmd/ossa (with buildFlags) and runs `ossa
+// serve` on a free port with a fresh data directory and env added to its
+// environment, and returns it once it is ready.
+func startGatewayProcess(b *testing.B, buildFlags []string, env ...string) gatewayProcess {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "ossa")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ossa").CombinedOutput(); err != nil {
+	build := append(append([]string{"build", "-o", bin}, buildFlags...), "../cmd/ossa")
+	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	addr := freePort(b)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "OSSA_HOST=127.0.0.1", "SERVICE_PORT="+port, "OSSA_DATA_DIR="+filepath.Join(dir, "data"),
-		"API_RATE_LIMIT=0", "LOG_LEVEL=warn", "OSSA_AGENT_HEALTH_INTERVAL=0")
+	cmd.Env = append(append(os.Environ(), "OSSA_HOST=127.0.0.1", "SERVICE_PORT="+port, "OSSA_DATA_DIR="+filepath.Join(dir, "data"),
+		"API_RATE_LIMIT=0", "LOG_LEVEL=warn", "OSSA_AGENT_HEALTH_INTERVAL=0"), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -373,7 +381,7 @@ func startGatewayProcess(b *testing.B) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url
+				return gatewayProcess{url: url, pid: cmd.Process.Pid}
 			}
 		}
 		if time.Now().After(deadline) {
