@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 
@@ -174,7 +175,7 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 			}
 			return nil
 		}); err != nil {
-			if err == errStop {
+			if errors.Is(err, errStop) {
 				return nil
 			}
 			return err
@@ -206,8 +207,5 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 	}
 }
 
-type stopError struct{}
-
-func (stopError) Error() string { return "stop" }
-
-var errStop error = stopError{}
+// errStop ends a replay early: stop said the event sent was the last.
+var errStop = errors.New("stop")

@@ -69,24 +69,6 @@ func (c *agentsCLI) printEvent(e *platform.Event) error {
 
 // summary is what an event says, in a few words.
 func summary(e *platform.Event) string {
-	var d struct {
-		Name, RunID, Workflow, Step, Agent, Error string
-		Status, PreviousHealth                    string
-		Attempt                                   int
-		Health                                    platform.AgentHealth
-	}
-	var raw map[string]json.RawMessage
-	_ = json.Unmarshal(e.Data, &raw)
-	get := func(k string, v any) { _ = json.Unmarshal(raw[k], v) }
-	get("name", &d.Name)
-	get("run_id", &d.RunID)
-	get("workflow", &d.Workflow)
-	get("step", &d.Step)
-	get("agent", &d.Agent)
-	get("error", &d.Error)
-	get("attempt", &d.Attempt)
-	get("health", &d.Health)
-	get("previous_health", &d.PreviousHealth)
 	var parts []string
 	add := func(k, v string) {
 		if v != "" {
@@ -95,22 +77,30 @@ func summary(e *platform.Event) string {
 	}
 	switch e.Stream() {
 	case "agent":
+		var d platform.AgentEventData
+		_ = json.Unmarshal(e.Data, &d)
 		add("agent", d.Name)
 		if e.Type == platform.EventAgentHealthChanged {
-			add("health", d.PreviousHealth+"→"+string(d.Health.Status))
+			add("health", string(d.PreviousHealth)+"→"+string(d.Health.Status))
 			add("reason", d.Health.Reason)
 		}
 	case "workflow":
+		var d platform.WorkflowEventData
+		_ = json.Unmarshal(e.Data, &d)
 		add("workflow", d.Name)
 	default:
-		add("run", d.RunID)
-		add("workflow", d.Workflow)
-		add("step", d.Step)
-		add("agent", d.Agent)
-		if d.Attempt > 1 {
-			add("attempt", fmt.Sprint(d.Attempt))
+		var run platform.RunEventData
+		var step platform.StepEventData
+		_ = json.Unmarshal(e.Data, &run)
+		_ = json.Unmarshal(e.Data, &step)
+		add("run", run.RunID)
+		add("workflow", run.Workflow)
+		add("step", step.Step)
+		add("agent", step.Agent)
+		if step.Attempt > 1 {
+			add("attempt", fmt.Sprint(step.Attempt))
 		}
-		add("error", oneLine(d.Error))
+		add("error", oneLine(run.Error))
 	}
 	return strings.Join(parts, " ")
 }
@@ -183,12 +173,8 @@ func (c *agentsCLI) followRun(ctx context.Context, id string) error {
 			return c.printEvent(e)
 		}
 		var d struct {
-			Step     string   `json:"step"`
-			Agent    string   `json:"agent"`
-			Attempt  int      `json:"attempt"`
-			Error    string   `json:"error"`
-			Workflow string   `json:"workflow"`
-			Duration *float64 `json:"duration_ms"`
+			platform.StepEventData
+			Workflow string `json:"workflow"`
 		}
 		_ = json.Unmarshal(e.Data, &d)
 		at := fmt.Sprintf("%7.3fs", time.Since(start).Seconds())

@@ -26,8 +26,9 @@ type wsWatch struct {
 	events chan *platform.Event
 }
 
-// watch connects to gw's /ws, subscribes to channel, and collects events.
-func watch(t *testing.T, gw, channel string) *wsWatch {
+// watch connects to gw's /ws, subscribes to channel (with extra members
+// added to the subscribe message, such as since), and collects events.
+func watch(t *testing.T, gw, channel string, extra ...string) *wsWatch {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -38,7 +39,7 @@ func watch(t *testing.T, gw, channel string) *wsWatch {
 	c.SetReadLimit(1 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	w := &wsWatch{c: c, events: make(chan *platform.Event, 10000)}
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","channel":"`+channel+`"}`)); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","channel":"`+channel+`"`+strings.Join(extra, "")+`}`)); err != nil {
 		t.Fatal(err)
 	}
 	subscribed := make(chan error, 1)
@@ -169,35 +170,11 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	waitRuns(t, a.url, ids, 30*time.Second)
 }
 
-// watchReplay reads, over a's /ws with since 0, every event up to last.
+// watchReplay reads, over gw's /ws with since 0, every event up to last.
 func watchReplay(t *testing.T, gw string, last int64) []*platform.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw, "http")+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	c.SetReadLimit(1 << 20)
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","channel":"*","since":0}`)); err != nil {
-		t.Fatal(err)
-	}
-	var out []*platform.Event
-	for len(out) == 0 || out[len(out)-1].ID < last {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("replay: %v after %s", err, eventTypes(out))
-		}
-		var m ohttp.WSMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		if m.Type == "event" {
-			out = append(out, m.Event)
-		}
-	}
-	return out
+	w := watch(t, gw, "*", `,"since":0`)
+	return w.until(t, 10*time.Second, func(e *platform.Event) bool { return e.ID >= last })
 }
 
 // redisServer is a redis-server process of the test's own, on a free port,
