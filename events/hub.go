@@ -289,10 +289,12 @@ func (h *Hub) catchUp(ctx context.Context) {
 // delivered and first filling from the store any gap before it (or, for
 // a nil batch, everything the store has beyond the last event delivered).
 func (h *Hub) deliver(ctx context.Context, batch []platform.Event) {
-	for len(batch) > 0 && batch[0].ID <= h.position() {
+	// Only the pump delivers, so the position moves only here.
+	last := h.position()
+	for len(batch) > 0 && batch[0].ID <= last {
 		batch = batch[1:]
 	}
-	if batch == nil || (len(batch) > 0 && batch[0].ID > h.position()+1) {
+	if batch == nil || (len(batch) > 0 && batch[0].ID > last+1) {
 		for ctx.Err() == nil {
 			from := h.position()
 			fill, err := h.cfg.Store.ListEvents(ctx, platform.EventQuery{After: from})
@@ -311,11 +313,8 @@ func (h *Hub) deliver(ctx context.Context, batch []platform.Event) {
 			h.publishLocal(fill)
 		}
 	}
-	for len(batch) > 0 && batch[0].ID <= h.position() {
-		batch = batch[1:]
-	}
 	if len(batch) > 0 {
-		h.publishLocal(batch)
+		h.publishLocal(batch) // skips what the fill delivered already
 	}
 }
 
