@@ -79,8 +79,18 @@ func (s *Subscriber) Unsubscribe(name string) bool {
 	return len(s.subs) < n
 }
 
-// Ready receives a value when events wait to be taken.
+// Ready receives a value when events wait to be taken, when the
+// subscriber ends, and after Wake.
 func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
+
+// Wake makes Ready receive a value, as an event would: a client that has
+// other work besides events can wait on Ready alone and be woken for it.
+func (s *Subscriber) Wake() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
 
 // Take appends to buf the waiting deliveries, once per subscription each
 // event matches, in stream order, and returns it. A subscriber that fell
@@ -143,16 +153,14 @@ func (s *Subscriber) matches(e *platform.Event) bool {
 // wake signals Ready, in the hub's epoch. The hub holds its lock.
 func (s *Subscriber) wake(epoch uint64) {
 	s.woken = epoch
-	select {
-	case s.ready <- struct{}{}:
-	default:
-	}
+	s.Wake()
 }
 
 func (s *Subscriber) end(err error) {
 	s.once.Do(func() {
 		s.err = err
 		close(s.done)
+		s.Wake()
 	})
 }
 

@@ -2,7 +2,6 @@ package http
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -98,7 +98,8 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// back its goroutine and stack, and two goroutines of the
 	// connection's own serve it.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	go ws.read(ctx, cancel)
+	ws.stop = func() { cancel(); sub.Wake() }
+	go ws.read(ctx)
 	go func() {
 		defer s.metrics.wsConnections.Dec()
 		defer sub.Close()
@@ -133,25 +134,26 @@ func (h *batchingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // library would flush, and so write, after every message. The library
 // still reads, answers pings and closes; it writes one whole control frame
 // per Write, and writes take turns, so frames never interleave.
+//
+// A write that cannot finish within wsWriteTimeout fails. The deadline is
+// moved forward only when less than half of that is left, not before and
+// after every write: under load a connection takes dozens of batches a
+// second, and each deadline change costs a timer update.
 type batchConn struct {
 	net.Conn
-	mu sync.Mutex
+	mu       sync.Mutex
+	deadline time.Time
 }
 
+// Write writes p, one whole frame or a batch of frames.
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if now := time.Now(); c.deadline.Sub(now) < wsWriteTimeout/2 {
+		c.deadline = now.Add(wsWriteTimeout)
+		_ = c.Conn.SetWriteDeadline(c.deadline)
+	}
 	return c.Conn.Write(p)
-}
-
-// send writes a batch of frames, giving up after timeout.
-func (c *batchConn) send(b []byte, timeout time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := c.Conn.Write(b)
-	_ = c.Conn.SetWriteDeadline(time.Time{})
-	return err
 }
 
 // appendFrame appends to b one unmasked WebSocket text frame (RFC 6455,
@@ -179,6 +181,8 @@ func appendFrame(b []byte, parts ...[]byte) []byte {
 // wsConn is one WebSocket client: a reader goroutine that parses what the
 // client sends, and a writer goroutine that writes everything, so
 // that acknowledgements, replays and live events go out in one order.
+// The writer waits on one thing, its subscriber's Ready, whatever woke it:
+// events, a client message, the end, or a ping due.
 type wsConn struct {
 	c    *websocket.Conn
 	conn *batchConn
@@ -189,6 +193,11 @@ type wsConn struct {
 	requests chan WSMessage
 	// subs are the subscribed channels by name.
 	subs map[string]*wsSub
+	// stop ends the connection: it cancels its context and wakes the
+	// writer.
+	stop func()
+	// pingDue is set when a ping is due; noPong when one went unanswered.
+	pingDue, noPong atomic.Bool
 }
 
 // wsSub is one subscribed channel of a connection.
@@ -201,8 +210,8 @@ type wsSub struct {
 
 // read parses client messages until the connection ends. Bad ones are
 // answered with an error message; the connection stays open.
-func (ws *wsConn) read(ctx context.Context, done context.CancelFunc) {
-	defer done()
+func (ws *wsConn) read(ctx context.Context) {
+	defer ws.stop()
 	for {
 		typ, b, err := ws.c.Read(ctx)
 		if err != nil {
@@ -217,6 +226,7 @@ func (ws *wsConn) read(ctx context.Context, done context.CancelFunc) {
 		}
 		select {
 		case ws.requests <- m:
+			ws.sub.Wake()
 		case <-ctx.Done():
 			return
 		}
@@ -235,50 +245,86 @@ func jsonError(b []byte) string {
 // write sends acknowledgements, replays and events until the client or
 // the subscriber ends, and returns the close status to end with.
 func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
-	ping := time.NewTicker(wsPingInterval)
+	ping := time.AfterFunc(wsPingInterval, func() { ws.pingDue.Store(true); ws.sub.Wake() })
 	defer ping.Stop()
 	var buf []events.Delivery
 	for {
-		select {
-		case <-ctx.Done():
+		<-ws.sub.Ready()
+		if ctx.Err() != nil {
+			if ws.noPong.Load() {
+				return websocket.StatusPolicyViolation, "no pong"
+			}
 			return websocket.StatusNormalClosure, ""
+		}
+		select {
 		case <-ws.sub.Done():
 			if errors.Is(ws.sub.Err(), events.ErrSlow) {
 				return closeTooSlow, "too slow: fell too far behind the event stream; reconnect with since"
 			}
 			return closeShuttingDown, "the gateway is shutting down; reconnect with since"
-		case m := <-ws.requests:
-			err := ws.handle(ctx, m)
-			if err := cmp.Or(err, ws.flush()); err != nil {
+		default:
+		}
+		if err := ws.answer(ctx); err != nil {
+			return websocket.StatusInternalError, "write failed"
+		}
+		buf = ws.sub.Take(buf[:0])
+		var (
+			name   string
+			sub    *wsSub
+			looked bool
+		)
+		for _, d := range buf {
+			if !looked || d.Subscription != name {
+				name, sub, looked = d.Subscription, ws.subs[d.Subscription], true
+			}
+			if sub == nil || d.Event.ID <= sub.last {
+				continue // unsubscribed since, or replayed already
+			}
+			sub.last = d.Event.ID
+			if err := ws.sendEvent(sub, d.Event, d.JSON); err != nil {
 				return websocket.StatusInternalError, "write failed"
-			}
-		case <-ws.sub.Ready():
-			buf = ws.sub.Take(buf[:0])
-			for _, d := range buf {
-				sub := ws.subs[d.Subscription]
-				if sub == nil || d.Event.ID <= sub.last {
-					continue // unsubscribed since, or replayed already
-				}
-				sub.last = d.Event.ID
-				if err := ws.sendEvent(sub, d.Event, d.JSON); err != nil {
-					return websocket.StatusInternalError, "write failed"
-				}
-			}
-			if err := ws.flush(); err != nil {
-				return websocket.StatusInternalError, "write failed"
-			}
-			if cap(buf) > 256 {
-				buf = nil
-			}
-		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-			err := ws.c.Ping(pctx)
-			cancel()
-			if err != nil {
-				return websocket.StatusPolicyViolation, "no pong"
 			}
 		}
+		if err := ws.flush(); err != nil {
+			return websocket.StatusInternalError, "write failed"
+		}
+		if cap(buf) > 256 {
+			buf = nil
+		}
+		if ws.pingDue.Swap(false) {
+			go ws.ping(ctx, ping)
+		}
 	}
+}
+
+// answer handles the client messages waiting.
+func (ws *wsConn) answer(ctx context.Context) error {
+	for {
+		select {
+		case m := <-ws.requests:
+			if err := ws.handle(ctx, m); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// ping pings the client and waits for the pong, beside the writer so that
+// events keep flowing meanwhile; no pong within wsWriteTimeout ends the
+// connection.
+func (ws *wsConn) ping(ctx context.Context, next *time.Timer) {
+	pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	defer cancel()
+	if err := ws.c.Ping(pctx); err != nil {
+		if ctx.Err() == nil {
+			ws.noPong.Store(true)
+			ws.stop()
+		}
+		return
+	}
+	next.Reset(wsPingInterval)
 }
 
 // handle answers one client message.
@@ -381,7 +427,7 @@ func (ws *wsConn) flush() error {
 	if len(ws.out) == 0 {
 		return nil
 	}
-	err := ws.conn.send(ws.out, wsWriteTimeout)
+	_, err := ws.conn.Write(ws.out)
 	if cap(ws.out) > 4*writeBatch {
 		ws.out = nil // a burst is over: give its memory back
 	} else {
