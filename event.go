@@ -48,10 +48,17 @@ type Event struct {
 // Stream is the part of the platform an event belongs to: "agent",
 // "workflow" or "run" (runs and their steps).
 func (e *Event) Stream() string {
-	s, _, _ := strings.Cut(e.Type, ".")
-	if s == "step" {
+	// The known prefixes first: every live subscriber asks this of every
+	// event.
+	switch t := e.Type; {
+	case strings.HasPrefix(t, "agent."):
+		return "agent"
+	case strings.HasPrefix(t, "run."), strings.HasPrefix(t, "step."):
 		return "run"
+	case strings.HasPrefix(t, "workflow."):
+		return "workflow"
 	}
+	s, _, _ := strings.Cut(e.Type, ".")
 	return s
 }
 
