@@ -24,9 +24,11 @@
 //     p50/p99/max delivery latency, beside a plain go-redis subscriber in
 //     the same run, and the gateway's memory per idle connection (VmRSS and
 //     Go heap+stacks). Every client must get every event, once and in
-//     order. OSSA_BENCH_FANOUT_{CLIENTS,RATE,SECONDS,DRAIN} change the load;
-//     OSSA_BENCH_FANOUT_PPROF=127.0.0.1:6061 builds the gateway with
-//     net/http/pprof there. It needs TEST_REDIS_URL, else it skips.
+//     order. OSSA_BENCH_FANOUT_{CLIENTS,RATE,SECONDS,DRAIN,WARMUP} change
+//     the load. It needs TEST_REDIS_URL, else it skips.
+//
+// OSSA_BENCH_PPROF=127.0.0.1:6061 builds the gateway of either benchmark
+// with net/http/pprof serving there, to profile it under the load.
 //
 // Nothing here asserts a figure: benchmarks only fail when a request or a
 // run does. The figures, with the commands and machines that produced

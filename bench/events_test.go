@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -48,10 +47,6 @@ const (
 	// fanoutDrain is how long the clients get, after the last event was
 	// published, to receive everything before the benchmark fails.
 	fanoutDrain = 60 * time.Second
-	// fanoutPprofEnv, set to a loopback address, builds the gateway with
-	// net/http/pprof serving on it (a file added with go build -overlay;
-	// the source tree is untouched), for profiling during the benchmark.
-	fanoutPprofEnv = "OSSA_BENCH_FANOUT_PPROF"
 )
 
 // fanoutChannel is the Redis pub/sub channel of the benchmark's gateway
@@ -276,32 +271,10 @@ func raiseFileLimit(b *testing.B, n uint64) {
 }
 
 // startFanoutGateway starts the gateway with REDIS_URL set and the
-// benchmark's Redis channel. With fanoutPprofEnv set, the binary also
-// serves net/http/pprof there.
+// benchmark's Redis channel.
 func startFanoutGateway(b *testing.B, redisURL string) gatewayProcess {
 	b.Helper()
-	var build []string
-	if addr := os.Getenv(fanoutPprofEnv); addr != "" {
-		pkg, err := filepath.Abs("../cmd/ossa")
-		if err != nil {
-			b.Fatal(err)
-		}
-		dir := b.TempDir()
-		src := filepath.Join(dir, "pprof.go")
-		overlay := filepath.Join(dir, "overlay.json")
-		code := "package main\n\nimport (\n\t\"net/http\"\n\t_ \"net/http/pprof\"\n\t\"os\"\n)\n\n" +
-			"func init() { go func() { _ = http.ListenAndServe(os.Getenv(\"" + fanoutPprofEnv + "\"), nil) }() }\n"
-		replace := fmt.Sprintf(`{"Replace":{%q:%q}}`, filepath.Join(pkg, "zz_bench_pprof.go"), src)
-		if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(overlay, []byte(replace), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		build = []string{"-overlay", overlay}
-		b.Logf("the gateway serves net/http/pprof on http://%s/debug/pprof/", addr)
-	}
-	return startGatewayProcess(b, build, "REDIS_URL="+redisURL, "OSSA_EVENT_CHANNEL="+fanoutChannel)
+	return startGatewayProcess(b, "REDIS_URL="+redisURL, "OSSA_EVENT_CHANNEL="+fanoutChannel)
 }
 
 // gatewayMemory is one reading of the gateway's memory.

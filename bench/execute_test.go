@@ -109,7 +109,7 @@ func benchmarkExecuteLatency(b *testing.B, clients int) {
 	goproxy := startAgentProcess(b, goProxyEnv+"="+agent)
 	proxy := startNginx(b, nginxBin, agent)
 
-	gw := startGatewayProcess(b, nil).url
+	gw := startGatewayProcess(b).url
 	resp, err := http.Post(gw+"/api/v1/agents", "application/json",
 		strings.NewReader(`{"name":"noop","type":"worker","capabilities":["noop"],"endpoint":"`+agent+`"}`))
 	if err != nil {
@@ -351,14 +351,14 @@ type gatewayProcess struct {
 	pid int
 }
 
-// startGatewayProcess builds cmd/ossa (with buildFlags) and runs `ossa
+// startGatewayProcess builds cmd/ossa (see pprofEnv) and runs `ossa
 // serve` on a free port with a fresh data directory and env added to its
 // environment, and returns it once it is ready.
-func startGatewayProcess(b *testing.B, buildFlags []string, env ...string) gatewayProcess {
+func startGatewayProcess(b *testing.B, env ...string) gatewayProcess {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "ossa")
-	build := append(append([]string{"build", "-o", bin}, buildFlags...), "../cmd/ossa")
+	build := append(append([]string{"build", "-o", bin}, pprofOverlay(b, dir)...), "../cmd/ossa")
 	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -388,4 +388,36 @@ func startGatewayProcess(b *testing.B, buildFlags []string, env ...string) gatew
 			b.Fatalf("the gateway at %s did not become ready: %v", url, err)
 		}
 	}
+}
+
+// pprofEnv, set to a loopback address, builds the gateway with
+// net/http/pprof serving on it (a file added with go build -overlay; the
+// source tree is untouched), for profiling it during a benchmark.
+const pprofEnv = "OSSA_BENCH_PPROF"
+
+// pprofOverlay returns the go build flags that add net/http/pprof to the
+// gateway when pprofEnv is set, writing the overlay into dir; none else.
+func pprofOverlay(b *testing.B, dir string) []string {
+	b.Helper()
+	addr := os.Getenv(pprofEnv)
+	if addr == "" {
+		return nil
+	}
+	pkg, err := filepath.Abs("../cmd/ossa")
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := filepath.Join(dir, "pprof.go")
+	overlay := filepath.Join(dir, "overlay.json")
+	code := "package main\n\nimport (\n\t\"net/http\"\n\t_ \"net/http/pprof\"\n\t\"os\"\n)\n\n" +
+		"func init() { go func() { _ = http.ListenAndServe(os.Getenv(\"" + pprofEnv + "\"), nil) }() }\n"
+	replace := fmt.Sprintf(`{"Replace":{%q:%q}}`, filepath.Join(pkg, "zz_bench_pprof.go"), src)
+	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(overlay, []byte(replace), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("the gateway serves net/http/pprof on http://%s/debug/pprof/", addr)
+	return []string{"-overlay", overlay}
 }

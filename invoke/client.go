@@ -36,9 +36,10 @@ const detailLimit = 200
 // Client calls agents over HTTP or A2A. Its zero value works; New returns
 // one tuned for a gateway. A Client is safe for concurrent use.
 type Client struct {
-	// HTTP is the client used for every call. New sets one whose
-	// connection pool keeps up to 256 idle connections per agent host, that
-	// does not follow redirects, and that has no overall timeout: each
+	// HTTP is the client used for every call. New sets one that makes
+	// each call on the caller's goroutine over kept-alive HTTP/1.1
+	// connections, up to 256 idle ones per agent address (transport.go),
+	// that does not follow redirects, and that has no overall timeout: each
 	// call's context carries the step timeout. Default: such a client,
 	// shared by every Client that leaves this nil.
 	HTTP *http.Client
@@ -69,12 +70,8 @@ func New() *Client {
 }
 
 func newHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 256
-	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{
-		Transport: t,
+		Transport: newTransport(),
 		// A redirected POST would arrive as a GET without its body: an
 		// agent that moved must be registered at its new endpoint.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
