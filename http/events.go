@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -24,9 +25,11 @@ import (
 // Live event streams: the WebSocket protocol of the developer guide and
 // Server-Sent Events. docs/events.md describes both.
 const (
-	// wsPingInterval is how often an idle WebSocket is pinged; a peer
-	// that does not answer within wsWriteTimeout is disconnected.
+	// wsPingInterval and wsPongTimeout are Server.WSPingInterval's and
+	// Server.WSPongTimeout's defaults.
 	wsPingInterval = 25 * time.Second
+	wsPongTimeout  = 10 * time.Second
+	// wsWriteTimeout bounds a write to a live stream's connection.
 	wsWriteTimeout = 10 * time.Second
 	// wsMaxMessage caps what a client may send in one message.
 	wsMaxMessage = 4096
@@ -93,7 +96,8 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	c.SetReadLimit(wsMaxMessage)
 	s.metrics.wsConnections.Inc()
-	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{}}
+	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{},
+		pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
 	// The connection outlives the request: the handler returns, giving
 	// back its goroutine and stack, and two goroutines of the
 	// connection's own serve it.
@@ -196,6 +200,9 @@ type wsConn struct {
 	// stop ends the connection: it cancels its context and wakes the
 	// writer.
 	stop func()
+	// pingEvery is how often the client is pinged; pongWait how long its
+	// pong may take.
+	pingEvery, pongWait time.Duration
 	// pingDue is set when a ping is due; noPong when one went unanswered.
 	pingDue, noPong atomic.Bool
 }
@@ -245,15 +252,15 @@ func jsonError(b []byte) string {
 // write sends acknowledgements, replays and events until the client or
 // the subscriber ends, and returns the close status to end with.
 func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
-	ping := time.AfterFunc(wsPingInterval, func() { ws.pingDue.Store(true); ws.sub.Wake() })
+	ping := time.AfterFunc(ws.pingEvery, func() { ws.pingDue.Store(true); ws.sub.Wake() })
 	defer ping.Stop()
 	var buf []events.Delivery
 	for {
 		<-ws.sub.Ready()
+		if ws.noPong.Load() {
+			return websocket.StatusPolicyViolation, "no pong"
+		}
 		if ctx.Err() != nil {
-			if ws.noPong.Load() {
-				return websocket.StatusPolicyViolation, "no pong"
-			}
 			return websocket.StatusNormalClosure, ""
 		}
 		select {
@@ -312,19 +319,21 @@ func (ws *wsConn) answer(ctx context.Context) error {
 }
 
 // ping pings the client and waits for the pong, beside the writer so that
-// events keep flowing meanwhile; no pong within wsWriteTimeout ends the
+// events keep flowing meanwhile; no pong within pongWait ends the
 // connection.
 func (ws *wsConn) ping(ctx context.Context, next *time.Timer) {
-	pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	pctx, cancel := context.WithTimeout(ctx, ws.pongWait)
 	defer cancel()
 	if err := ws.c.Ping(pctx); err != nil {
 		if ctx.Err() == nil {
+			// The writer closes with the reason; cancelling ctx here
+			// would close the connection under it first.
 			ws.noPong.Store(true)
-			ws.stop()
+			ws.sub.Wake()
 		}
 		return
 	}
-	next.Reset(wsPingInterval)
+	next.Reset(ws.pingEvery)
 }
 
 // handle answers one client message.

@@ -418,3 +418,58 @@ func TestWebSocketClosedOnShutdown(t *testing.T) {
 		t.Fatalf("connection ended with %v, want close 4001", err)
 	}
 }
+
+// A client that answers pings stays connected across them and keeps
+// getting events; one that does not is closed with 1008.
+func TestWebSocketPings(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, func(s *ohttp.Server) {
+		s.WSPingInterval = 50 * time.Millisecond
+		s.WSPongTimeout = 200 * time.Millisecond
+	})
+	answering, silent := g.dialWS(t), g.dialWS(t)
+	for _, ws := range []*wsClient{answering, silent} {
+		ws.send(t, `{"type":"subscribe","channel":"agent-events"}`)
+		ws.expect(t, "subscribed", "agent-events")
+	}
+	// coder/websocket answers pings while it reads: the answering client
+	// reads all along, the silent one not at all.
+	got := make(chan []byte, 16)
+	go func() {
+		for {
+			_, b, err := answering.c.Read(context.Background())
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- b
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // ten ping intervals
+	g.register(t, agentBody("after-pings"))
+	select {
+	case b, ok := <-got:
+		var m ohttp.WSMessage
+		if !ok {
+			t.Fatal("the answering client's connection ended")
+		}
+		mustUnmarshal(t, b, &m)
+		if m.Type != "event" || m.Event.Type != platform.EventAgentRegistered {
+			t.Fatalf("after the pings got %s", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event after the pings")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, b, err := silent.c.Read(ctx)
+		if err == nil {
+			continue // the event it did not read in time, or nothing
+		}
+		if s := websocket.CloseStatus(err); s != websocket.StatusPolicyViolation {
+			t.Fatalf("the silent client's connection ended with %v (%v, last %s), want 1008", s, err, b)
+		}
+		break
+	}
+}

@@ -48,6 +48,10 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies; DefaultMaxBodyBytes when 0.
 	MaxBodyBytes int64
+	// WSPingInterval is how often the gateway pings an open WebSocket,
+	// and WSPongTimeout how long it waits for the pong before it closes
+	// the connection (1008 "no pong"); 25 s and 10 s when 0.
+	WSPingInterval, WSPongTimeout time.Duration
 	// Logger receives one line per request; slog.Default() when nil.
 	Logger *slog.Logger
 
