@@ -40,7 +40,10 @@ type Config struct {
 	// Coalesce is how long a subscriber that was just woken for an event
 	// may wait for the next ones, so that under load each wake-up (and each
 	// write to the client) carries a batch instead of one event: 20ms by
-	// default. The first event after a quiet spell goes out at once.
+	// default. The first event after a quiet spell goes out at once. Each
+	// subscriber waits for a phase of the period of its own, spread evenly
+	// over it, so that the writes to many clients are spread too instead of
+	// all coming at one tick.
 	Coalesce time.Duration
 }
 
@@ -80,11 +83,27 @@ type Hub struct {
 	head      uint64
 	dropped   int64
 	delivered atomic.Int64
-	// epoch counts Coalesce periods; a subscriber is woken at most once
-	// an epoch, and those with more waiting are woken at the next.
+	// phases divide the Coalesce period. Each subscriber belongs to one
+	// (nextPhase hands them out in turn) and is woken at most once a
+	// period of its phase: at once for the first event after a quiet
+	// spell, else at its phase's next tick. tick counts the ticks, one per
+	// phase, each Coalesce/len(phases) apart.
+	phases    []phase
+	nextPhase int
+	tick      uint64
+}
+
+// phase is one phase of the coalescing period.
+type phase struct {
+	// epoch counts the phase's periods; a subscriber woken in the
+	// current one waits in deferred for the next.
 	epoch    uint64
 	deferred []*Subscriber
 }
+
+// maxPhases is how many phases the coalescing period has at most; each is
+// at least a millisecond long.
+const maxPhases = 10
 
 // ringEntry is one event in the ring, with its JSON.
 type ringEntry struct {
@@ -127,8 +146,14 @@ func New(cfg Config) *Hub {
 		size *= 2
 	}
 	cfg.Buffer = size
+	// Epochs start at 1, so that a new subscriber (woken in epoch 0) is
+	// woken at once for its first event.
+	phases := make([]phase, min(maxPhases, max(1, int(cfg.Coalesce/time.Millisecond))))
+	for i := range phases {
+		phases[i].epoch = 1
+	}
 	return &Hub{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), arrived: make(chan struct{}, 1), subs: map[*Subscriber]struct{}{},
-		ring: make([]ringEntry, size), mask: uint64(size - 1)}
+		ring: make([]ringEntry, size), mask: uint64(size - 1), phases: phases}
 }
 
 // Start reads the stream's position and starts delivering.
@@ -215,7 +240,7 @@ func (h *Hub) pump(ctx context.Context) {
 	defer poll.Stop()
 	prune := time.NewTicker(max(min(h.cfg.Retention/4, 10*time.Minute), time.Second))
 	defer prune.Stop()
-	coalesce := time.NewTicker(h.cfg.Coalesce)
+	coalesce := time.NewTicker(h.cfg.Coalesce / time.Duration(len(h.phases)))
 	defer coalesce.Stop()
 	h.prune(ctx)
 	for {
@@ -223,7 +248,7 @@ func (h *Hub) pump(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-coalesce.C:
-			h.nextEpoch()
+			h.nextTick()
 		case <-h.wake:
 			h.sequence(ctx)
 		case <-h.arrived:
@@ -334,25 +359,30 @@ func (h *Hub) position() int64 {
 	return h.last
 }
 
-// nextEpoch starts a coalescing period, ends the subscribers that fell
-// more than the ring behind, and wakes those whose events waited for it.
-func (h *Hub) nextEpoch() {
+// nextTick starts the next period of the next phase and wakes the
+// subscribers of that phase whose events waited for it. Once a period it
+// also ends the subscribers that fell more than the ring behind.
+func (h *Hub) nextTick() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.epoch++
-	for s := range h.subs {
-		if h.head-s.cursor > uint64(len(h.ring)) {
-			s.end(ErrSlow)
-			delete(h.subs, s)
-			h.dropped++
+	h.tick++
+	p := &h.phases[h.tick%uint64(len(h.phases))]
+	p.epoch++
+	if h.tick%uint64(len(h.phases)) == 0 {
+		for s := range h.subs {
+			if h.head-s.cursor > uint64(len(h.ring)) {
+				s.end(ErrSlow)
+				delete(h.subs, s)
+				h.dropped++
+			}
 		}
 	}
-	for _, s := range h.deferred {
+	for _, s := range p.deferred {
 		s.deferred = false
-		s.wake(h.epoch)
+		s.wake(p.epoch)
 	}
-	clear(h.deferred)
-	h.deferred = h.deferred[:0]
+	clear(p.deferred)
+	p.deferred = p.deferred[:0]
 }
 
 // publishLocal puts events, in order and newer than the last, in the ring
@@ -374,14 +404,15 @@ func (h *Hub) publishLocal(events []platform.Event) {
 		h.ring[h.head&h.mask] = ringEntry{event: e, encoded: encoded}
 		h.head++
 		for s := range h.subs {
+			p := &h.phases[s.phase]
 			switch {
-			case s.woken != h.epoch:
+			case s.woken != p.epoch:
 				if s.matches(e) {
-					s.wake(h.epoch)
+					s.wake(p.epoch)
 				}
 			case !s.deferred:
 				s.deferred = true
-				h.deferred = append(h.deferred, s)
+				p.deferred = append(p.deferred, s)
 			}
 		}
 	}

@@ -32,10 +32,12 @@ type Subscriber struct {
 
 	// Guarded by hub.mu: the subscriptions, the ring position of the next
 	// event to take (written by Take under the read lock, which only its
-	// own goroutine calls), the hub epoch the subscriber was last woken in,
-	// and whether it waits in the hub's deferred list for the next epoch.
+	// own goroutine calls), the hub's coalescing phase the subscriber
+	// belongs to, the epoch of that phase it was last woken in, and
+	// whether it waits in the phase's deferred list for the next epoch.
 	subs     []subscription
 	cursor   uint64
+	phase    int
 	woken    uint64
 	deferred bool
 }
@@ -53,7 +55,8 @@ func (h *Hub) NewSubscriber() (*Subscriber, error) {
 	if h.closed {
 		return nil, ErrClosed
 	}
-	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{}), cursor: h.head}
+	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{}), cursor: h.head, phase: h.nextPhase}
+	h.nextPhase = (h.nextPhase + 1) % len(h.phases)
 	h.subs[s] = struct{}{}
 	return s, nil
 }
@@ -150,7 +153,7 @@ func (s *Subscriber) matches(e *platform.Event) bool {
 	return false
 }
 
-// wake signals Ready, in the hub's epoch. The hub holds its lock.
+// wake signals Ready, in its phase's epoch. The hub holds its lock.
 func (s *Subscriber) wake(epoch uint64) {
 	s.woken = epoch
 	s.Wake()
