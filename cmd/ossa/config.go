@@ -80,7 +80,8 @@ type Config struct {
 	EventBuffer int
 	// EventCoalesce is OSSA_EVENT_COALESCE: how long a live client's
 	// connection, once written to, gathers further events before the next
-	// write, so that under load each write carries a batch. Default 20ms.
+	// write, so that under load each write carries a batch (the clients'
+	// writes are spread over the period in phases). Default 20ms.
 	EventCoalesce time.Duration
 	// EventChannel is OSSA_EVENT_CHANNEL: the Redis pub/sub channel the
 	// replicas share events on; deployments sharing one Redis each need
