@@ -91,6 +91,10 @@ type Hub struct {
 	phases    []phase
 	nextPhase int
 	tick      uint64
+	// published says an event was published in the current period. After
+	// a period without any, the ticks stop until the next event, so that
+	// an idle gateway does not wake up every few milliseconds.
+	published bool
 }
 
 // phase is one phase of the coalescing period.
@@ -240,15 +244,25 @@ func (h *Hub) pump(ctx context.Context) {
 	defer poll.Stop()
 	prune := time.NewTicker(max(min(h.cfg.Retention/4, 10*time.Minute), time.Second))
 	defer prune.Stop()
-	coalesce := time.NewTicker(h.cfg.Coalesce / time.Duration(len(h.phases)))
+	// The coalescing ticks run only while events flow.
+	period := h.cfg.Coalesce / time.Duration(len(h.phases))
+	coalesce := time.NewTicker(period)
+	coalesce.Stop()
 	defer coalesce.Stop()
+	ticking := false
 	h.prune(ctx)
 	for {
+		if !ticking && h.flowing() {
+			coalesce.Reset(period)
+			ticking = true
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-coalesce.C:
-			h.nextTick()
+			if ticking = h.nextTick(); !ticking {
+				coalesce.Stop()
+			}
 		case <-h.wake:
 			h.sequence(ctx)
 		case <-h.arrived:
@@ -361,28 +375,52 @@ func (h *Hub) position() int64 {
 
 // nextTick starts the next period of the next phase and wakes the
 // subscribers of that phase whose events waited for it. Once a period it
-// also ends the subscribers that fell more than the ring behind.
-func (h *Hub) nextTick() {
+// also ends the subscribers that fell more than the ring behind, and after
+// a period without events it reports that the ticks may stop (false): it
+// then starts a new period of every phase, so that the next event wakes its
+// subscribers at once.
+func (h *Hub) nextTick() (more bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.tick++
 	p := &h.phases[h.tick%uint64(len(h.phases))]
 	p.epoch++
-	if h.tick%uint64(len(h.phases)) == 0 {
-		for s := range h.subs {
-			if h.head-s.cursor > uint64(len(h.ring)) {
-				s.end(ErrSlow)
-				delete(h.subs, s)
-				h.dropped++
-			}
-		}
-	}
 	for _, s := range p.deferred {
 		s.deferred = false
 		s.wake(p.epoch)
 	}
 	clear(p.deferred)
 	p.deferred = p.deferred[:0]
+	if h.tick%uint64(len(h.phases)) != 0 {
+		return true
+	}
+	for s := range h.subs {
+		if h.head-s.cursor > uint64(len(h.ring)) {
+			s.end(ErrSlow)
+			delete(h.subs, s)
+			h.dropped++
+		}
+	}
+	if h.published {
+		h.published = false
+		return true
+	}
+	for i := range h.phases {
+		if len(h.phases[i].deferred) > 0 {
+			return true
+		}
+	}
+	for i := range h.phases {
+		h.phases[i].epoch++
+	}
+	return false
+}
+
+// flowing reports whether an event was published in the current period.
+func (h *Hub) flowing() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.published
 }
 
 // publishLocal puts events, in order and newer than the last, in the ring
@@ -403,6 +441,7 @@ func (h *Hub) publishLocal(events []platform.Event) {
 		}
 		h.ring[h.head&h.mask] = ringEntry{event: e, encoded: encoded}
 		h.head++
+		h.published = true
 		for s := range h.subs {
 			p := &h.phases[s.phase]
 			switch {
