@@ -333,7 +333,9 @@ func (ws *wsConn) ping(ctx context.Context, next *time.Timer) {
 		}
 		return
 	}
-	next.Reset(ws.pingEvery)
+	if ctx.Err() == nil {
+		next.Reset(ws.pingEvery)
+	}
 }
 
 // handle answers one client message.
