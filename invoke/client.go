@@ -312,6 +312,9 @@ func transportError(ctx context.Context, a *platform.Agent, err error, onDeadlin
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
 	}
+	if errors.Is(err, errHeadTooLarge) {
+		return permanent(0, "agent %s answered with a status line and headers of more than %d bytes", name, maxHeadBytes)
+	}
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	var msg string

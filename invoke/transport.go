@@ -52,11 +52,40 @@ func newTransport() *transport {
 
 // persistConn is one connection to an agent.
 type persistConn struct {
-	key       string
-	conn      net.Conn
+	key  string
+	conn net.Conn
+	// br reads through limit, which bounds an answer's head.
 	br        *bufio.Reader
+	limit     *headLimit
 	bw        *bufio.Writer
 	idleSince time.Time
+}
+
+// maxHeadBytes bounds the status line and headers of an agent's answer
+// (and what the reader buffered ahead of them); the body's own limit is
+// Client.MaxResponseBytes.
+const maxHeadBytes = 1 << 20
+
+// errHeadTooLarge fails a call whose answer's head is over maxHeadBytes.
+var errHeadTooLarge = fmt.Errorf("its answer's status line and headers are over %d bytes", maxHeadBytes)
+
+// headLimit reads from r, at most n bytes while n is not negative.
+type headLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headLimit) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeadTooLarge
+	}
+	p = p[:min(int64(len(p)), l.n)]
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // RoundTrip sends req and returns the answer, whose body gives the
@@ -117,6 +146,7 @@ func (t *transport) roundTrip(pc *persistConn, req *http.Request) (*http.Respons
 	}
 	// The first byte apart: a connection that ends before it was never
 	// answered (see stale); ReadResponse would call that an unexpected EOF.
+	pc.limit.n = maxHeadBytes
 	if _, err := pc.br.Peek(1); err != nil {
 		return fail(err)
 	}
@@ -125,6 +155,7 @@ func (t *transport) roundTrip(pc *persistConn, req *http.Request) (*http.Respons
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(pc.br, req)
 	}
+	pc.limit.n = -1
 	if err != nil {
 		return fail(err)
 	}
@@ -172,7 +203,8 @@ func (t *transport) get(ctx context.Context, key string, req *http.Request) (pc 
 	if err != nil {
 		return nil, false, err
 	}
-	return &persistConn{key: key, conn: conn, br: bufio.NewReader(conn), bw: bufio.NewWriter(conn)}, false, nil
+	limit := &headLimit{r: conn, n: -1}
+	return &persistConn{key: key, conn: conn, br: bufio.NewReader(limit), limit: limit, bw: bufio.NewWriter(conn)}, false, nil
 }
 
 // put keeps pc for the next call to its address, or closes it when

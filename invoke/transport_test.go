@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -177,5 +178,39 @@ func TestTransportRefusesOtherSchemes(t *testing.T) {
 	_, err := call(t, New(), &platform.Agent{Name: "a", Endpoint: "ftp://example.com/x"}, time.Second)
 	if err == nil || !strings.Contains(err.Error(), `unsupported protocol scheme "ftp"`) {
 		t.Errorf("err = %v, want the scheme refused", err)
+	}
+}
+
+// An answer whose head never ends fails the call, for good, once it passes
+// maxHeadBytes, instead of filling the gateway's memory.
+func TestTransportBoundsTheAnswersHead(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			return
+		}
+		fmt.Fprint(conn, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("x", 1000) + "\r\n"
+		for range 2 * maxHeadBytes / len(line) {
+			if _, err := io.WriteString(conn, line); err != nil {
+				return
+			}
+		}
+	}()
+	a := &platform.Agent{Name: "a", Endpoint: "http://" + ln.Addr().String()}
+	_, err = call(t, New(), a, 10*time.Second)
+	var ie *platform.InvocationError
+	if !errors.As(err, &ie) || ie.Retryable || !strings.Contains(ie.Message, "status line and headers of more than 1048576 bytes") {
+		t.Fatalf("err = %v, want a permanent failure for the headers' size", err)
 	}
 }
