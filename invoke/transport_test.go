@@ -36,6 +36,36 @@ func countingAgent(t *testing.T, handler http.HandlerFunc) (*platform.Agent, *at
 	return &platform.Agent{Name: "a", Endpoint: srv.URL}, &conns
 }
 
+// rawAgent serves each connection to it with answer, which gets the first
+// request read from it, and returns the agent. It speaks HTTP by hand, for
+// what a real server would not do.
+func rawAgent(t *testing.T, answer func(conn net.Conn, req *http.Request)) *platform.Agent {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				answer(conn, req)
+			}()
+		}
+	}()
+	return &platform.Agent{Name: "a", Endpoint: "http://" + ln.Addr().String()}
+}
+
 func call(t *testing.T, c *Client, a *platform.Agent, timeout time.Duration) (json.RawMessage, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
@@ -108,32 +138,13 @@ func TestTransportDropsConnectionsItCannotReuse(t *testing.T) {
 // answer and goes again on a new one.
 func TestTransportRetriesConnectionClosedWhileIdle(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var requests atomic.Int64
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				req, err := http.ReadRequest(bufio.NewReader(conn))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				requests.Add(1)
-				body := `{"output":"ok"}`
-				fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-			}()
-		}
-	}()
-	a := &platform.Agent{Name: "a", Endpoint: "http://" + ln.Addr().String()}
+	// One answer per connection, then the agent closes it.
+	a := rawAgent(t, func(conn net.Conn, _ *http.Request) {
+		requests.Add(1)
+		body := `{"output":"ok"}`
+		fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
 	c := New()
 	for i := range 3 {
 		out, err := call(t, c, a, 5*time.Second)
@@ -185,20 +196,7 @@ func TestTransportRefusesOtherSchemes(t *testing.T) {
 // maxHeadBytes, instead of filling the gateway's memory.
 func TestTransportBoundsTheAnswersHead(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
-			return
-		}
+	a := rawAgent(t, func(conn net.Conn, _ *http.Request) {
 		fmt.Fprint(conn, "HTTP/1.1 200 OK\r\n")
 		line := "X-Filler: " + strings.Repeat("x", 1000) + "\r\n"
 		for range 2 * maxHeadBytes / len(line) {
@@ -206,9 +204,8 @@ func TestTransportBoundsTheAnswersHead(t *testing.T) {
 				return
 			}
 		}
-	}()
-	a := &platform.Agent{Name: "a", Endpoint: "http://" + ln.Addr().String()}
-	_, err = call(t, New(), a, 10*time.Second)
+	})
+	_, err := call(t, New(), a, 10*time.Second)
 	var ie *platform.InvocationError
 	if !errors.As(err, &ie) || ie.Retryable || !strings.Contains(ie.Message, "status line and headers of more than 1048576 bytes") {
 		t.Fatalf("err = %v, want a permanent failure for the headers' size", err)
