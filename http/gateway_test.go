@@ -30,7 +30,14 @@ func newGateway(t *testing.T, configure ...func(*ohttp.Server)) *gateway {
 // do sends a request and returns the response with its body read.
 func (g *gateway) do(t *testing.T, method, path, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, g.URL()+path, bytes.NewReader(body))
+	return send(t, method, g.URL()+path, contentType, body, headers...)
+}
+
+// send sends a request to url with headers (name, value, ...) and returns
+// the response with its body read.
+func send(t *testing.T, method, url, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,20 +144,11 @@ func problemNaming(t *testing.T, resp *http.Response, body []byte, status int, d
 // returns the status and the body of the answer.
 func postJSON(t *testing.T, url, key, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	var headers []string
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		headers = []string{"Idempotency-Key", key}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := send(t, http.MethodPost, url, "application/json", []byte(body), headers...)
 	return resp.StatusCode, string(b)
 }
 

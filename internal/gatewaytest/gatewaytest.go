@@ -33,7 +33,14 @@ type Store interface {
 // SQLite opens a fresh embedded store in a temporary directory.
 func SQLite(t testing.TB) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), t.TempDir())
+	return SQLiteAt(t, t.TempDir())
+}
+
+// SQLiteAt opens the SQLite store in dir, closed when t ends; several
+// may share one dir, as replicas share a database.
+func SQLiteAt(t testing.TB, dir string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
