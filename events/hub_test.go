@@ -229,7 +229,7 @@ func TestStreamReplaysThenFollows(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() {
 			errc <- s.Stream(ctx, "x", nil, tc.since, func(e *platform.Event, _ []byte) error { got <- e.ID; return nil },
-				func(e *platform.Event) bool { return e.ID == 7 })
+				func() error { return nil }, func(e *platform.Event) bool { return e.ID == 7 })
 		}()
 		time.Sleep(50 * time.Millisecond) // subscribed before the next changes
 		if tc.since == -1 {

@@ -171,13 +171,15 @@ func (s *Subscriber) end(err error) {
 // order and once each: those after since from the store (none when since
 // is negative), then live ones, until ctx or the subscriber ends. It is
 // for clients with a single subscription, such as SSE; stop tells it to
-// return nil after an event.
+// return nil after an event. flush is called after each batch sent (the
+// replay, each live wake-up's events), so that a client may buffer its
+// writes and send a batch at once.
 func (s *Subscriber) Stream(ctx context.Context, name string, channels []platform.Channel, since int64,
-	send func(*platform.Event, []byte) error, stop func(*platform.Event) bool) error {
+	send func(*platform.Event, []byte) error, flush func() error, stop func(*platform.Event) bool) error {
 	start := s.Subscribe(name, channels)
 	cursor := start
 	if since >= 0 {
-		if err := s.hub.Replay(ctx, channels, since, start, func(e *platform.Event) error {
+		err := s.hub.Replay(ctx, channels, since, start, func(e *platform.Event) error {
 			if err := send(e, nil); err != nil {
 				return err
 			}
@@ -185,10 +187,12 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 				return errStop
 			}
 			return nil
-		}); err != nil {
-			if errors.Is(err, errStop) {
-				return nil
-			}
+		})
+		stopped := errors.Is(err, errStop)
+		if err != nil && !stopped {
+			return err
+		}
+		if err := flush(); err != nil || stopped {
 			return err
 		}
 		cursor = max(since, start)
@@ -203,6 +207,7 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 		case <-s.ready:
 		}
 		buf = s.Take(buf[:0])
+		sent := false
 		for _, d := range buf {
 			if d.Subscription != name || d.Event.ID <= cursor {
 				continue
@@ -211,8 +216,14 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 			if err := send(d.Event, d.JSON); err != nil {
 				return err
 			}
+			sent = true
 			if stop(d.Event) {
-				return nil
+				return flush()
+			}
+		}
+		if sent {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}

@@ -554,16 +554,21 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	// Keepalive comments come from a goroutine of their own, under the
-	// same lock as events.
+	// same lock as events. Events are written into the response's buffer
+	// and flushed a batch at a time.
 	var mu = make(chan struct{}, 1)
-	write := func(b []byte) error {
+	locked := func(f func() error) error {
 		mu <- struct{}{}
 		defer func() { <-mu }()
 		_ = rc.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-		if _, err := w.Write(b); err != nil {
+		return f()
+	}
+	flush := func() error { return locked(rc.Flush) }
+	write := func(b []byte) error {
+		return locked(func() error {
+			_, err := w.Write(b)
 			return err
-		}
-		return rc.Flush()
+		})
 	}
 	go func() {
 		t := time.NewTicker(sseKeepAlive)
@@ -573,7 +578,7 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if write([]byte(": keepalive\n\n")) != nil {
+				if write([]byte(": keepalive\n\n")) != nil || flush() != nil {
 					cancel()
 					return
 				}
@@ -582,10 +587,12 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 	}()
 	err = sub.Stream(ctx, "sse", chans, since, func(e *platform.Event, encoded []byte) error {
 		return write(sseFrame(e, encoded))
-	}, stop)
+	}, flush, stop)
 	if errors.Is(err, events.ErrSlow) || errors.Is(err, events.ErrClosed) {
 		// The client reconnects with Last-Event-ID and loses nothing.
-		_ = write([]byte(": " + err.Error() + "\n\n"))
+		if write([]byte(": "+err.Error()+"\n\n")) == nil {
+			_ = flush()
+		}
 	}
 	return nil
 }
