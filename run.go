@@ -151,11 +151,15 @@ type RunLedger interface {
 	// FinishRun sets a terminal status, the output or error, and frees the
 	// lease.
 	FinishRun(ctx context.Context, runID, owner string, status RunStatus, output json.RawMessage, msg string) error
-	// RequeueOrphans finds unfinished runs whose lease expired before now
-	// (their executor died), enqueues each again and leases it to nobody
-	// until now+grace, so one orphan is requeued once per grace. It returns
-	// the IDs requeued.
-	RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error)
+	// RequeueOrphans finds the runs whose executor died: unfinished runs
+	// whose lease expired before now, and queued runs that nobody leases
+	// while their job has been running (fetched by an executor) since
+	// before now-stuck, so that the executor died between fetching the job
+	// and taking the lease. It enqueues each again, asks the queue to
+	// cancel the dead executor's job, and leases the run to nobody until
+	// now+grace, so one orphan is requeued once per grace. It returns the
+	// IDs requeued.
+	RequeueOrphans(ctx context.Context, now time.Time, grace, stuck time.Duration) ([]string, error)
 }
 
 // RunExecutor executes runs: the engine. The store's queue calls it for

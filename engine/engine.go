@@ -35,6 +35,11 @@ type Config struct {
 	// LeaseTTL is how long a run stays owned without a renewal: the time a
 	// crashed gateway's runs wait before another takes them. Default 15s.
 	LeaseTTL time.Duration
+	// StuckAfter is how long a run's job may be running without the run
+	// being leased before the reaper takes its executor for dead (it died
+	// after fetching the job, before taking the lease, which takes
+	// milliseconds). Default four lease TTLs, at least 5s.
+	StuckAfter time.Duration
 	// StepTimeout bounds a step attempt that sets no timeout_seconds, and a
 	// direct execute call. Default 60s.
 	StepTimeout time.Duration
@@ -65,6 +70,7 @@ var (
 // New returns an engine; Start begins its health probes.
 func New(cfg Config) *Engine {
 	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, 15*time.Second)
+	cfg.StuckAfter = cmp.Or(cfg.StuckAfter, max(4*cfg.LeaseTTL, 5*time.Second))
 	cfg.StepTimeout = cmp.Or(cfg.StepTimeout, 60*time.Second)
 	cfg.HealthInterval = cmp.Or(cfg.HealthInterval, 15*time.Second)
 	if cfg.Now == nil {
@@ -109,10 +115,10 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// ReapOrphans requeues the runs whose executors stopped renewing their
-// lease; the queue calls it periodically on one replica.
+// ReapOrphans requeues the runs whose executors died, holding their lease
+// or before taking it; the queue calls it periodically on one replica.
 func (e *Engine) ReapOrphans(ctx context.Context) error {
-	ids, err := e.cfg.Runs.RequeueOrphans(ctx, e.cfg.Now(), e.cfg.LeaseTTL)
+	ids, err := e.cfg.Runs.RequeueOrphans(ctx, e.cfg.Now(), e.cfg.LeaseTTL, e.cfg.StuckAfter)
 	if len(ids) > 0 {
 		e.log.Info("requeued orphaned runs", "runs", ids)
 	}

@@ -263,14 +263,17 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 }
 
 // RequeueOrphans enqueues again the unfinished runs whose lease expired
-// before now and leases them to sqlstore.RequeueOwner until now+grace.
-// SKIP LOCKED leaves runs another transaction is changing (an executor
+// before now, and the queued runs nobody leases whose job has been running
+// since before now-stuck; it leases them to sqlstore.RequeueOwner until
+// now+grace and asks River to cancel their dead executors' jobs. SKIP
+// LOCKED leaves runs another transaction is changing (an executor
 // acquiring one, or another replica's scan) to the next scan.
-func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error) {
+func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck time.Duration) ([]string, error) {
 	q, err := db.queue.Get()
 	if err != nil {
 		return nil, err
 	}
+	kind := queue.RunArgs{}.Kind()
 	var ids []string
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id::text FROM runs WHERE status IN `+sqlstore.Unfinished+`
@@ -281,12 +284,40 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Dura
 		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 			return err
 		}
+		// The scan starts from River's running jobs, which are few, not
+		// from the runs, which may be a long backlog.
+		rows, err = tx.Query(ctx, `SELECT id::text FROM runs WHERE id IN (
+				SELECT (args->>'run_id')::uuid FROM river_job WHERE kind = $1 AND state = 'running' AND attempted_at < $2)
+			AND status = $3 AND lease_owner IS NULL LIMIT $4 FOR UPDATE SKIP LOCKED`,
+			kind, now.Add(-stuck), platform.RunQueued, sqlstore.RequeueBatch-len(ids))
+		if err != nil {
+			return err
+		}
+		fetched, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		ids = append(ids, fetched...)
 		if len(ids) == 0 {
 			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT id FROM river_job WHERE kind = $1 AND state = 'running'
+			AND args->>'run_id' = ANY($2::text[])`, kind, ids)
+		if err != nil {
+			return err
+		}
+		stale, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
 		}
 		for _, id := range ids {
 			if err := enqueue(ctx, q, tx, id); err != nil {
 				return err
+			}
+		}
+		for _, job := range stale {
+			if err := q.CancelTx(ctx, tx, job); err != nil {
+				return fmt.Errorf("cancel the job of a dead executor: %w", err)
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id = ANY($1::uuid[])`,

@@ -50,13 +50,15 @@ type Config struct {
 	Workers int
 	// ReapEvery is how often the leader looks for orphaned runs. Default 5s.
 	ReapEvery time.Duration
-	// RescueAfter is how long a job may stay running before River's
-	// rescuer hands it to a worker again: it recovers a run whose job was
-	// fetched by a gateway that died before taking the run's lease (runs
-	// with a lease are recovered sooner, by the reaper). A rescued job whose
-	// run is still leased by a live executor ends at once, so rescuing a
-	// job that is not stuck costs one query. Default 1m; River checks every
-	// 30s.
+	// RescueAfter is River's RescueStuckJobsAfter: how long a job with a
+	// timeout may run before River's rescuer retries or finalizes it. Run
+	// jobs have no timeout (a run lasts as long as its workflow), and River
+	// never rescues those; the run's lease is their heartbeat, and the
+	// reaper (RunLedger.RequeueOrphans) requeues a run whose job a dead
+	// gateway held, asking River to cancel that job. The rescuer then
+	// finalizes the cancelled job once it has been running this long, and
+	// retries a reaper job that died with its leader. Default 1m; River
+	// checks every 30s.
 	RescueAfter time.Duration
 	// PollOnly makes the client poll for jobs instead of listening for
 	// notifications; the SQLite driver needs it.
@@ -93,6 +95,9 @@ func New[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Queue[TTx], erro
 		JobTimeout:    -1, // the engine enforces the workflow's own timeouts
 		MaxAttempts:   100,
 		FetchCooldown: 20 * time.Millisecond,
+		// River's own default is an hour: a run whose job a dead gateway
+		// had fetched but not yet leased would wait that long.
+		RescueStuckJobsAfter: cmp.Or(cfg.RescueAfter, time.Minute),
 	}
 	if cfg.FetchPollInterval > 0 {
 		rc.FetchPollInterval = cfg.FetchPollInterval
@@ -149,6 +154,18 @@ func (q *Queue[TTx]) EnqueueTx(ctx context.Context, tx TTx, runID string) error 
 	return err
 }
 
+// CancelTx asks River, inside tx, to cancel the job with that ID. A job
+// that is running is marked for cancellation: its client, if alive,
+// cancels its context; if its client died, River's rescuer finalizes it as
+// cancelled once it has been running longer than RescueAfter.
+func (q *Queue[TTx]) CancelTx(ctx context.Context, tx TTx, jobID int64) error {
+	_, err := q.client.JobCancelTx(ctx, tx, jobID)
+	if errors.Is(err, river.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 type runWorker struct {
 	river.WorkerDefaults[RunArgs]
 	exec platform.RunExecutor
@@ -176,6 +193,11 @@ type reapWorker struct {
 func (w *reapWorker) Work(ctx context.Context, _ *river.Job[ReapArgs]) error {
 	return w.exec.ReapOrphans(ctx)
 }
+
+// Timeout bounds one pass of the reaper, which takes a few queries, so that
+// River's rescuer can finalize the job of a leader that died in the middle
+// of one (River never rescues a job without a timeout).
+func (w *reapWorker) Timeout(*river.Job[ReapArgs]) time.Duration { return time.Minute }
 
 // quiet keeps River's own logs at warning and above.
 func quiet(l *slog.Logger) *slog.Logger {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -244,12 +245,15 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 }
 
 // RequeueOrphans enqueues again the unfinished runs whose lease expired
-// before now and leases them to sqlstore.RequeueOwner until now+grace.
-func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error) {
+// before now, and the queued runs nobody leases whose job has been running
+// since before now-stuck; it leases them to sqlstore.RequeueOwner until
+// now+grace and asks River to cancel their dead executors' jobs.
+func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck time.Duration) ([]string, error) {
 	q, err := db.queue.Get()
 	if err != nil {
 		return nil, err
 	}
+	kind := queue.RunArgs{}.Kind()
 	var ids []string
 	err = db.withTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE status IN `+sqlstore.Unfinished+`
@@ -257,13 +261,43 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Dura
 		if err != nil {
 			return err
 		}
-		ids, err = scanStrings(rows)
+		if ids, err = scanStrings(rows); err != nil {
+			return err
+		}
+		// River keeps SQLite times as text in this one layout, which
+		// compares in time order.
+		rows, err = tx.QueryContext(ctx, `SELECT id FROM runs WHERE id IN (
+				SELECT json_extract(args, '$.run_id') FROM river_job WHERE kind = ? AND state = 'running' AND attempted_at < ?)
+			AND status = ? AND lease_owner IS NULL LIMIT ?`,
+			kind, now.Add(-stuck).UTC().Format("2006-01-02 15:04:05.000"), platform.RunQueued, sqlstore.RequeueBatch-len(ids))
 		if err != nil {
 			return err
+		}
+		fetched, err := scanStrings(rows)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, fetched...)
+		if len(ids) == 0 {
+			return nil
 		}
 		for _, id := range ids {
 			if err := enqueue(ctx, q, tx, id); err != nil {
 				return err
+			}
+			stale, err := tx.QueryContext(ctx, `SELECT id FROM river_job WHERE kind = ? AND state = 'running'
+				AND json_extract(args, '$.run_id') = ?`, kind, id)
+			if err != nil {
+				return err
+			}
+			jobs, err := scanInts(stale)
+			if err != nil {
+				return err
+			}
+			for _, job := range jobs {
+				if err := q.CancelTx(ctx, tx, job); err != nil {
+					return fmt.Errorf("cancel the job of a dead executor: %w", err)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ?`,
 				sqlstore.RequeueOwner, now.Add(grace).UnixMicro(), id); err != nil {
@@ -379,6 +413,19 @@ func scanRun(s scanner, withDefinition bool) (*platform.Run, error) {
 		r.Definition = json.RawMessage(def)
 	}
 	return &r, nil
+}
+
+func scanInts(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 func scanStrings(rows *sql.Rows) ([]string, error) {

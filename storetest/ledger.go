@@ -316,7 +316,7 @@ func runLedger(t *testing.T, newStore func(t *testing.T) Store) {
 		time.Sleep(150 * time.Millisecond)
 
 		now := time.Now()
-		ids, err := s.RequeueOrphans(ctx, now, time.Minute)
+		ids, err := s.RequeueOrphans(ctx, now, time.Minute, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +330,7 @@ func runLedger(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Once per grace: the next scans leave it alone until it ends.
 		for _, at := range []time.Time{now, now.Add(59 * time.Second)} {
-			if ids, err = s.RequeueOrphans(ctx, at, time.Minute); err != nil || len(ids) != 0 {
+			if ids, err = s.RequeueOrphans(ctx, at, time.Minute, time.Minute); err != nil || len(ids) != 0 {
 				t.Fatalf("RequeueOrphans at +%v = %v, %v; want none", at.Sub(now), ids, err)
 			}
 		}
@@ -341,7 +341,7 @@ func runLedger(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("requeued run: %+v", got)
 		}
 		// After the grace, an orphan nobody took is requeued again.
-		if ids, err = s.RequeueOrphans(ctx, now.Add(2*time.Minute), time.Minute); err != nil || !slices.Equal(ids, []string{orphan.ID}) {
+		if ids, err = s.RequeueOrphans(ctx, now.Add(2*time.Minute), time.Minute, time.Minute); err != nil || !slices.Equal(ids, []string{orphan.ID}) {
 			t.Fatalf("RequeueOrphans after the grace = %v, %v; want [%s]", ids, err, orphan.ID)
 		}
 		// An executor takes a requeued run at once: the requeue lease only
@@ -353,7 +353,7 @@ func runLedger(t *testing.T, newStore func(t *testing.T) Store) {
 		if got.Status != platform.RunRunning {
 			t.Fatalf("acquired requeued run: %+v", got)
 		}
-		if ids, err = s.RequeueOrphans(ctx, now.Add(4*time.Minute), time.Minute); err != nil || len(ids) != 0 {
+		if ids, err = s.RequeueOrphans(ctx, now.Add(4*time.Minute), time.Minute, time.Minute); err != nil || len(ids) != 0 {
 			t.Fatalf("RequeueOrphans with the run leased again = %v, %v", ids, err)
 		}
 		if got := count(pending(t, s), orphan.ID); got != 3 {
@@ -378,7 +378,7 @@ func runLedger(t *testing.T, newStore func(t *testing.T) Store) {
 		now := time.Now()
 		seen := map[string]bool{}
 		for range orphans + 1 {
-			ids, err := s.RequeueOrphans(ctx, now, time.Minute)
+			ids, err := s.RequeueOrphans(ctx, now, time.Minute, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -41,7 +41,7 @@ func (e *executor) ExecuteRun(ctx context.Context, id string) error {
 
 func (e *executor) ReapOrphans(ctx context.Context) error {
 	e.reaps.Add(1)
-	_, err := e.s.RequeueOrphans(ctx, time.Now(), time.Minute)
+	_, err := e.s.RequeueOrphans(ctx, time.Now(), time.Minute, time.Minute)
 	return err
 }
 
@@ -98,4 +98,74 @@ func runQueue(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 	})
+	t.Run("RequeuesFetchedButNotLeased", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		// An executor that hangs after the queue handed it the job and
+		// before it takes the run's lease, as a gateway that died there
+		// would, until its job is cancelled; it executes later jobs.
+		hung := make(chan struct{})
+		var calls atomic.Int32
+		e := &hangingExecutor{executor: executor{s: s, seen: make(chan string, 16)}, hung: hung, calls: &calls}
+		run := createRun(t, s, NewRun("fetched"))
+		if err := s.StartQueue(ctx, queue.Config{Executor: e, Workers: 2, ReapEvery: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-hung:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the queue never handed the run's job to the executor")
+		}
+		if r := findRun(t, s, run.ID); r.Status != platform.RunQueued {
+			t.Fatalf("run %+v, want queued: the executor has not leased it", r)
+		}
+		now := time.Now()
+		// Not yet stuck: the job has been running for less than stuck.
+		if ids, err := s.RequeueOrphans(ctx, now, time.Minute, time.Minute); err != nil || len(ids) != 0 {
+			t.Fatalf("RequeueOrphans with a fresh job = %v, %v; want none", ids, err)
+		}
+		// A minute on, it is: the run is requeued and the job cancelled.
+		ids, err := s.RequeueOrphans(ctx, now.Add(2*time.Minute), time.Minute, time.Minute)
+		if err != nil || !slices.Equal(ids, []string{run.ID}) {
+			t.Fatalf("RequeueOrphans with a stuck job = %v, %v; want [%s]", ids, err, run.ID)
+		}
+		if ids, err := s.RequeueOrphans(ctx, now.Add(2*time.Minute), time.Minute, time.Minute); err != nil || len(ids) != 0 {
+			t.Fatalf("RequeueOrphans again within the grace = %v, %v; want none", ids, err)
+		}
+		// The live queue cancels the hung attempt and works the new job.
+		select {
+		case id := <-e.seen:
+			if id != run.ID {
+				t.Fatalf("executed %s, want %s", id, run.ID)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the requeued run was not executed; pending jobs %v", pending(t, s))
+		}
+		if r := findRun(t, s, run.ID); r.Status != platform.RunSucceeded {
+			t.Fatalf("requeued run %+v, want succeeded", r)
+		}
+		for start := time.Now(); len(pending(t, s)) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("jobs still pending after the run ended: %v", pending(t, s))
+			}
+		}
+	})
+}
+
+// hangingExecutor is an executor whose first call waits, without leasing
+// the run, until its job's context ends.
+type hangingExecutor struct {
+	executor
+	hung  chan struct{}
+	calls *atomic.Int32
+}
+
+func (e *hangingExecutor) ExecuteRun(ctx context.Context, id string) error {
+	if e.calls.Add(1) == 1 {
+		close(e.hung)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return e.executor.ExecuteRun(ctx, id)
 }

@@ -104,17 +104,19 @@ func (m *Main) Open(ctx context.Context) error {
 	if health == 0 {
 		health = -1
 	}
+	// A run whose job has been running this long without a lease lost its
+	// executor between fetching the job and leasing the run; River's
+	// rescuer then finalizes the job the reaper cancelled.
+	stuck := max(4*m.Config.RunLeaseTTL, 5*time.Second)
 	eng := engine.New(engine.Config{
 		Agents: db, Workflows: db, Runs: db, Invoker: inv, Logger: m.Logger,
-		LeaseTTL: m.Config.RunLeaseTTL, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
+		LeaseTTL: m.Config.RunLeaseTTL, StuckAfter: stuck, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
 	})
 	if err := db.StartQueue(context.WithoutCancel(ctx), queue.Config{
-		Executor:  eng,
-		Workers:   m.Config.RunWorkers,
-		ReapEvery: min(m.Config.RunLeaseTTL/2, 5*time.Second),
-		// A job outlives its lease's expiry by a margin before River
-		// rescues it (see queue.Config.RescueAfter).
-		RescueAfter: max(4*m.Config.RunLeaseTTL, 5*time.Second),
+		Executor:    eng,
+		Workers:     m.Config.RunWorkers,
+		ReapEvery:   min(m.Config.RunLeaseTTL/2, 5*time.Second),
+		RescueAfter: stuck,
 		Logger:      m.Logger,
 	}); err != nil {
 		return fmt.Errorf("start the run queue: %w", err)
