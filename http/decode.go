@@ -14,10 +14,19 @@ import (
 	"strings"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/jsondepth"
+	"github.com/ossa-platform/platform/manifest"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted: 1 MiB.
 const DefaultMaxBodyBytes = 1 << 20
+
+// MaxBodyDepth is how deeply arrays and objects may nest in a JSON request
+// body (a YAML one is bound by manifest.MaxDepth alike). The platform's
+// documents nest a few dozen levels at most; a deeper body is refused
+// before it is decoded, so that it costs neither memory nor a database's
+// own limit (SQLite's JSON functions stop at 1,000).
+const MaxBodyDepth = manifest.MaxDepth
 
 // readBody reads the whole request body, refusing one over the server's
 // limit (413) and one whose media type is not among accepted (415).
@@ -35,6 +44,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, accepted ...st
 	}
 	if err != nil {
 		return nil, platform.Errorf(platform.EBADREQUEST, "the request body could not be read: %v", err)
+	}
+	if !isYAMLType(mt) {
+		if offset, over := jsondepth.Exceeds(body, MaxBodyDepth); over {
+			line, col := position(body, int64(offset))
+			msg := fmt.Sprintf("arrays and objects nest deeper than %d levels here", MaxBodyDepth)
+			return nil, &platform.Error{Code: platform.EBADREQUEST,
+				Message: fmt.Sprintf("the request body nests deeper than %d levels (at line %d, column %d)", MaxBodyDepth, line, col),
+				Fields:  []platform.FieldError{{Field: "body", Message: msg, Line: line, Column: col}}}
+		}
 	}
 	return body, nil
 }

@@ -19,8 +19,10 @@ var yamlTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", 
 
 func isYAML(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return contains(yamlTypes, mt)
+	return isYAMLType(mt)
 }
+
+func isYAMLType(mediaType string) bool { return contains(yamlTypes, mediaType) }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/jsondepth"
 )
 
 // DefaultMaxResponseBytes bounds an agent's answer when
@@ -109,15 +110,28 @@ func (c *Client) Invoke(ctx context.Context, a *platform.Agent, inv *platform.In
 	if a.Endpoint == "" {
 		return nil, permanent(0, "agent %s has no endpoint to call", agentName(a))
 	}
+	var out json.RawMessage
+	var err error
 	switch a.Protocol {
 	case platform.ProtocolHTTP, "":
-		return c.invokeHTTP(ctx, a, inv)
+		out, err = c.invokeHTTP(ctx, a, inv)
 	case platform.ProtocolA2A:
-		return c.invokeA2A(ctx, a, inv)
+		out, err = c.invokeA2A(ctx, a, inv)
 	default:
 		return nil, permanent(0, "agent %s speaks protocol %q, which the gateway does not know", agentName(a), a.Protocol)
 	}
+	if err == nil {
+		if _, over := jsondepth.Exceeds(out, MaxOutputDepth); over {
+			return nil, permanent(0, "agent %s answered with an output whose arrays and objects nest deeper than %d levels", agentName(a), MaxOutputDepth)
+		}
+	}
+	return out, err
 }
+
+// MaxOutputDepth is how deeply arrays and objects may nest in an agent's
+// output. A run stores its steps' outputs, nested in its own, so the bound
+// keeps every run storable (SQLite's JSON functions stop at 1,000 levels).
+const MaxOutputDepth = 128
 
 // Probe checks the agent's health: GET {endpoint}/health for an http
 // agent, its agent card for an a2a agent. A context without a deadline is

@@ -48,6 +48,11 @@ func (e *ParseError) Error() string {
 // "billion laughs" documents.
 const MaxAliasExpansion = 1 << 20
 
+// MaxDepth bounds how deeply mappings and sequences may nest in a document.
+// OSSA manifests nest a few dozen levels at most (a workflow's loops and
+// branches add three each); a deeper document is refused as it is read.
+const MaxDepth = 64
+
 // Parse reads every document of a YAML (or JSON) file. Empty documents are
 // skipped. Values follow YAML 1.2's core schema as the OSSA tools read it:
 // timestamps stay strings, aliases and << merge keys are resolved.
@@ -79,6 +84,10 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func parseError(file string, err error) error {
 	msg := err.Error()
+	if strings.Contains(msg, "exceeded max depth") {
+		// The YAML parser's own bound, far beyond MaxDepth: say ours.
+		return &ParseError{File: file, Msg: fmt.Sprintf("mappings and sequences nest deeper than %d levels", MaxDepth)}
+	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &ParseError{File: file, Pos: Pos{Line: line, Column: 1}, Msg: m[2]}
@@ -99,8 +108,12 @@ func (c *converter) convert(y *yaml.Node, depth int) *Node {
 		return nil
 	}
 	c.expanded++
-	if c.expanded > MaxAliasExpansion || depth > 1000 {
-		c.err = &ParseError{File: c.file, Pos: pos(y), Msg: "document too large or too deeply nested after expanding aliases"}
+	switch {
+	case c.expanded > MaxAliasExpansion:
+		c.err = &ParseError{File: c.file, Pos: pos(y), Msg: fmt.Sprintf("document too large: more than %d values after expanding aliases", MaxAliasExpansion)}
+		return nil
+	case depth > MaxDepth && (y.Kind == yaml.MappingNode || y.Kind == yaml.SequenceNode):
+		c.err = &ParseError{File: c.file, Pos: pos(y), Msg: fmt.Sprintf("mappings and sequences nest deeper than %d levels", MaxDepth)}
 		return nil
 	}
 	switch y.Kind {
