@@ -267,30 +267,74 @@ func ceilSeconds(d time.Duration) int {
 	return max(s, 0)
 }
 
-// clientKey identifies the client for rate limiting: the peer address, or,
-// when the peer is a trusted proxy, the nearest untrusted address in
-// X-Forwarded-For.
+// clientKey identifies the client for rate limiting. A peer that is not a
+// trusted proxy is the client, whatever headers it sends. From a trusted
+// proxy, X-Real-IP names the client, unless it is itself a trusted address
+// (another proxy in front); then, and without X-Real-IP, X-Forwarded-For is
+// walked from its right, the hop the nearest proxy added: the first hop
+// that is not trusted is the client, and what lies left of it, which the
+// client may have written itself, is never believed. A hop that is not an
+// address stops the walk at the last trusted one.
 func (s *Server) clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !s.trusted(addr) {
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
 		return host
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		if !s.trusted(hop) {
-			return hop.String()
-		}
-		host = hop.String()
+	if !s.trusted(peer) {
+		return peer.String()
 	}
-	return host
+	if real := r.Header.Values("X-Real-IP"); len(real) > 0 && strings.TrimSpace(real[len(real)-1]) != "" {
+		addr, ok := parseHop(real[len(real)-1])
+		if !ok {
+			return peer.String()
+		}
+		if !s.trusted(addr) {
+			return addr.String()
+		}
+		peer = addr
+	}
+	lines := r.Header.Values("X-Forwarded-For")
+	for i := len(lines) - 1; i >= 0; i-- {
+		rest := lines[i]
+		for rest != "" {
+			var hop string
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				rest, hop = rest[:j], rest[j+1:]
+			} else {
+				rest, hop = "", rest
+			}
+			if strings.TrimSpace(hop) == "" {
+				continue
+			}
+			addr, ok := parseHop(hop)
+			if !ok {
+				return peer.String()
+			}
+			if !s.trusted(addr) {
+				return addr.String()
+			}
+			peer = addr
+		}
+	}
+	return peer.String()
+}
+
+// parseHop reads an address of RemoteAddr, X-Real-IP or X-Forwarded-For:
+// an IP address, with or without a port ("192.0.2.1", "192.0.2.1:4711",
+// "[2001:db8::1]:4711"). An IPv4-mapped IPv6 address is its IPv4 address.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
 }
 
 func (s *Server) trusted(addr netip.Addr) bool {

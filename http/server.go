@@ -47,8 +47,9 @@ type Server struct {
 	Limiter platform.RateLimiter
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
-	// TrustedProxies are the networks whose X-Forwarded-For is believed
-	// when telling clients apart. Empty: the peer address is the client.
+	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
+	// are believed when telling clients apart (see clientKey). Empty: the
+	// peer address is the client.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies; DefaultMaxBodyBytes when 0.
 	MaxBodyBytes int64

@@ -47,8 +47,8 @@ type Config struct {
 	// RateLimit is API_RATE_LIMIT: requests per minute per client; 0 turns
 	// limiting off. Default 1000.
 	RateLimit int
-	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs whose
-	// X-Forwarded-For is believed. Default "": none.
+	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs of the
+	// proxies whose X-Real-IP and X-Forwarded-For are believed. Default "": none.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes is OSSA_MAX_BODY_BYTES: the largest request body. Default 1048576 (1 MiB).
 	MaxBodyBytes int64
@@ -180,7 +180,7 @@ var settings = []setting{
 		c.RateLimit, err = intIn(v, 0, 1_000_000_000)
 		return err
 	}},
-	{"OSSA_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", func(c *Config, v string) error {
+	{"OSSA_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Real-IP and X-Forwarded-For are believed", func(c *Config, v string) error {
 		c.TrustedProxies = nil
 		for _, s := range splitList(v) {
 			p, err := netip.ParsePrefix(s)
