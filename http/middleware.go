@@ -194,7 +194,10 @@ var (
 
 // cors answers browsers from the configured origins: preflights get 204
 // with the allowed methods and headers; other origins get no CORS headers
-// (and a 403 problem for a preflight), so the browser blocks them.
+// (and a 403 problem for a preflight), so the browser blocks them. A
+// listed origin is named back, with credentials allowed; "*" answers any
+// origin with "*" and never with credentials, so that a page on any site
+// cannot make requests that carry the user's cookies or HTTP auth.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
@@ -203,7 +206,8 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		allowed := slices.Contains(s.CORSOrigins, origin) || slices.Contains(s.CORSOrigins, "*")
+		listed := slices.Contains(s.CORSOrigins, origin)
+		allowed := listed || slices.Contains(s.CORSOrigins, "*")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if !allowed {
 			if preflight {
@@ -213,8 +217,12 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		if listed {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+		} else {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
 		if preflight {
 			w.Header().Add("Vary", "Access-Control-Request-Method, Access-Control-Request-Headers")
 			w.Header().Set("Access-Control-Allow-Methods", corsMethods)
