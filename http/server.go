@@ -203,11 +203,16 @@ func (s *Server) Registry() *prometheus.Registry {
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// handle registers fn for pattern; one place turns its errors into problems.
+// handle registers fn for pattern; one place turns its errors into
+// problems, and refuses a POST that is not JSON or YAML (postType).
 func (s *Server) handle(pattern string, fn handlerFunc) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
+		err := postType(r)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			writeError(w, r, err)
 		}
 	})
