@@ -201,7 +201,8 @@ func (c *Client) ListRuns(ctx context.Context, q RunQuery) (*RunList, error) {
 // CancelRequested set when it was running.
 func (c *Client) CancelRun(ctx context.Context, id string) (*platform.Run, error) {
 	var run platform.Run
-	if err := c.do(ctx, http.MethodPost, runPath(id)+"/cancel", nil, "", nil, &run); err != nil {
+	// No body, but a JSON Content-Type, which the gateway asks of every POST.
+	if err := c.do(ctx, http.MethodPost, runPath(id)+"/cancel", nil, "application/json", nil, &run); err != nil {
 		return nil, err
 	}
 	return &run, nil
@@ -256,14 +257,15 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return decodeResponse(resp, out)
 }
 
-// send encodes body as JSON, when contentType is set, and sends the request.
+// send encodes body as JSON, unless it is nil, and sends the request with
+// contentType, when set.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, contentType string, body any) (*http.Response, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	var r io.Reader
-	if contentType != "" {
+	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s %s body: %w", method, path, err)

@@ -265,7 +265,7 @@ func TestClientHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Status != "healthy" || h.Version != platform.Version || h.Services.Database.Backend != "sqlite" || h.Services.Redis.Status != "disabled" {
+	if h.Status != "healthy" || h.Version != platform.Version || h.Dependencies.Database.Backend != "sqlite" || h.Services["redis"] != "disabled" {
 		t.Fatalf("health = %+v", h)
 	}
 
@@ -276,7 +276,7 @@ func TestClientHealth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("unhealthy gateway: %v", err)
 	}
-	if h.Status != "unhealthy" || h.Services.Database.Status != "down" {
+	if h.Status != "unhealthy" || h.Services["sqlite"] != "down" || h.Dependencies.Database.Status != "down" {
 		t.Fatalf("health = %+v", h)
 	}
 }

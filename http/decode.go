@@ -57,6 +57,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, accepted ...st
 	return body, nil
 }
 
+// postType refuses a POST, with or without a body, whose Content-Type is
+// not JSON (application/json or application/*+json) or YAML (yamlTypes).
+// An HTML form, or a fetch in no-cors mode, of a page on any site can POST
+// to the gateway without the browser asking first, but only as text/plain,
+// application/x-www-form-urlencoded or multipart/form-data; a JSON or YAML
+// type needs a CORS preflight, which only CORS_ORIGIN's origins pass. So no
+// other site's page can make the gateway act (cross-site request forgery),
+// such as cancel a run.
+func postType(r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || contains(yamlTypes, mt) ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return &platform.Error{Code: platform.EUNSUPPORTED,
+		Message: "a POST must have Content-Type application/json (or another JSON or YAML type), even without a body: " +
+			"the gateway refuses the types a form or a no-cors fetch of a page on another site can send, so that no such page can act on it",
+		Fields: []platform.FieldError{{Field: "Content-Type", Message: fmt.Sprintf("got %q", ct)}}}
+}
+
 func acceptedType(mt string, accepted []string) bool {
 	for _, a := range accepted {
 		if mt == a {

@@ -2,7 +2,9 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ossa-platform/platform"
@@ -12,14 +14,19 @@ import (
 type Health struct {
 	// Status is "healthy", "degraded" (an optional dependency is down) or
 	// "unhealthy" (the database is down).
-	Status        string         `json:"status"`
-	Version       string         `json:"version"`
-	UptimeSeconds float64        `json:"uptime_seconds"`
-	Services      HealthServices `json:"services"`
+	Status        string  `json:"status"`
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Services is the developer guide's summary: each dependency's status
+	// ("connected", "down" or "disabled") under the name of its technology:
+	// the database's backend ("sqlite" or "postgres"), "redis" and "qdrant".
+	Services map[string]string `json:"services"`
+	// Dependencies has the details of each dependency.
+	Dependencies HealthDependencies `json:"dependencies"`
 }
 
-// HealthServices reports each dependency.
-type HealthServices struct {
+// HealthDependencies reports each dependency.
+type HealthDependencies struct {
 	Database DependencyHealth `json:"database"`
 	Redis    DependencyHealth `json:"redis"`
 	Vector   DependencyHealth `json:"vector"`
@@ -34,8 +41,13 @@ type DependencyHealth struct {
 	Error     string   `json:"error,omitempty"`
 }
 
-// healthTimeout bounds each dependency check.
-const healthTimeout = 2 * time.Second
+// healthTimeout bounds the database's check. The optional dependencies get
+// optionalHealthTimeout: one that does not answer must not hold up /health,
+// which answers within about that long even then.
+const (
+	healthTimeout         = 2 * time.Second
+	optionalHealthTimeout = 150 * time.Millisecond
+)
 
 func (s *Server) registerHealthRoutes() {
 	s.handle("GET /health", s.handleHealth)
@@ -44,28 +56,38 @@ func (s *Server) registerHealthRoutes() {
 }
 
 // handleHealth handles "GET /health": 200 while healthy or degraded, 503
-// when the database is unreachable.
+// when the database is unreachable. The dependencies are checked at once.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	var deps HealthDependencies
+	var wg sync.WaitGroup
+	wg.Go(func() { deps.Database = check(r.Context(), s.Database, healthTimeout) })
+	wg.Go(func() { deps.Redis = check(r.Context(), s.Redis, optionalHealthTimeout) })
+	wg.Go(func() { deps.Vector = check(r.Context(), s.Vector, optionalHealthTimeout) })
+	wg.Wait()
+	database, vector := "database", "qdrant"
+	if s.Database != nil {
+		database = s.Database.Backend()
+		deps.Database.Backend = database
+	}
+	if v, ok := s.Vector.(interface{ Backend() string }); ok {
+		vector = v.Backend()
+		deps.Vector.Backend = vector
+	}
 	h := Health{
 		Version:       platform.Version,
 		UptimeSeconds: time.Since(s.started).Truncate(time.Millisecond).Seconds(),
-		Services: HealthServices{
-			Database: check(r.Context(), s.Database),
-			Redis:    check(r.Context(), s.Redis),
-			Vector:   check(r.Context(), s.Vector),
+		Services: map[string]string{
+			database: deps.Database.Status,
+			"redis":  deps.Redis.Status,
+			vector:   deps.Vector.Status,
 		},
-	}
-	if s.Database != nil {
-		h.Services.Database.Backend = s.Database.Backend()
-	}
-	if v, ok := s.Vector.(interface{ Backend() string }); ok {
-		h.Services.Vector.Backend = v.Backend()
+		Dependencies: deps,
 	}
 	status := http.StatusOK
 	switch {
-	case h.Services.Database.Status != "connected":
+	case deps.Database.Status != "connected":
 		h.Status, status = "unhealthy", http.StatusServiceUnavailable
-	case h.Services.Redis.Status == "down" || h.Services.Vector.Status == "down":
+	case deps.Redis.Status == "down" || deps.Vector.Status == "down":
 		h.Status = "degraded"
 	default:
 		h.Status = "healthy"
@@ -93,15 +115,24 @@ func (s *Server) handleReadiness(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// check pings one dependency.
-func check(ctx context.Context, p interface{ Ping(context.Context) error }) DependencyHealth {
+// check pings one dependency, giving up after timeout even when its Ping
+// does not heed its context (a driver's own read timeout may be longer):
+// the ping then finishes in the background, bounded by the driver.
+func check(ctx context.Context, p interface{ Ping(context.Context) error }, timeout time.Duration) DependencyHealth {
 	if p == nil {
 		return DependencyHealth{Status: "disabled"}
 	}
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	err := p.Ping(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Ping(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("no answer within %s", timeout)
+	}
 	ms := float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
 		return DependencyHealth{Status: "down", LatencyMS: &ms, Error: err.Error()}

@@ -194,7 +194,10 @@ var (
 
 // cors answers browsers from the configured origins: preflights get 204
 // with the allowed methods and headers; other origins get no CORS headers
-// (and a 403 problem for a preflight), so the browser blocks them.
+// (and a 403 problem for a preflight), so the browser blocks them. A
+// listed origin is named back, with credentials allowed; "*" answers any
+// origin with "*" and never with credentials, so that a page on any site
+// cannot make requests that carry the user's cookies or HTTP auth.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
@@ -203,7 +206,8 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		allowed := slices.Contains(s.CORSOrigins, origin) || slices.Contains(s.CORSOrigins, "*")
+		listed := slices.Contains(s.CORSOrigins, origin)
+		allowed := listed || slices.Contains(s.CORSOrigins, "*")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if !allowed {
 			if preflight {
@@ -213,8 +217,12 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		if listed {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+		} else {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
 		if preflight {
 			w.Header().Add("Vary", "Access-Control-Request-Method, Access-Control-Request-Headers")
 			w.Header().Set("Access-Control-Allow-Methods", corsMethods)
@@ -267,30 +275,74 @@ func ceilSeconds(d time.Duration) int {
 	return max(s, 0)
 }
 
-// clientKey identifies the client for rate limiting: the peer address, or,
-// when the peer is a trusted proxy, the nearest untrusted address in
-// X-Forwarded-For.
+// clientKey identifies the client for rate limiting. A peer that is not a
+// trusted proxy is the client, whatever headers it sends. From a trusted
+// proxy, X-Real-IP names the client, unless it is itself a trusted address
+// (another proxy in front); then, and without X-Real-IP, X-Forwarded-For is
+// walked from its right, the hop the nearest proxy added: the first hop
+// that is not trusted is the client, and what lies left of it, which the
+// client may have written itself, is never believed. A hop that is not an
+// address stops the walk at the last trusted one.
 func (s *Server) clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !s.trusted(addr) {
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
 		return host
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		if !s.trusted(hop) {
-			return hop.String()
-		}
-		host = hop.String()
+	if !s.trusted(peer) {
+		return peer.String()
 	}
-	return host
+	if real := r.Header.Values("X-Real-IP"); len(real) > 0 && strings.TrimSpace(real[len(real)-1]) != "" {
+		addr, ok := parseHop(real[len(real)-1])
+		if !ok {
+			return peer.String()
+		}
+		if !s.trusted(addr) {
+			return addr.String()
+		}
+		peer = addr
+	}
+	lines := r.Header.Values("X-Forwarded-For")
+	for i := len(lines) - 1; i >= 0; i-- {
+		rest := lines[i]
+		for rest != "" {
+			var hop string
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				rest, hop = rest[:j], rest[j+1:]
+			} else {
+				rest, hop = "", rest
+			}
+			if strings.TrimSpace(hop) == "" {
+				continue
+			}
+			addr, ok := parseHop(hop)
+			if !ok {
+				return peer.String()
+			}
+			if !s.trusted(addr) {
+				return addr.String()
+			}
+			peer = addr
+		}
+	}
+	return peer.String()
+}
+
+// parseHop reads an address of RemoteAddr, X-Real-IP or X-Forwarded-For:
+// an IP address, with or without a port ("192.0.2.1", "192.0.2.1:4711",
+// "[2001:db8::1]:4711"). An IPv4-mapped IPv6 address is its IPv4 address.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
 }
 
 func (s *Server) trusted(addr netip.Addr) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -63,10 +64,14 @@ func TestHealth(t *testing.T) {
 	resp, b := g.do(t, "GET", "/health", "", nil)
 	var h ohttp.Health
 	mustUnmarshal(t, b, &h)
-	if resp.StatusCode != 200 || h.Status != "healthy" || h.Version == "" || h.Services.Database.Status != "connected" ||
-		h.Services.Database.Backend != "sqlite" || h.Services.Database.LatencyMS == nil ||
-		h.Services.Redis.Status != "disabled" || h.Services.Vector.Status != "disabled" {
+	if resp.StatusCode != 200 || h.Status != "healthy" || h.Version == "" || h.Dependencies.Database.Status != "connected" ||
+		h.Dependencies.Database.Backend != "sqlite" || h.Dependencies.Database.LatencyMS == nil ||
+		h.Dependencies.Redis.Status != "disabled" || h.Dependencies.Vector.Status != "disabled" {
 		t.Fatalf("health: %d %s", resp.StatusCode, b)
+	}
+	// The guide's shape: each dependency's status by its technology.
+	if want := map[string]string{"sqlite": "connected", "redis": "disabled", "qdrant": "disabled"}; !maps.Equal(h.Services, want) {
+		t.Fatalf("services = %v, want %v", h.Services, want)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if resp, b := g.do(t, "GET", path, "", nil); resp.StatusCode != 200 {
@@ -88,15 +93,17 @@ func TestHealthDegradedAndUnhealthy(t *testing.T) {
 	resp, b := g.do(t, "GET", "/health", "", nil)
 	var h ohttp.Health
 	mustUnmarshal(t, b, &h)
-	if resp.StatusCode != 200 || h.Status != "degraded" || h.Services.Redis.Status != "down" ||
-		h.Services.Redis.Error == "" || h.Services.Vector.Status != "connected" {
+	if resp.StatusCode != 200 || h.Status != "degraded" || h.Dependencies.Redis.Status != "down" ||
+		h.Dependencies.Redis.Error == "" || h.Dependencies.Vector.Status != "connected" ||
+		h.Services["redis"] != "down" || h.Services["qdrant"] != "connected" {
 		t.Fatalf("degraded: %d %s", resp.StatusCode, b)
 	}
 
 	g.db.Close() // the database goes away
 	resp, b = g.do(t, "GET", "/health", "", nil)
 	mustUnmarshal(t, b, &h)
-	if resp.StatusCode != http.StatusServiceUnavailable || h.Status != "unhealthy" || h.Services.Database.Status != "down" {
+	if resp.StatusCode != http.StatusServiceUnavailable || h.Status != "unhealthy" || h.Dependencies.Database.Status != "down" ||
+		h.Services["sqlite"] != "down" {
 		t.Fatalf("unhealthy: %d %s", resp.StatusCode, b)
 	}
 	resp, b = g.do(t, "GET", "/readyz", "", nil)

@@ -396,7 +396,7 @@ func TestRunRoutesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, b := g.do(t, tt.method, tt.path, "", nil)
+			resp, b := g.do(t, tt.method, tt.path, "application/json", nil)
 			problemNaming(t, resp, b, tt.status, tt.detail, tt.fields)
 		})
 	}
@@ -443,7 +443,7 @@ func TestCancelRun(t *testing.T) {
 	}
 
 	// A running run is asked to stop: 202, and it is cancelled soon.
-	resp, b = g.do(t, "POST", "/api/v1/runs/"+acc.RunID+"/cancel", "", nil)
+	resp, b = g.do(t, "POST", "/api/v1/runs/"+acc.RunID+"/cancel", "application/json", nil)
 	var run platform.Run
 	mustUnmarshal(t, b, &run)
 	if resp.StatusCode != http.StatusAccepted || !run.CancelRequested || run.Status.Terminal() {
@@ -455,13 +455,13 @@ func TestCancelRun(t *testing.T) {
 	}
 
 	// Cancelling a finished run again changes nothing: 200 with the run.
-	resp, b = g.do(t, "POST", "/api/v1/runs/"+acc.RunID+"/cancel", "", nil)
+	resp, b = g.do(t, "POST", "/api/v1/runs/"+acc.RunID+"/cancel", "application/json", nil)
 	var again platform.Run
 	mustUnmarshal(t, b, &again)
 	if resp.StatusCode != http.StatusOK || again.Status != platform.RunCancelled || !again.FinishedAt.Equal(*run.FinishedAt) {
 		t.Fatalf("cancel finished: %d %s", resp.StatusCode, b)
 	}
-	resp, b = g.do(t, "POST", "/api/v1/runs/"+waited.ID+"/cancel", "", nil)
+	resp, b = g.do(t, "POST", "/api/v1/runs/"+waited.ID+"/cancel", "application/json", nil)
 	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
 		t.Fatalf("cancel the second run: %d %s", resp.StatusCode, b)
 	}

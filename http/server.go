@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/ossa-platform/platform"
@@ -20,7 +21,10 @@ import (
 
 // Server is the gateway. Set its fields, call Open, and Close at the end.
 type Server struct {
-	// Addr is the listen address, ":3100" by default; port 0 picks a free one.
+	// Addr is the listen address, "localhost:3100" by default; port 0
+	// picks a free one. Host "localhost" listens on the loopback addresses
+	// 127.0.0.1 and ::1 (when the machine has IPv6); ":3100" or
+	// "0.0.0.0:3100" on every interface.
 	Addr string
 	// Agents keeps the registry.
 	Agents platform.AgentStore
@@ -43,8 +47,9 @@ type Server struct {
 	Limiter platform.RateLimiter
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
-	// TrustedProxies are the networks whose X-Forwarded-For is believed
-	// when telling clients apart. Empty: the peer address is the client.
+	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
+	// are believed when telling clients apart (see clientKey). Empty: the
+	// peer address is the client.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies; DefaultMaxBodyBytes when 0.
 	MaxBodyBytes int64
@@ -58,7 +63,7 @@ type Server struct {
 	mux      *http.ServeMux
 	routes   []string
 	server   *http.Server
-	listener net.Listener
+	bindings []net.Listener
 	started  time.Time
 	metrics  *metrics
 	handler  http.Handler
@@ -72,13 +77,13 @@ type Pinger interface {
 // Open builds the handler, binds Addr and starts serving in the background.
 func (s *Server) Open() error {
 	if s.Addr == "" {
-		s.Addr = ":3100"
+		s.Addr = "localhost:3100"
 	}
-	ln, err := net.Listen("tcp", s.Addr)
+	lns, err := s.listen()
 	if err != nil {
 		return err
 	}
-	s.listener = ln
+	s.bindings = lns
 	s.server = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -86,17 +91,63 @@ func (s *Server) Open() error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
 	}
-	go func() {
-		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger().Error("serve", slog.String("error", err.Error()))
-		}
-	}()
+	for _, ln := range lns {
+		go func() {
+			if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.logger().Error("serve", slog.String("error", err.Error()))
+			}
+		}()
+	}
 	return nil
 }
 
-// URL is the base URL the server answers on, once open.
+// listen binds Addr. Host "localhost" is both loopback addresses on one
+// port, since clients (and nginx) resolving localhost may try either: ::1
+// is left out, with a warning, when it cannot be bound, and quietly when
+// the machine has no IPv6.
+func (s *Server) listen() ([]net.Listener, error) {
+	host, port, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if host != "localhost" {
+		ln, err := net.Listen("tcp", s.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return []net.Listener{ln}, nil
+	}
+	ln4, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return nil, err
+	}
+	port = itoa(ln4.Addr().(*net.TCPAddr).Port)
+	ln6, err := net.Listen("tcp", net.JoinHostPort("::1", port))
+	switch {
+	case err == nil:
+		return []net.Listener{ln4, ln6}, nil
+	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT):
+		s.logger().Debug("no IPv6 loopback; listening on 127.0.0.1 only", slog.String("error", err.Error()))
+	default:
+		s.logger().Warn("listening on 127.0.0.1 only: clients that resolve localhost to ::1 will not reach the gateway",
+			slog.String("error", err.Error()))
+	}
+	return []net.Listener{ln4}, nil
+}
+
+// Addrs are the addresses the server listens on, once open.
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, len(s.bindings))
+	for i, ln := range s.bindings {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// URL is the base URL the server answers on, once open: on this machine
+// when it listens on every interface.
 func (s *Server) URL() string {
-	addr := s.listener.Addr().(*net.TCPAddr)
+	addr := s.bindings[0].Addr().(*net.TCPAddr)
 	host := addr.IP.String()
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"
@@ -152,11 +203,16 @@ func (s *Server) Registry() *prometheus.Registry {
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// handle registers fn for pattern; one place turns its errors into problems.
+// handle registers fn for pattern; one place turns its errors into
+// problems, and refuses a POST that is not JSON or YAML (postType).
 func (s *Server) handle(pattern string, fn handlerFunc) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
+		err := postType(r)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			writeError(w, r, err)
 		}
 	})

@@ -21,7 +21,9 @@ import (
 type Config struct {
 	// Port is SERVICE_PORT: the gateway's port. Default 3100; 0 picks a free one.
 	Port int
-	// Host is OSSA_HOST: the address to listen on. Default "" (every interface).
+	// Host is OSSA_HOST: the address to listen on. Default "localhost": the
+	// loopback addresses 127.0.0.1 and ::1 only, as the API has no
+	// authentication; 0.0.0.0 or :: listen on every interface.
 	Host string
 	// DataDir is OSSA_DATA_DIR: where the embedded database lives. Default ./data.
 	DataDir string
@@ -45,8 +47,8 @@ type Config struct {
 	// RateLimit is API_RATE_LIMIT: requests per minute per client; 0 turns
 	// limiting off. Default 1000.
 	RateLimit int
-	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs whose
-	// X-Forwarded-For is believed. Default "": none.
+	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs of the
+	// proxies whose X-Real-IP and X-Forwarded-For are believed. Default "": none.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes is OSSA_MAX_BODY_BYTES: the largest request body. Default 1048576 (1 MiB).
 	MaxBodyBytes int64
@@ -102,7 +104,7 @@ var settings = []setting{
 		c.Port, err = intIn(v, 0, 65535)
 		return err
 	}},
-	{"OSSA_HOST", "host", "", "address to listen on (empty: every interface)", func(c *Config, v string) error { c.Host = v; return nil }},
+	{"OSSA_HOST", "host", "localhost", "address to listen on: localhost is 127.0.0.1 and ::1; 0.0.0.0 or :: is every interface, which exposes the unauthenticated API", func(c *Config, v string) error { c.Host = v; return nil }},
 	{"OSSA_DATA_DIR", "data-dir", "./data", "directory of the embedded database", func(c *Config, v string) error {
 		if v == "" {
 			return fmt.Errorf("must not be empty")
@@ -178,7 +180,7 @@ var settings = []setting{
 		c.RateLimit, err = intIn(v, 0, 1_000_000_000)
 		return err
 	}},
-	{"OSSA_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", func(c *Config, v string) error {
+	{"OSSA_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Real-IP and X-Forwarded-For are believed", func(c *Config, v string) error {
 		c.TrustedProxies = nil
 		for _, s := range splitList(v) {
 			p, err := netip.ParsePrefix(s)

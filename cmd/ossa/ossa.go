@@ -137,7 +137,18 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
 	m.Server = srv
-	m.Logger.Info("gateway listening", "url", srv.URL(), "database", db.Backend(), "version", platform.Version)
+	var addrs []string
+	exposed := false
+	for _, a := range srv.Addrs() {
+		addrs = append(addrs, a.String())
+		exposed = exposed || !a.(*net.TCPAddr).IP.IsLoopback()
+	}
+	m.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", db.Backend(), "version", platform.Version)
+	if exposed {
+		m.Logger.Warn("the gateway listens beyond this machine and its API has no authentication: "+
+			"anyone who can reach it can register agents and start runs; "+
+			"put it behind a proxy that authenticates, or listen on localhost (OSSA_HOST)", "addresses", addrs)
+	}
 	return nil
 }
 

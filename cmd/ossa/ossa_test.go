@@ -250,7 +250,7 @@ func TestHealthWithRedis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Status != tt.status || h.Services.Redis.Status != tt.redis || h.Services.Database.Status != "connected" {
+		if h.Status != tt.status || h.Services["redis"] != tt.redis || h.Dependencies.Redis.Status != tt.redis || h.Services["sqlite"] != "connected" {
 			t.Fatalf("REDIS_URL=%s: %+v", tt.redisURL, h)
 		}
 	}

@@ -1,9 +1,11 @@
-// Package testenv gives tests the URLs of the real servers they need.
+// Package testenv gives tests the URLs of the real servers, and the programs, they need.
 //
 // A test that needs PostgreSQL or Redis reads its URL from TEST_POSTGRES_URL
-// or TEST_REDIS_URL. When the variable is unset the test skips and says why,
-// except in CI (CI=true), where a skip would hide a missing server and so
-// fails instead. .ci/run starts both servers and exports both variables.
+// or TEST_REDIS_URL, and one that runs a program (nginx) finds it on PATH.
+// When the variable is unset or the program missing, the test skips and says
+// why, except in CI (CI=true), where a skip would hide a missing server and so
+// fails instead. .ci/run starts both servers, exports both variables and
+// installs the programs.
 package testenv
 
 import (
@@ -11,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -22,6 +25,21 @@ func PostgresURL(t testing.TB) string { return need(t, "TEST_POSTGRES_URL", "Pos
 
 // RedisURL returns TEST_REDIS_URL, or skips (fails in CI) without it.
 func RedisURL(t testing.TB) string { return need(t, "TEST_REDIS_URL", "Redis") }
+
+// Need returns the path of the program a test runs, such as nginx, or
+// skips (fails in CI) when it is not on PATH.
+func Need(t testing.TB, program string) string {
+	t.Helper()
+	path, err := exec.LookPath(program)
+	if err == nil {
+		return path
+	}
+	if CI() {
+		t.Fatalf("%s is not on PATH: CI must run the tests that need it (.ci/run installs it)", program)
+	}
+	t.Skipf("%s is not on PATH: install it to run this test (see .ci/run)", program)
+	return ""
+}
 
 // CI reports whether the tests run in CI, where nothing may be skipped.
 func CI() bool { return os.Getenv("CI") == "true" }
