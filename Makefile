@@ -21,13 +21,15 @@ run: ## run the gateway on :3100 with embedded SQLite in ./data
 build: ## build bin/ossa
 	$(GO) build -o bin/ossa ./cmd/ossa
 
-test: lint ## vet, format check, and every test with -race (PostgreSQL/Redis tests need TEST_POSTGRES_URL/TEST_REDIS_URL, else they skip)
-	$(GO) test -race -count=1 $(PKGS)
+# gotestsum (a tool of go.mod) runs go test and ends with a summary that
+# lists every skipped test with its reason, so a missing server shows.
+test: lint ## vet, format check, and every test with -race, then a summary of what failed or was skipped (PostgreSQL/Redis tests need TEST_POSTGRES_URL/TEST_REDIS_URL, else they skip)
+	$(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 $(PKGS)
 
 test-short: ## every test without -race, for a quick loop
 	$(GO) test -count=1 $(PKGS)
 
-test-integration: ## start PostgreSQL and Redis as CI does, then run every test against them
+test-integration: ## start PostgreSQL and Redis as CI does (asking before installing anything), then run every test against them
 	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; $(MAKE) test'
 
 
@@ -39,7 +41,7 @@ lint: ## go vet and gofmt
 bench: ## the benchmarks of docs/benchmarks.md (the PostgreSQL halves need TEST_POSTGRES_URL, the execute latency one nginx on PATH; without them they skip)
 	$(GO) test -run '^$$' -bench . -benchtime 5s $(PKGS)
 
-services-up: ## start (installing when absent) PostgreSQL and Redis as CI does, and print their URLs
+services-up: ## start PostgreSQL and Redis as CI does (asking before installing anything), and print their URLs
 	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; echo "TEST_POSTGRES_URL=$$TEST_POSTGRES_URL"; echo "TEST_REDIS_URL=$$TEST_REDIS_URL"'
 
 clean: ## remove build output and the local data directory

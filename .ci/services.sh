@@ -4,8 +4,25 @@
 
 log() { echo "ci: $*" >&2; }
 
+# apt_install installs Debian packages, saying so first. CI (CI=true)
+# installs what it needs; on a developer's machine it asks (or takes
+# OSSA_INSTALL=yes), and without consent it stops, naming the packages.
 apt_install() {
-	log "installing $*"
+	log "the tests need $*, which is not installed: apt-get install $*"
+	if [ "${CI:-}" != "true" ] && [ "${OSSA_INSTALL:-}" != "yes" ]; then
+		local answer=""
+		if [ -t 0 ]; then
+			read -r -p "ci: run 'apt-get install $*' now? [y/N] " answer
+		fi
+		case "$answer" in
+		y | Y | yes) ;;
+		*)
+			log "not installing: install $* yourself, or run again with OSSA_INSTALL=yes"
+			return 1
+			;;
+		esac
+	fi
+	log "installing $* with apt-get"
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
@@ -31,13 +48,19 @@ ensure_postgres() {
 		pg_ctlcluster --skip-systemctl-redirect "$version" main start
 	fi
 	wait_for PostgreSQL pg_isready -q -h 127.0.0.1 -p 5432
-	# Over the local socket as the postgres user (peer auth on a fresh
-	# install): give the role the password the URL uses, make the database.
-	runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD 'postgres'" >/dev/null
-	if ! runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'ossa_test'" | grep -q 1; then
-		runuser -u postgres -- createdb ossa_test
+	# The tests get a role and a database of their own, made over the local
+	# socket as the postgres superuser (peer auth on a fresh install) when
+	# they do not exist yet. No existing role or database is changed: a
+	# developer's own roles keep their passwords.
+	if ! runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'ossa_ci'" | grep -q 1; then
+		log "creating the PostgreSQL role ossa_ci for the tests"
+		runuser -u postgres -- psql -q -c "CREATE ROLE ossa_ci LOGIN PASSWORD 'ossa_ci'" >/dev/null
 	fi
-	export TEST_POSTGRES_URL="postgres://postgres:postgres@127.0.0.1:5432/ossa_test?sslmode=disable"
+	if ! runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'ossa_ci'" | grep -q 1; then
+		log "creating the PostgreSQL database ossa_ci for the tests"
+		runuser -u postgres -- createdb --owner ossa_ci ossa_ci
+	fi
+	export TEST_POSTGRES_URL="postgres://ossa_ci:ossa_ci@127.0.0.1:5432/ossa_ci?sslmode=disable"
 }
 
 ensure_redis() {
