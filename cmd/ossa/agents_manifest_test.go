@@ -158,4 +158,3 @@ func lineWith(out, prefix string) string {
 	}
 	return ""
 }
-
