@@ -127,6 +127,79 @@ func (c *Client) DeleteAgent(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, agentPath(ref), nil, "", nil, nil)
 }
 
+// CreateAgentFromManifest registers the agent an OSSA Agent manifest
+// describes and returns it as stored. contentType says how the manifest is
+// written: a YAML type ("application/yaml") or "application/json", in
+// which case the manifest is sent as {"manifest": ...}, byte for byte, as
+// the gateway keeps it. A non-empty endpoint gives the agent that endpoint
+// instead of the manifest's.
+func (c *Client) CreateAgentFromManifest(ctx context.Context, manifest []byte, contentType, endpoint string) (*platform.Agent, error) {
+	var query url.Values
+	if endpoint != "" {
+		query = url.Values{"endpoint": {endpoint}}
+	}
+	body := rawBody(manifest)
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/json" {
+		body = rawBody(append(append([]byte(`{"manifest":`), manifest...), '}'))
+	}
+	var a platform.Agent
+	if err := c.do(ctx, http.MethodPost, "/api/v1/agents", query, contentType, body, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// WorkflowQuery selects the page of workflows ListWorkflows returns.
+type WorkflowQuery struct {
+	// Limit is the page size; 0 leaves it to the server (50).
+	Limit int
+	// Cursor is the NextCursor of the previous page.
+	Cursor string
+}
+
+// CreateWorkflow stores an OSSA Workflow manifest, written as contentType
+// says (a YAML type such as "application/yaml", or "application/json"),
+// and returns the stored workflow.
+func (c *Client) CreateWorkflow(ctx context.Context, manifest []byte, contentType string) (*platform.Workflow, error) {
+	var wf platform.Workflow
+	if err := c.do(ctx, http.MethodPost, "/api/v1/workflows", nil, contentType, rawBody(manifest), &wf); err != nil {
+		return nil, err
+	}
+	return &wf, nil
+}
+
+// ListWorkflows returns one page of the stored workflows, oldest first.
+func (c *Client) ListWorkflows(ctx context.Context, q WorkflowQuery) (*WorkflowList, error) {
+	v := url.Values{}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	var l WorkflowList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/workflows", v, "", nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// GetWorkflow returns the workflow whose ID or name is ref.
+func (c *Client) GetWorkflow(ctx context.Context, ref string) (*platform.Workflow, error) {
+	var wf platform.Workflow
+	if err := c.do(ctx, http.MethodGet, workflowPath(ref), nil, "", nil, &wf); err != nil {
+		return nil, err
+	}
+	return &wf, nil
+}
+
+// DeleteWorkflow removes the workflow whose ID or name is ref.
+func (c *Client) DeleteWorkflow(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, workflowPath(ref), nil, "", nil, nil)
+}
+
+func workflowPath(ref string) string { return "/api/v1/workflows/" + url.PathEscape(ref) }
+
 // Orchestrate starts a run of the workflow req names or holds. With wait 0
 // the gateway answers as soon as the run is queued, and the run returned
 // has only its ID and Status; GetRun fetches the rest. With a wait (at most
@@ -257,15 +330,20 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return decodeResponse(resp, out)
 }
 
-// send encodes body as JSON, unless it is nil, and sends the request with
-// contentType, when set.
+// rawBody is a request body sent as it is, not encoded as JSON.
+type rawBody []byte
+
+// send sends body as it is when it is a rawBody, else encodes it as JSON
+// unless it is nil, and sends the request with contentType, when set.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, contentType string, body any) (*http.Response, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	var r io.Reader
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		r = bytes.NewReader(raw)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s %s body: %w", method, path, err)

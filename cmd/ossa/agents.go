@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/manifest"
 )
 
 const agentsUsage = `Usage: ossa agents <verb> [arguments] [flags]
@@ -24,7 +24,8 @@ const agentsUsage = `Usage: ossa agents <verb> [arguments] [flags]
 Verbs:
   list                 list agents, filtered by --type, --capability, --status, --label
   get REF              show one agent; REF is its ID or its name
-  register             register an agent from flags (--name, --endpoint...) or a JSON file (-f)
+  register             register an agent from flags (--name, --endpoint...), or from a file (-f):
+                       a JSON agent, or an OSSA Agent manifest in YAML or JSON
   delete REF           delete an agent
 
 Flags of every verb:
@@ -217,9 +218,9 @@ func (c *agentsCLI) list(ctx context.Context, args []string) error {
 		return c.printJSON(l)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tSTATUS\tCAPABILITIES\tENDPOINT\tID")
+	fmt.Fprintln(tw, "NAME\tTYPE\tSTATUS\tHEALTH\tCAPABILITIES\tENDPOINT\tID")
 	for _, a := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Type, a.Status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Type, a.Status, orDash(string(a.Health.Status)),
 			orDash(strings.Join(a.Capabilities, ",")), orDash(a.Endpoint), a.ID)
 	}
 	if err := tw.Flush(); err != nil {
@@ -247,15 +248,16 @@ func (c *agentsCLI) get(ctx context.Context, args []string) error {
 
 // register handles `ossa agents register`.
 func (c *agentsCLI) register(ctx context.Context, args []string) error {
-	fs := c.flagSet("register", "-f FILE | --name NAME --endpoint URL [flags]")
+	fs := c.flagSet("register", "-f FILE [--endpoint URL] | --name NAME --endpoint URL [flags]")
 	var in ohttp.AgentInput
 	var capabilities agentsList
 	labels := agentsLabels{}
-	file := fs.String("f", "", "read the agent from this JSON `file` (- for standard input), as get --output json prints it")
+	file := fs.String("f", "", "read the agent from this `file` (- for standard input): JSON, as get --output json prints it,\n"+
+		"or an OSSA Agent manifest (YAML or JSON, with apiVersion and kind), which --endpoint may give an endpoint")
 	fs.StringVar(&in.Name, "name", "", "the agent's `name`: lower-case letters, digits and '-'")
 	typ := fs.String("type", string(platform.AgentWorker), "the agent's `type`: orchestrator, worker or monitor")
 	fs.Var(&capabilities, "capability", "a `capability` of the agent; repeat for several")
-	fs.StringVar(&in.Endpoint, "endpoint", "", "the http(s) `URL` the agent listens on")
+	fs.StringVar(&in.Endpoint, "endpoint", "", "the http(s) `URL` the agent listens on (with -f, a manifest's agent)")
 	fs.StringVar(&in.Description, "description", "", "what the agent does")
 	fs.StringVar(&in.Version, "version", "", "the agent's `version`")
 	fs.Var(labels, "label", "a label, as `key:value`; repeat for several")
@@ -265,15 +267,32 @@ func (c *agentsCLI) register(ctx context.Context, args []string) error {
 	if *file != "" {
 		var others []string
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "f" && f.Name != "server" && f.Name != "output" {
+			if f.Name != "f" && f.Name != "server" && f.Name != "output" && f.Name != "endpoint" {
 				others = append(others, "--"+f.Name)
 			}
 		})
 		if len(others) > 0 {
 			return usageErrorf("-f cannot be combined with %s", strings.Join(others, ", "))
 		}
-		var err error
-		if in, err = readAgentFile(*file); err != nil {
+		b, name, err := readInput(*file)
+		if err != nil {
+			return err
+		}
+		m, err := agentManifest(b, name)
+		if err != nil {
+			return err
+		}
+		if m != nil {
+			a, err := c.client().CreateAgentFromManifest(ctx, m, manifestContentType(m), in.Endpoint)
+			if err != nil {
+				return err
+			}
+			return c.printAgent(a)
+		}
+		if in.Endpoint != "" {
+			return usageErrorf("--endpoint goes with -f only for an OSSA manifest; %s is a JSON agent, which names its own endpoint", name)
+		}
+		if in, err = decodeAgentFile(b, name); err != nil {
 			return err
 		}
 	} else {
@@ -291,22 +310,43 @@ func (c *agentsCLI) register(ctx context.Context, args []string) error {
 	return c.printAgent(a)
 }
 
-// readAgentFile reads one JSON agent from name, or from standard input when
-// name is "-". Unknown members are an error, so that a misspelt one is not
+// agentManifest returns the OSSA manifest a file of agents register -f
+// holds, or nil when it holds a JSON agent. A manifest is a document with
+// an apiVersion or a kind: YAML, JSON, or JSON wrapped as {"manifest":
+// ...} as the API takes it.
+func agentManifest(b []byte, name string) ([]byte, error) {
+	if manifestContentType(b) == "application/json" {
+		var members map[string]json.RawMessage
+		if json.Unmarshal(b, &members) != nil {
+			return nil, nil // decodeAgentFile says what is wrong
+		}
+		if inner, ok := members["manifest"]; ok && len(members) == 1 {
+			return bytes.TrimSpace(inner), nil
+		}
+		_, hasVersion := members["apiVersion"]
+		_, hasKind := members["kind"]
+		if hasVersion || hasKind {
+			return b, nil
+		}
+		return nil, nil
+	}
+	docs, err := manifest.Parse(name, b)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(docs) != 1:
+		return nil, fmt.Errorf("%s holds %d YAML documents: register one manifest at a time", name, len(docs))
+	case docs[0].APIVersion() == "" && docs[0].Kind() == "":
+		return nil, fmt.Errorf("%s is not an OSSA manifest (it has no apiVersion or kind); an agent without one is written in JSON", name)
+	}
+	return b, nil
+}
+
+// decodeAgentFile reads one JSON agent from b, the contents of the file
+// name. Unknown members are an error, so that a misspelt one is not
 // silently dropped.
-func readAgentFile(name string) (ohttp.AgentInput, error) {
+func decodeAgentFile(b []byte, name string) (ohttp.AgentInput, error) {
 	var in ohttp.AgentInput
-	var b []byte
-	var err error
-	if name == "-" {
-		name = "standard input"
-		b, err = io.ReadAll(os.Stdin)
-	} else {
-		b, err = os.ReadFile(name)
-	}
-	if err != nil {
-		return in, err
-	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
@@ -351,6 +391,7 @@ func (c *agentsCLI) printAgent(a *platform.Agent) error {
 		{"Namespace", a.Namespace},
 		{"Type", string(a.Type)},
 		{"Status", string(a.Status)},
+		{"Health", healthLine(a.Health)},
 		{"Endpoint", a.Endpoint},
 		{"Capabilities", strings.Join(a.Capabilities, ", ")},
 		{"Labels", agentsLabels(a.Labels).String()},
@@ -363,6 +404,19 @@ func (c *agentsCLI) printAgent(a *platform.Agent) error {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], orDash(row[1]))
 	}
 	return tw.Flush()
+}
+
+// healthLine is an agent's health in a few words: "healthy (checked
+// 2025-01-02T15:04:05Z)", "unhealthy: connection refused (checked ...)".
+func healthLine(h platform.AgentHealth) string {
+	line := string(h.Status)
+	if h.Reason != "" {
+		line += ": " + oneLine(h.Reason)
+	}
+	if h.CheckedAt != nil {
+		line += " (checked " + h.CheckedAt.Format(time.RFC3339) + ")"
+	}
+	return line
 }
 
 func (c *agentsCLI) printJSON(v any) error {

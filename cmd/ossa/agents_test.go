@@ -72,13 +72,13 @@ func TestAgentsVerbs(t *testing.T) {
 		t.Fatalf("list: exit %d, stderr %q", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME TYPE STATUS CAPABILITIES ENDPOINT ID" {
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME TYPE STATUS HEALTH CAPABILITIES ENDPOINT ID" {
 		t.Fatalf("list table:\n%s", out)
 	}
-	if got, want := strings.Fields(lines[1]), []string{"summarizer", "worker", "active", "summarize,translate", "http://localhost:9001"}; strings.Join(got[:5], " ") != strings.Join(want, " ") {
+	if got, want := strings.Fields(lines[1]), []string{"summarizer", "worker", "active", "unknown", "summarize,translate", "http://localhost:9001"}; strings.Join(got[:6], " ") != strings.Join(want, " ") {
 		t.Fatalf("list row = %q, want %q then the ID", got, want)
 	}
-	if got := strings.Fields(lines[2]); got[0] != "planner" || got[3] != "-" || got[5] != planner.ID {
+	if got := strings.Fields(lines[2]); got[0] != "planner" || got[4] != "-" || got[6] != planner.ID {
 		t.Fatalf("list row = %q", got)
 	}
 

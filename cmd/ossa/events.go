@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,15 +13,18 @@ import (
 	ohttp "github.com/ossa-platform/platform/http"
 )
 
-const eventsUsage = `Usage: ossa events [--channel NAME]... [--since ID] [flags]
+const eventsUsage = `Usage: ossa events [--channel NAME]... [--since ID] [--count N] [flags]
 
-Prints the gateway's events as they happen, one line each, until interrupted.
-A dropped connection is resumed where it broke.
+Prints the gateway's events as they happen, one line each, until interrupted
+(exit 0), or until --count events are printed (exit 0). A dropped connection
+is resumed where it broke.
 
 Flags:
   --channel NAME       *, agent-events, workflow-events, run-events, run:<id> or
                        agent:<name>; repeat for several (default *)
   --since ID           first replay the kept events after this event ID (0: all)
+  --count N            exit after N events (default 0: follow until interrupted);
+                       with --since, the replayed events count first
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
   --output FORMAT      table (one line per event) or json (one JSON object per line)
 `
@@ -38,19 +42,39 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	var channels stringList
 	fs.Var(&channels, "channel", "a `channel` to follow; repeat for several (default *)")
 	since := fs.Int64("since", -1, "replay the kept events after this event `ID` first (0: all)")
+	count := fs.Int("count", 0, "exit after `N` events (0: follow until interrupted)")
 	err := func() error {
 		if _, err := c.parse(args); err != nil {
 			return err
+		}
+		if *count < 0 {
+			return usageErrorf("--count must be 0 (follow until interrupted) or more, not %d", *count)
 		}
 		for _, ch := range channels {
 			if _, err := platform.ParseChannel(ch); err != nil {
 				return usageErrorf("--channel: %s", platform.ErrorMessage(err))
 			}
 		}
-		return c.client().Events(ctx, channels, *since, c.printEvent)
+		printed := 0
+		err := c.client().Events(ctx, channels, *since, func(e *platform.Event) error {
+			if err := c.printEvent(e); err != nil {
+				return err
+			}
+			if printed++; printed == *count {
+				return errEnoughEvents
+			}
+			return nil
+		})
+		if errors.Is(err, errEnoughEvents) {
+			return nil
+		}
+		return err
 	}()
 	return c.exit(err)
 }
+
+// errEnoughEvents ends `ossa events --count N` after the Nth event.
+var errEnoughEvents = errors.New("enough events")
 
 // printEvent prints one event as a line: its ID, time, type and what it
 // says, or as JSON with --output json.

@@ -24,6 +24,7 @@ const usage = `Usage: ossa <command> [arguments]
 Commands:
   serve      run the gateway (see ossa serve -h)
   agents     list, get, register and delete agents on a running gateway
+  workflows  list, get, create and delete stored workflows
   runs       list, show and cancel workflow runs
   run        start a run of a workflow, and follow it with --follow
   events     print the gateway's events as they happen
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runServe(ctx, args[1:], stderr, getenv)
 	case "agents":
 		return runAgents(ctx, args[1:], stdout, stderr, getenv)
+	case "workflows":
+		return runWorkflows(ctx, args[1:], stdout, stderr, getenv)
 	case "runs":
 		return runRuns(ctx, args[1:], stdout, stderr, getenv)
 	case "run":

@@ -44,6 +44,16 @@ func Need(t testing.TB, program string) string {
 // CI reports whether the tests run in CI, where nothing may be skipped.
 func CI() bool { return os.Getenv("CI") == "true" }
 
+// Skipf skips t, saying why, except in CI, where a skip would hide what
+// the test should have checked, so t fails instead.
+func Skipf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if CI() {
+		t.Fatalf(format+" (in CI, CI=true, a test that would skip fails)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
 func need(t testing.TB, name, what string) string {
 	t.Helper()
 	if v := os.Getenv(name); v != "" {
