@@ -156,6 +156,11 @@ type RunLedger interface {
 	// until now+grace, so one orphan is requeued once per grace. It returns
 	// the IDs requeued.
 	RequeueOrphans(ctx context.Context, now time.Time, grace time.Duration) ([]string, error)
+	// PruneRuns deletes, with their steps, up to limit finished runs
+	// (succeeded, failed, cancelled or timed out) that finished before
+	// before, the oldest first, in one transaction, and returns how many it
+	// deleted. Queued and running runs are never deleted.
+	PruneRuns(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // RunExecutor executes runs: the engine. The store's queue calls it for
@@ -165,6 +170,9 @@ type RunExecutor interface {
 	// ReapOrphans is called periodically by one replica to requeue the runs
 	// of executors that died.
 	ReapOrphans(ctx context.Context) error
+	// PruneOldRuns is called periodically by one replica to delete the
+	// finished runs older than the retention the executor keeps them for.
+	PruneOldRuns(ctx context.Context) error
 }
 
 // ExecuteRequest is the body of a direct agent call.

@@ -304,6 +304,22 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Dura
 	return ids, nil
 }
 
+// PruneRuns deletes up to limit runs that finished before before, oldest
+// first; their steps go with them (run_steps' foreign key cascades). SKIP
+// LOCKED leaves a run another transaction holds to the next call.
+func (db *DB) PruneRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	tag, err := db.pool.Exec(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs
+		WHERE status IN `+sqlstore.Finished+` AND finished_at < $1 ORDER BY finished_at, id LIMIT $2
+		FOR UPDATE SKIP LOCKED)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune runs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // PendingRunJobs returns the run IDs of the run jobs River has not finished
 // (completed, cancelled or discarded), oldest job first. It is for tests
 // and operations: the queue is River's, and only River should change it.

@@ -278,6 +278,27 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace time.Dura
 	return ids, nil
 }
 
+// PruneRuns deletes up to limit runs that finished before before, oldest
+// first; their steps go with them (run_steps' foreign key cascades, and
+// DSN turns foreign keys on for every connection).
+func (db *DB) PruneRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int64
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs
+			WHERE status IN `+sqlstore.Finished+` AND finished_at < ? ORDER BY finished_at, id LIMIT ?)`,
+			before.UnixMicro(), limit)
+		if err != nil {
+			return translate(err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // PendingRunJobs returns the run IDs of the run jobs River has not finished
 // (completed, cancelled or discarded), oldest job first. It is for tests
 // and operations: the queue is River's, and only River should change it.

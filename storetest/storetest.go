@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Runs", func(t *testing.T) { runRuns(t, newStore) })
 	t.Run("Ledger", func(t *testing.T) { runLedger(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })
+	t.Run("Prune", func(t *testing.T) { runPrune(t, newStore) })
 	t.Run("Events", func(t *testing.T) { runEvents(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()

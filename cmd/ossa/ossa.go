@@ -107,6 +107,7 @@ func (m *Main) Open(ctx context.Context) error {
 	eng := engine.New(engine.Config{
 		Agents: db, Workflows: db, Runs: db, Invoker: inv, Logger: m.Logger,
 		LeaseTTL: m.Config.RunLeaseTTL, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
+		RunRetention: m.Config.RunRetention,
 	})
 	if err := db.StartQueue(context.WithoutCancel(ctx), queue.Config{
 		Executor:  eng,

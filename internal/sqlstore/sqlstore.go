@@ -33,6 +33,11 @@ const StopTimeout = 5 * time.Second
 // for "status IN " + Unfinished.
 var Unfinished = "('" + string(platform.RunQueued) + "', '" + string(platform.RunRunning) + "')"
 
+// Finished is the SQL list of the terminal statuses, for "status IN " +
+// Finished.
+var Finished = "('" + string(platform.RunSucceeded) + "', '" + string(platform.RunFailed) + "', '" +
+	string(platform.RunCancelled) + "', '" + string(platform.RunTimedOut) + "')"
+
 // NewRun returns the row CreateRun stores for r: a new UUIDv7, status
 // queued, created now, no outcome, no lease, and empty rather than absent
 // parameters and agents. A definition or parameters that are not JSON, or
