@@ -58,6 +58,11 @@ type Run struct {
 	Workflow   string    `json:"workflow"`
 	WorkflowID string    `json:"workflow_id,omitempty"`
 	Status     RunStatus `json:"status"`
+	// WorkflowRevision and WorkflowVersion are the revision of the stored
+	// workflow the run runs and its metadata.version; an inline workflow
+	// has neither.
+	WorkflowRevision int    `json:"workflow_revision,omitempty"`
+	WorkflowVersion  string `json:"workflow_version,omitempty"`
 	// Parameters are the run's inputs, a JSON object.
 	Parameters json.RawMessage `json:"parameters"`
 	// Agents are the agents the run may use; empty means any.

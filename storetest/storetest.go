@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Agents", func(t *testing.T) { runAgents(t, newStore) })
 	t.Run("AgentHealth", func(t *testing.T) { runAgentHealth(t, newStore) })
 	t.Run("Workflows", func(t *testing.T) { runWorkflows(t, newStore) })
+	t.Run("Revisions", func(t *testing.T) { runRevisions(t, newStore) })
 	t.Run("Runs", func(t *testing.T) { runRuns(t, newStore) })
 	t.Run("Ledger", func(t *testing.T) { runLedger(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })

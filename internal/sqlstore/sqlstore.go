@@ -54,6 +54,9 @@ func NewRun(r *platform.Run, now time.Time) (platform.Run, error) {
 	if r.WorkflowID != "" && !ok {
 		p.Add("/workflow_id", "must be a workflow ID or empty")
 	}
+	if r.WorkflowRevision < 0 || (r.WorkflowRevision > 0 && r.WorkflowID == "") {
+		p.Add("/workflow_revision", "must be a revision of the run's stored workflow, or 0")
+	}
 	if err := p.Err("the run is not valid"); err != nil {
 		return platform.Run{}, err
 	}
@@ -73,6 +76,7 @@ func NewRun(r *platform.Run, now time.Time) (platform.Run, error) {
 		Definition: r.Definition,
 		CreatedAt:  Micro(now),
 	}
+	row.WorkflowRevision, row.WorkflowVersion = r.WorkflowRevision, r.WorkflowVersion
 	if row.Namespace == "" {
 		row.Namespace = platform.DefaultNamespace
 	}
