@@ -265,3 +265,21 @@ func TestWorkflowRevisions(t *testing.T) {
 		t.Errorf("runs after deleting their workflow: %s, was %s", after, runs)
 	}
 }
+
+// TestWorkflowETagCORS checks that a browser on an allowed origin may read
+// a workflow's ETag and send it back in If-Match.
+func TestWorkflowETagCORS(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, func(s *ohttp.Server) { s.CORSOrigins = []string{"http://localhost:3000"} })
+	resp, b := g.do(t, http.MethodPut, "/api/v1/workflows/hello", "application/yaml", greeting("hello", "1.0.0", "hi"),
+		"Origin", "http://localhost:3000")
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "ETag") {
+		t.Fatalf("PUT from a browser: %d, exposed headers %q: %s", resp.StatusCode, resp.Header.Get("Access-Control-Expose-Headers"), b)
+	}
+	resp, _ = g.do(t, http.MethodOptions, "/api/v1/workflows/hello", "", nil, "Origin", "http://localhost:3000",
+		"Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "if-match, content-type")
+	if !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "PUT") ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "If-Match") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}
