@@ -12,6 +12,7 @@ const (
 	EBADREQUEST   = "bad_request"  // the request itself cannot be read (400)
 	ENOTFOUND     = "not_found"    // no such resource (404)
 	ECONFLICT     = "conflict"     // the change clashes with stored state (409)
+	EPRECONDITION = "precondition" // a condition of the request (If-Match) does not hold (412)
 	ETOOLARGE     = "too_large"    // the body is over the limit (413)
 	EUNSUPPORTED  = "unsupported"  // the media type is not accepted (415)
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials (401)

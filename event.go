@@ -15,6 +15,7 @@ const (
 	EventAgentDeleted       = "agent.deleted"
 	EventAgentHealthChanged = "agent.health_changed"
 	EventWorkflowCreated    = "workflow.created"
+	EventWorkflowUpdated    = "workflow.updated"
 	EventWorkflowDeleted    = "workflow.deleted"
 	EventRunQueued          = "run.queued"
 	EventRunStarted         = "run.started"
@@ -254,11 +255,15 @@ type WorkflowEventData struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	Version   string `json:"version,omitempty"`
+	// Revision is the workflow's revision after a workflow.created or
+	// workflow.updated.
+	Revision int `json:"revision,omitempty"`
 }
 
 // WorkflowEvent is the event of a workflow's change.
 func WorkflowEvent(typ string, w *Workflow, at time.Time) Event {
-	return NewEvent(typ, at, WorkflowEventData{ID: w.ID, Name: w.Name, Namespace: w.Namespace, Version: w.Version})
+	return NewEvent(typ, at, WorkflowEventData{ID: w.ID, Name: w.Name, Namespace: w.Namespace, Version: w.Version,
+		Revision: w.Revision})
 }
 
 // RunEventData is the data of run events. Outputs are not in events,

@@ -58,6 +58,11 @@ type Run struct {
 	Workflow   string    `json:"workflow"`
 	WorkflowID string    `json:"workflow_id,omitempty"`
 	Status     RunStatus `json:"status"`
+	// WorkflowRevision and WorkflowVersion are the revision of the stored
+	// workflow the run runs and its metadata.version; an inline workflow
+	// has neither.
+	WorkflowRevision int    `json:"workflow_revision,omitempty"`
+	WorkflowVersion  string `json:"workflow_version,omitempty"`
 	// Parameters are the run's inputs, a JSON object.
 	Parameters json.RawMessage `json:"parameters"`
 	// Agents are the agents the run may use; empty means any.
@@ -160,6 +165,11 @@ type RunLedger interface {
 	// now+grace, so one orphan is requeued once per grace. It returns the
 	// IDs requeued.
 	RequeueOrphans(ctx context.Context, now time.Time, grace, stuck time.Duration) ([]string, error)
+	// PruneRuns deletes, with their steps, up to limit finished runs
+	// (succeeded, failed, cancelled or timed out) that finished before
+	// before, the oldest first, in one transaction, and returns how many it
+	// deleted. Queued and running runs are never deleted.
+	PruneRuns(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // RunExecutor executes runs: the engine. The store's queue calls it for
@@ -169,6 +179,9 @@ type RunExecutor interface {
 	// ReapOrphans is called periodically by one replica to requeue the runs
 	// of executors that died.
 	ReapOrphans(ctx context.Context) error
+	// PruneOldRuns is called periodically by one replica to delete the
+	// finished runs older than the retention the executor keeps them for.
+	PruneOldRuns(ctx context.Context) error
 }
 
 // ExecuteRequest is the body of a direct agent call.

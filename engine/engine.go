@@ -46,6 +46,13 @@ type Config struct {
 	// HealthInterval is how often agents' health endpoints are probed;
 	// default 15s, negative disables probing.
 	HealthInterval time.Duration
+	// RunRetention is how long finished runs are kept: PruneOldRuns
+	// deletes those that finished longer ago. Default 0, kept forever.
+	RunRetention time.Duration
+	// PruneBatch is the most runs, with their steps, one transaction of
+	// PruneOldRuns deletes, so that a backlog is deleted a bounded batch at
+	// a time and never holds the database's locks long. Default 100.
+	PruneBatch int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -73,6 +80,7 @@ func New(cfg Config) *Engine {
 	cfg.StuckAfter = cmp.Or(cfg.StuckAfter, max(4*cfg.LeaseTTL, 5*time.Second))
 	cfg.StepTimeout = cmp.Or(cfg.StepTimeout, 60*time.Second)
 	cfg.HealthInterval = cmp.Or(cfg.HealthInterval, 15*time.Second)
+	cfg.PruneBatch = cmp.Or(cfg.PruneBatch, 100)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -123,4 +131,31 @@ func (e *Engine) ReapOrphans(ctx context.Context) error {
 		e.log.Info("requeued orphaned runs", "runs", ids)
 	}
 	return err
+}
+
+// PruneOldRuns deletes the runs that finished longer than RunRetention
+// ago, a batch at a time until none is left or ctx ends; the queue calls it
+// periodically on one replica.
+func (e *Engine) PruneOldRuns(ctx context.Context) error {
+	if e.cfg.RunRetention <= 0 {
+		return nil
+	}
+	before := e.cfg.Now().Add(-e.cfg.RunRetention)
+	var total int64
+	var err error
+	for {
+		var n int64
+		n, err = e.cfg.Runs.PruneRuns(ctx, before, e.cfg.PruneBatch)
+		total += n
+		if err != nil || n < int64(e.cfg.PruneBatch) {
+			break
+		}
+	}
+	if total > 0 {
+		e.log.Info("pruned finished runs", "runs", total, "finished_before", before.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return fmt.Errorf("prune runs that finished before %s: %w", before.UTC().Format(time.RFC3339), err)
+	}
+	return nil
 }

@@ -53,7 +53,7 @@ func (e *Engine) NewRun(ctx context.Context, namespace string, wf *platform.Work
 	if err := p.Err("the run cannot start"); err != nil {
 		return nil, err
 	}
-	return &platform.Run{
+	run := &platform.Run{
 		Namespace:  namespace,
 		Workflow:   cmp.Or(wf.Name, pl.name),
 		WorkflowID: wf.ID,
@@ -62,7 +62,11 @@ func (e *Engine) NewRun(ctx context.Context, namespace string, wf *platform.Work
 		Agents:     agents,
 		Steps:      []*platform.StepRun{},
 		Definition: wf.Definition,
-	}, nil
+	}
+	if wf.ID != "" {
+		run.WorkflowRevision, run.WorkflowVersion = wf.Revision, wf.Version
+	}
+	return run, nil
 }
 
 // checkAgents reports every Agent or Task step no registered agent can run.

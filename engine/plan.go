@@ -199,25 +199,36 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 	return n
 }
 
-// compileOnError reads on_error: a string or an object with an action.
+// compileOnError reads on_error: a plain string (the action itself, as
+// ossa/v0.5 allows; the releases before it want the object, which
+// validation enforces) or an object with an action.
 func compileOnError(n *stepNode, ptr string, p *platform.Problems) {
 	var action string
 	var obj struct {
 		Action       string         `json:"action"`
 		Compensation *manifest.Step `json:"compensation"`
 	}
-	if json.Unmarshal(n.step.OnError, &action) != nil {
+	plain := json.Unmarshal(n.step.OnError, &action) == nil
+	if !plain {
 		if err := json.Unmarshal(n.step.OnError, &obj); err != nil {
 			p.Add(ptr, "must be 'fail', 'continue' or an object with an action")
 			return
 		}
 		action = obj.Action
 	}
+	actionPtr := ptr + "/action"
+	if plain {
+		actionPtr = ptr
+	}
 	switch action {
 	case "", "fail":
 	case "continue":
 		n.onError = "continue"
 	case "compensate":
+		if plain {
+			p.Add(ptr, "'compensate' needs its compensation step: write {action: compensate, compensation: <step>}")
+			return
+		}
 		if obj.Compensation == nil {
 			p.Add(ptr+"/compensation", "is required for the 'compensate' action")
 			return
@@ -225,7 +236,7 @@ func compileOnError(n *stepNode, ptr string, p *platform.Problems) {
 		n.onError = "compensate"
 		n.compensation = compileStep(obj.Compensation, ptr+"/compensation", p)
 	default:
-		p.Add(ptr+"/action", "%q is not supported by this gateway; use 'fail', 'continue' or 'compensate'", action)
+		p.Add(actionPtr, "%q is not supported by this gateway; use 'fail', 'continue' or 'compensate'", action)
 	}
 }
 

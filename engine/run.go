@@ -15,10 +15,20 @@ import (
 var (
 	errCancelled = errors.New("the run was cancelled")
 	errTimedOut  = errors.New("the run did not finish within its timeout_seconds")
-	errHalted    = errors.New("another step failed and error_handling.on_failure is halt")
+	errHalted    = errors.New("a step failed and error_handling.on_failure is halt")
 	errLeaseLost = errors.New("this gateway lost the run's lease")
 	errStore     = errors.New("the database could not record the run's progress")
 )
+
+// haltError is the cause that ends a run's context when a step failed and
+// error_handling.on_failure is halt; it is errHalted, naming the step.
+type haltError struct{ step string }
+
+func (h *haltError) Error() string {
+	return fmt.Sprintf("step %q failed and error_handling.on_failure is halt", h.step)
+}
+
+func (h *haltError) Is(target error) bool { return target == errHalted }
 
 // Defaults of a step's retry block.
 const (
@@ -242,6 +252,9 @@ func (r *runner) runGroup(ctx context.Context, nodes []*stepNode, prefix string,
 			}
 			path := prefix + n.step.ID
 			switch {
+			case errors.Is(context.Cause(ctx), errHalted):
+				sl.res = r.notRun(ctx, path)
+				return
 			case ctx.Err() != nil:
 				sl.res = result{status: platform.StepCancelled, blocking: context.Cause(ctx)}
 				return
@@ -253,7 +266,7 @@ func (r *runner) runGroup(ctx context.Context, nodes []*stepNode, prefix string,
 			sl.res = r.runStep(ctx, n, path, local)
 			local.set(n.step.ID, sl.res)
 			if sl.res.blocking != nil && r.plan.haltOnFailure {
-				r.cancel(errHalted)
+				r.cancel(&haltError{step: path})
 			}
 		}()
 	}
@@ -280,8 +293,33 @@ func (r *runner) skip(ctx context.Context, path, why string) result {
 	return result{status: platform.StepSkipped}
 }
 
+// notRun records a step that the halt of its run kept from starting as
+// skipped, saying which step failed: the steps that waited on others, and
+// containers that never began. A step an earlier execution of the run
+// left unfinished (its gateway died) is cancelled; one it finished keeps
+// its record.
+func (r *runner) notRun(ctx context.Context, path string) result {
+	cause := context.Cause(ctx)
+	res := result{status: platform.StepCancelled, blocking: cause}
+	switch rec := r.recorded(path); {
+	case rec == nil:
+		now := r.now()
+		r.save(ctx, &platform.StepRun{ID: path, Status: platform.StepSkipped, Error: "not run: " + cause.Error(),
+			StartedAt: now, FinishedAt: now})
+		res.status = platform.StepSkipped
+	case !rec.Status.Terminal():
+		rec.Status, rec.Error, rec.FinishedAt = platform.StepCancelled, cause.Error(), r.now()
+		r.save(ctx, rec)
+	}
+	return res
+}
+
 // runStep runs one step, or returns what an earlier execution recorded.
 func (r *runner) runStep(ctx context.Context, n *stepNode, path string, sc *scope) result {
+	if errors.Is(context.Cause(ctx), errHalted) {
+		// Another step failed between this one's turn and its start.
+		return r.notRun(ctx, path)
+	}
 	if rec := r.recorded(path); rec != nil {
 		switch rec.Status {
 		case platform.StepSucceeded:
@@ -373,6 +411,9 @@ func (r *runner) runContainer(ctx context.Context, n *stepNode, path string, bod
 // elsewhere (lease lost, gateway stopping).
 func (r *runner) interrupted(ctx context.Context, rec *platform.StepRun) result {
 	cause := context.Cause(ctx)
+	if errors.Is(cause, errHalted) && r.recorded(rec.ID) == nil {
+		return r.notRun(ctx, rec.ID) // halted before its first attempt began
+	}
 	if errors.Is(cause, errCancelled) || errors.Is(cause, errTimedOut) || errors.Is(cause, errHalted) {
 		rec.Status, rec.Error, rec.FinishedAt = platform.StepCancelled, cause.Error(), r.now()
 		r.save(ctx, rec)

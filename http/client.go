@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -310,6 +311,95 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 		return nil, err
 	}
 	return &h, nil
+}
+
+// PutWorkflowOptions are the optional parts of PutWorkflow.
+type PutWorkflowOptions struct {
+	// ContentType is the manifest's media type: application/yaml or
+	// application/json (the default).
+	ContentType string
+	// IfMatch makes the put conditional: WorkflowETag of the workflow as
+	// last read, or "*" for any stored state. A workflow that changed (or
+	// does not exist) is a *Problem with code precondition (412).
+	IfMatch string
+}
+
+// PutWorkflow stores an OSSA Workflow manifest under name, which must be
+// its metadata.name: it creates the workflow (created is true) or stores
+// the manifest as its next revision; a manifest the same as the stored one
+// stores nothing and returns the workflow as it is.
+func (c *Client) PutWorkflow(ctx context.Context, name string, manifest []byte, opts PutWorkflowOptions) (wf *platform.Workflow, created bool, err error) {
+	header := http.Header{"Content-Type": {cmp.Or(opts.ContentType, "application/json")}}
+	if opts.IfMatch != "" {
+		header.Set("If-Match", opts.IfMatch)
+	}
+	resp, err := c.sendRaw(ctx, http.MethodPut, "/api/v1/workflows/"+url.PathEscape(name), header, manifest)
+	if err != nil {
+		return nil, false, err
+	}
+	defer drain(resp)
+	if resp.StatusCode >= 300 {
+		return nil, false, problemFrom(resp)
+	}
+	var w platform.Workflow
+	if err := decodeResponse(resp, &w); err != nil {
+		return nil, false, err
+	}
+	return &w, resp.StatusCode == http.StatusCreated, nil
+}
+
+// RevisionQuery selects one page of ListWorkflowRevisions.
+type RevisionQuery struct {
+	// Limit is the page size; 0 leaves it to the server (50).
+	Limit int
+	// Cursor is the NextCursor of the previous page.
+	Cursor string
+}
+
+// ListWorkflowRevisions returns one page of the revisions of the workflow
+// whose ID or name is ref, newest first, without their definitions.
+func (c *Client) ListWorkflowRevisions(ctx context.Context, ref string, q RevisionQuery) (*RevisionList, error) {
+	v := url.Values{}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	var l RevisionList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/workflows/"+url.PathEscape(ref)+"/revisions", v, "", nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// GetWorkflowRevision returns revision n of the workflow whose ID or name
+// is ref, with its definition.
+func (c *Client) GetWorkflowRevision(ctx context.Context, ref string, n int) (*platform.WorkflowRevision, error) {
+	var r platform.WorkflowRevision
+	path := "/api/v1/workflows/" + url.PathEscape(ref) + "/revisions/" + strconv.Itoa(n)
+	if err := c.do(ctx, http.MethodGet, path, nil, "", nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// sendRaw sends body as it is, with header, and returns the response.
+func (c *Client) sendRaw(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", "ossa-client/"+platform.Version)
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return hc.Do(req)
 }
 
 func agentPath(ref string) string { return "/api/v1/agents/" + url.PathEscape(ref) }

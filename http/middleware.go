@@ -189,7 +189,7 @@ func securityHeaders(next http.Handler) http.Handler {
 var (
 	corsMethods        = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 	corsAllowHeaders   = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, X-Request-ID"
-	corsExposedHeaders = "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID"
+	corsExposedHeaders = "ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID"
 )
 
 // cors answers browsers from the configured origins: preflights get 204

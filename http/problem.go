@@ -52,6 +52,7 @@ var statuses = map[string]int{
 	platform.EBADREQUEST:   http.StatusBadRequest,
 	platform.ENOTFOUND:     http.StatusNotFound,
 	platform.ECONFLICT:     http.StatusConflict,
+	platform.EPRECONDITION: http.StatusPreconditionFailed,
 	platform.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	platform.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	platform.EUNAUTHORIZED: http.StatusUnauthorized,

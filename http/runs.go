@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/ossa-platform/platform"
@@ -42,6 +43,9 @@ type OrchestrateRequest struct {
 	// Parameters are the run's inputs; anything that encodes as a JSON
 	// object, nil for none.
 	Parameters any `json:"parameters,omitempty"`
+	// Revision runs that revision of the stored workflow Workflow names;
+	// 0 runs its newest.
+	Revision int `json:"revision,omitempty"`
 }
 
 // orchestrateBody is OrchestrateRequest as the server reads it: the raw
@@ -50,6 +54,7 @@ type orchestrateBody struct {
 	Workflow   json.RawMessage `json:"workflow"`
 	Agents     []string        `json:"agents"`
 	Parameters json.RawMessage `json:"parameters"`
+	Revision   json.RawMessage `json:"revision"`
 }
 
 // OrchestrateAccepted is the body of a 202 from POST /api/v1/orchestrate
@@ -162,6 +167,14 @@ func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.
 		}
 		params = raw
 	}
+	revision := 0
+	if raw := bytes.TrimSpace(in.Revision); present["revision"] && string(raw) != "null" {
+		n, err := strconv.Atoi(string(raw))
+		if err != nil || n < 1 {
+			problems.Add("/revision", "must be a revision number of the stored workflow, a whole number from 1")
+		}
+		revision = max(n, 0)
+	}
 	var ref string
 	var inline *platform.Workflow
 	var manifestErr *platform.Error
@@ -179,6 +192,9 @@ func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		if revision > 0 {
+			problems.Add("/revision", "applies to a stored workflow, named by /workflow; an inline workflow has no revisions")
+		}
 	default:
 		problems.Add("/workflow", "must be a workflow's name or ID (a string), or an OSSA Workflow manifest (an object)")
 	}
@@ -193,6 +209,13 @@ func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.
 	}
 	if inline != nil {
 		return inline, in.Agents, params, nil
+	}
+	if revision > 0 {
+		rev, err := s.Workflows.FindWorkflowRevision(ctx, platform.DefaultNamespace, ref, revision)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return rev.Workflow(platform.DefaultNamespace), in.Agents, params, nil
 	}
 	wf, err := s.Workflows.FindWorkflow(ctx, platform.DefaultNamespace, ref)
 	if err != nil {

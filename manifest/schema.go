@@ -168,6 +168,12 @@ func schemaDiagnostics(root *Node, verr *jsonschema.ValidationError) []Diagnosti
 			b, _ := json.Marshal(c.Want)
 			d.Allowed = []string{strings.Trim(string(b), `"`)}
 		}
+		if t, ok := e.ErrorKind.(*kind.Type); ok && t.Got == "string" && contains(t.Want, "object") && strings.HasSuffix(ptr, "/on_error") {
+			// A plain string is what ossa/v0.5, whose schema leaves spec
+			// open, and the engine take; say how this release writes it.
+			d.Message += fmt.Sprintf("; %s writes a step's on_error as an object, such as {action: continue} (a plain string is accepted from ossa/v0.5)",
+				root.Get("apiVersion").Str())
+		}
 		out = append(out, d)
 	}
 	walk(verr)

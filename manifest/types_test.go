@@ -84,7 +84,7 @@ func TestRegistryAgentProtocol(t *testing.T) {
 	cases := []struct{ src, endpoint, protocol string }{
 		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec: {role: r, endpoint: 'http://h/run'}\n", "http://h/run", "http"},
 		{"apiVersion: ossa/v0.1.9\nkind: Agent\nmetadata: {name: a}\nspec:\n  protocols:\n    supported:\n      - {name: a2a, endpoint: 'http://h/a2a'}\n", "http://h/a2a", "a2a"},
-		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec:\n  role: r\n  extensions:\n    a2a:\n      endpoints: [{url: 'https://h/rpc'}]\n", "https://h/rpc", "a2a"},
+		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec:\n  role: r\n  extensions:\n    a2a:\n      endpoints: [{agentId: '@a', url: 'https://h/rpc'}]\n", "https://h/rpc", "a2a"},
 		{"apiVersion: ossa/v0.4.6\nkind: Agent\nmetadata: {name: a}\nspec: {role: r}\n", "", "http"},
 	}
 	for i, c := range cases {

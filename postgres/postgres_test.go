@@ -193,8 +193,8 @@ func TestUpgrade(t *testing.T) {
 	db := open(t, url, schema)
 	db.Close()
 	in := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
-	// Back to version 1 by hand, the inverse of 0002 to 0004.
-	admin(t, url, `DROP TABLE `+in("run_steps")+`, `+in("runs")+`, `+in("workflows")+`;
+	// Back to version 1 by hand, the inverse of 0002 to 0004 and 0007.
+	admin(t, url, `DROP TABLE `+in("workflow_revisions")+`, `+in("run_steps")+`, `+in("runs")+`, `+in("workflows")+`;
 		ALTER TABLE `+in("agents")+` DROP COLUMN api_version, DROP COLUMN manifest_format, DROP COLUMN manifest_body,
 			DROP COLUMN protocol, DROP COLUMN health_status, DROP COLUMN health_reason, DROP COLUMN health_checked_at;
 		DELETE FROM `+in("ossa_schema_migrations")+` WHERE version > 1;

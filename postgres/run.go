@@ -20,7 +20,7 @@ import (
 // definition, which can be large and only an executed run needs.
 const (
 	runListColumns = `id, namespace, workflow, workflow_id, status, parameters, agents, output, error,
-	cancel_requested, created_at, started_at, finished_at`
+	cancel_requested, created_at, started_at, finished_at, workflow_revision, workflow_version`
 	runColumns  = runListColumns + `, definition`
 	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at`
 )
@@ -38,9 +38,9 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	}
 	err = db.change(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', false, $8, NULL, NULL, $9)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', false, $8, NULL, NULL, $9, $10, $11)`,
 			row.ID, row.Namespace, row.Workflow, nullIfEmpty(row.WorkflowID), row.Status, row.Parameters,
-			row.Agents, row.CreatedAt, row.Definition); err != nil {
+			row.Agents, row.CreatedAt, revisionOrNull(row.WorkflowRevision), row.WorkflowVersion, row.Definition); err != nil {
 			return fmt.Errorf("create run: %w", err)
 		}
 		if err := insertEvent(ctx, tx, platform.RunEvent(row.ID, row.Workflow, row.Status, "", row.CreatedAt)); err != nil {
@@ -335,6 +335,22 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck ti
 	return ids, nil
 }
 
+// PruneRuns deletes up to limit runs that finished before before, oldest
+// first; their steps go with them (run_steps' foreign key cascades). SKIP
+// LOCKED leaves a run another transaction holds to the next call.
+func (db *DB) PruneRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	tag, err := db.pool.Exec(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs
+		WHERE status IN `+sqlstore.Finished+` AND finished_at < $1 ORDER BY finished_at, id LIMIT $2
+		FOR UPDATE SKIP LOCKED)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune runs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // PendingRunJobs returns the run IDs of the run jobs River has not finished
 // (completed, cancelled or discarded), oldest job first. It is for tests
 // and operations: the queue is River's, and only River should change it.
@@ -426,9 +442,10 @@ func scanRun(row pgx.Row, withDefinition bool) (*platform.Run, error) {
 	var (
 		r          platform.Run
 		workflowID *string
+		revision   *int
 	)
 	dest := []any{&r.ID, &r.Namespace, &r.Workflow, &workflowID, &r.Status, &r.Parameters, &r.Agents, &r.Output,
-		&r.Error, &r.CancelRequested, &r.CreatedAt, &r.StartedAt, &r.FinishedAt}
+		&r.Error, &r.CancelRequested, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &revision, &r.WorkflowVersion}
 	if withDefinition {
 		dest = append(dest, &r.Definition)
 	}
@@ -436,6 +453,9 @@ func scanRun(row pgx.Row, withDefinition bool) (*platform.Run, error) {
 		return nil, err
 	}
 	r.WorkflowID = deref(workflowID)
+	if revision != nil {
+		r.WorkflowRevision = *revision
+	}
 	r.CreatedAt = r.CreatedAt.UTC()
 	r.StartedAt, r.FinishedAt = utc(r.StartedAt), utc(r.FinishedAt)
 	return &r, nil
@@ -455,6 +475,15 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// revisionOrNull is a run's workflow revision, NULL for none (an inline
+// workflow).
+func revisionOrNull(n int) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 // nullIfEmpty is s, NULL when empty.

@@ -5,13 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
-const workflowColumns = `id, namespace, name, version, description, api_version, definition, created_at, updated_at`
+const workflowColumns = `id, namespace, name, version, description, api_version, definition, created_at, updated_at, revision`
+
+// revisionColumns are a revision's, read with the workflow's name; a
+// listed revision leaves out revisionDetail.
+const (
+	revisionColumns = `r.workflow_id::text, w.name, r.revision, r.version, r.description, r.api_version, r.created_at`
+	revisionDetail  = `r.definition, r.manifest_format, r.manifest_body`
+)
+
+// errNameTaken ends a PutWorkflow attempt that lost the race to create its
+// name; the next attempt stores a revision of the winner's workflow.
+var errNameTaken = errors.New("the name was taken meanwhile")
 
 // CreateWorkflow stores a new workflow, setting its ID and timestamps.
 func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
@@ -27,15 +41,18 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 		row.Namespace = platform.DefaultNamespace
 	}
 	now := db.timestamp()
-	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
+	row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
 	err = db.change(ctx, func(tx pgx.Tx) error {
 		format, body := manifestArgs(row.Manifest)
 		_, err := tx.Exec(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
-			row.Definition, row.CreatedAt, row.UpdatedAt, format, body)
+			row.Definition, row.CreatedAt, row.UpdatedAt, row.Revision, format, body)
 		if err != nil {
 			return workflowError(err, &row)
+		}
+		if err := insertRevision(ctx, tx, &row); err != nil {
+			return err
 		}
 		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
 	})
@@ -44,6 +61,180 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	}
 	*w = row
 	return nil
+}
+
+// insertRevision keeps w, as it now is, as its revision w.Revision.
+func insertRevision(ctx context.Context, tx pgx.Tx, w *platform.Workflow) error {
+	format, body := manifestArgs(w.Manifest)
+	_, err := tx.Exec(ctx, `INSERT INTO workflow_revisions (workflow_id, revision, version, description,
+		api_version, definition, manifest_format, manifest_body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		w.ID, w.Revision, w.Version, w.Description, w.APIVersion, w.Definition, format, body, w.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("write revision %d of workflow %q: %w", w.Revision, w.Name, err)
+	}
+	return nil
+}
+
+// PutWorkflow creates the workflow of w's name or stores its next
+// revision. The stored workflow's row is locked while its next revision
+// is written, so concurrent puts of one name take turns and each stores a
+// revision; a put that finds no workflow and then loses the race to create
+// it starts over and stores a revision of the winner's.
+func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(*platform.Workflow) error) (platform.WorkflowChange, error) {
+	if !json.Valid(w.Definition) {
+		return "", platform.InvalidDefinition()
+	}
+	in := *w
+	if in.Namespace == "" {
+		in.Namespace = platform.DefaultNamespace
+	}
+	for attempt := 1; ; attempt++ {
+		row := in
+		var change platform.WorkflowChange
+		err := db.change(ctx, func(tx pgx.Tx) error {
+			var err error
+			change, err = putWorkflow(ctx, tx, &row, check, db.timestamp)
+			return err
+		})
+		if errors.Is(err, errNameTaken) {
+			if attempt < sqlstore.PutAttempts {
+				continue
+			}
+			return "", platform.Errorf(platform.ECONFLICT, "workflow %q was created and removed again while it was being stored; try again", in.Name)
+		}
+		if err != nil {
+			return "", err
+		}
+		*w = row
+		return change, nil
+	}
+}
+
+// putWorkflow is one attempt of PutWorkflow in tx.
+func putWorkflow(ctx context.Context, tx pgx.Tx, row *platform.Workflow, check func(*platform.Workflow) error,
+	timestamp func() time.Time) (platform.WorkflowChange, error) {
+	cur, err := scanWorkflow(tx.QueryRow(ctx, `SELECT `+workflowColumns+`, `+manifestColumns+`
+		FROM workflows WHERE namespace = $1 AND name = $2 FOR UPDATE`, row.Namespace, row.Name), row.Name, true)
+	switch {
+	case platform.ErrorCode(err) == platform.ENOTFOUND:
+		cur = nil
+	case err != nil:
+		return "", err
+	}
+	if check != nil {
+		if err := check(cur); err != nil {
+			return "", err
+		}
+	}
+	now := timestamp()
+	format, body := manifestArgs(row.Manifest)
+	switch {
+	case cur == nil:
+		id, err := uuid.NewV7()
+		if err != nil {
+			return "", err
+		}
+		row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
+		tag, err := tx.Exec(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (namespace, name) DO NOTHING`,
+			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
+			row.Definition, row.CreatedAt, row.UpdatedAt, row.Revision, format, body)
+		if err != nil {
+			return "", workflowError(err, row)
+		}
+		if tag.RowsAffected() == 0 {
+			return "", errNameTaken
+		}
+		if err := insertRevision(ctx, tx, row); err != nil {
+			return "", err
+		}
+		return platform.WorkflowCreated, insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, row, now))
+	case sqlstore.SameWorkflow(cur, row):
+		*row = *cur
+		return platform.WorkflowUnchanged, nil
+	}
+	row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = cur.ID, cur.CreatedAt, now, cur.Revision+1
+	if _, err := tx.Exec(ctx, `UPDATE workflows SET version = $2, description = $3, api_version = $4, definition = $5,
+		manifest_format = $6, manifest_body = $7, updated_at = $8, revision = $9 WHERE id = $1`,
+		row.ID, row.Version, row.Description, row.APIVersion, row.Definition, format, body, row.UpdatedAt, row.Revision); err != nil {
+		return "", workflowError(err, row)
+	}
+	if err := insertRevision(ctx, tx, row); err != nil {
+		return "", err
+	}
+	return platform.WorkflowUpdated, insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowUpdated, row, now))
+}
+
+// ListWorkflowRevisions returns one page of a workflow's revisions, newest
+// first, without their definitions and manifests.
+func (db *DB) ListWorkflowRevisions(ctx context.Context, f platform.RevisionFilter) (platform.RevisionPage, error) {
+	limit := sqlstore.PageSize(f.Limit)
+	after, err := sqlstore.RevisionCursor(f.After)
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	cond, arg := byRef(f.Workflow)
+	var id string
+	err = db.pool.QueryRow(ctx, `SELECT id::text FROM workflows WHERE namespace = $1 AND `+cond, f.Namespace, arg).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return platform.RevisionPage{}, platform.WorkflowNotFound(f.Workflow)
+	}
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	if after == 0 {
+		after = math.MaxInt32
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+revisionColumns+` FROM workflow_revisions r JOIN workflows w ON w.id = r.workflow_id
+		WHERE r.workflow_id = $1 AND r.revision < $2 ORDER BY r.revision DESC LIMIT $3`, id, after, limit+1)
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*platform.WorkflowRevision, error) {
+		return scanRevision(r, false)
+	})
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	return sqlstore.RevisionPage(items, limit), nil
+}
+
+// FindWorkflowRevision returns one revision with its definition and
+// manifest.
+func (db *DB) FindWorkflowRevision(ctx context.Context, namespace, ref string, revision int) (*platform.WorkflowRevision, error) {
+	cond, arg := byRef(ref)
+	r, err := scanRevision(db.pool.QueryRow(ctx, `SELECT `+revisionColumns+`, `+revisionDetail+`
+		FROM workflow_revisions r JOIN workflows w ON w.id = r.workflow_id
+		WHERE w.namespace = $1 AND w.`+cond+` AND r.revision = $3`, namespace, arg, revision), true)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return r, err
+	}
+	if _, err := db.FindWorkflow(ctx, namespace, ref); err != nil {
+		return nil, err
+	}
+	return nil, platform.RevisionNotFound(ref, revision)
+}
+
+// scanRevision reads one revision, with its definition and manifest when
+// the row has revisionDetail.
+func scanRevision(row pgx.Row, withDetail bool) (*platform.WorkflowRevision, error) {
+	var (
+		r      platform.WorkflowRevision
+		format *string
+		body   []byte
+	)
+	dest := []any{&r.WorkflowID, &r.Name, &r.Revision, &r.Version, &r.Description, &r.APIVersion, &r.CreatedAt}
+	if withDetail {
+		dest = append(dest, &r.Definition, &format, &body)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	if withDetail {
+		r.Manifest = manifestOf(format, body)
+	}
+	return &r, nil
 }
 
 // FindWorkflow returns the workflow with that ID or name, with its manifest.
@@ -114,7 +305,7 @@ func scanWorkflow(row pgx.Row, ref string, withManifest bool) (*platform.Workflo
 		body   []byte
 	)
 	dest := []any{&w.ID, &w.Namespace, &w.Name, &w.Version, &w.Description, &w.APIVersion, &w.Definition,
-		&w.CreatedAt, &w.UpdatedAt}
+		&w.CreatedAt, &w.UpdatedAt, &w.Revision}
 	if withManifest {
 		dest = append(dest, &format, &body)
 	}

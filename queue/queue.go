@@ -3,7 +3,8 @@
 // one job; the job calls the engine, which checkpoints every step in the
 // store, so a job that is run again after a crash picks up where the last
 // attempt stopped. A periodic job on the elected leader requeues the runs
-// of executors that died (see platform.RunLedger.RequeueOrphans).
+// of executors that died (see platform.RunLedger.RequeueOrphans), and
+// another deletes old finished runs (platform.RunLedger.PruneRuns).
 package queue
 
 import (
@@ -41,6 +42,12 @@ type ReapArgs struct{}
 // Kind names the job kind in River's tables.
 func (ReapArgs) Kind() string { return "ossa.reap" }
 
+// PruneArgs is the periodic job that deletes old finished runs.
+type PruneArgs struct{}
+
+// Kind names the job kind in River's tables.
+func (PruneArgs) Kind() string { return "ossa.prune" }
+
 // Config configures a Queue.
 type Config struct {
 	// Executor executes runs. Nil makes an insert-only queue, which
@@ -50,6 +57,9 @@ type Config struct {
 	Workers int
 	// ReapEvery is how often the leader looks for orphaned runs. Default 5s.
 	ReapEvery time.Duration
+	// PruneEvery is how often the leader deletes the finished runs older
+	// than the executor's retention (and once when it starts). Default 1h.
+	PruneEvery time.Duration
 	// RescueAfter is River's RescueStuckJobsAfter: how long a job with a
 	// timeout may run before River's rescuer retries or finalizes it. Run
 	// jobs have no timeout (a run lasts as long as its workflow), and River
@@ -109,13 +119,18 @@ func New[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Queue[TTx], erro
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &runWorker{exec: cfg.Executor})
 		river.AddWorker(workers, &reapWorker{exec: cfg.Executor})
+		river.AddWorker(workers, &pruneWorker{exec: cfg.Executor})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cmp.Or(cfg.Workers, 100)}}
 		every := cmp.Or(cfg.ReapEvery, 5*time.Second)
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(every),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return ReapArgs{}, &river.InsertOpts{MaxAttempts: 1}
-			}, &river.PeriodicJobOpts{ID: "ossa.reap", RunOnStart: true})}
+			}, &river.PeriodicJobOpts{ID: "ossa.reap", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cmp.Or(cfg.PruneEvery, time.Hour)),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return PruneArgs{}, &river.InsertOpts{MaxAttempts: 1}
+				}, &river.PeriodicJobOpts{ID: "ossa.prune", RunOnStart: true})}
 	}
 	client, err := river.NewClient(driver, rc)
 	if err != nil {
@@ -198,6 +213,19 @@ func (w *reapWorker) Work(ctx context.Context, _ *river.Job[ReapArgs]) error {
 // River's rescuer can finalize the job of a leader that died in the middle
 // of one (River never rescues a job without a timeout).
 func (w *reapWorker) Timeout(*river.Job[ReapArgs]) time.Duration { return time.Minute }
+
+type pruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	exec platform.RunExecutor
+}
+
+func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
+	return w.exec.PruneOldRuns(ctx)
+}
+
+// Timeout bounds one pass: a backlog left when it ends (each batch is
+// committed as it goes) is pruned by the next.
+func (w *pruneWorker) Timeout(*river.Job[PruneArgs]) time.Duration { return 10 * time.Minute }
 
 // quiet keeps River's own logs at warning and above.
 func quiet(l *slog.Logger) *slog.Logger {

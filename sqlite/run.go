@@ -18,7 +18,7 @@ import (
 // definition, which can be large and only an executed run needs.
 const (
 	runListColumns = `id, namespace, workflow, workflow_id, status, parameters, agents, output, error,
-	cancel_requested, created_at, started_at, finished_at`
+	cancel_requested, created_at, started_at, finished_at, workflow_revision, workflow_version`
 	runColumns  = runListColumns + `, definition`
 	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at`
 )
@@ -36,9 +36,10 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	}
 	err = db.change(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', 0, ?, NULL, NULL, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', 0, ?, NULL, NULL, ?, ?, ?)`,
 			row.ID, row.Namespace, row.Workflow, row.WorkflowID, row.Status, string(row.Parameters),
-			encodeJSON(row.Agents), row.CreatedAt.UnixMicro(), string(row.Definition)); err != nil {
+			encodeJSON(row.Agents), row.CreatedAt.UnixMicro(), revisionOrNull(row.WorkflowRevision), row.WorkflowVersion,
+			string(row.Definition)); err != nil {
 			return translate(err)
 		}
 		if err := insertEvent(ctx, tx, platform.RunEvent(row.ID, row.Workflow, row.Status, "", row.CreatedAt)); err != nil {
@@ -312,6 +313,27 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck ti
 	return ids, nil
 }
 
+// PruneRuns deletes up to limit runs that finished before before, oldest
+// first; their steps go with them (run_steps' foreign key cascades, and
+// DSN turns foreign keys on for every connection).
+func (db *DB) PruneRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int64
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs
+			WHERE status IN `+sqlstore.Finished+` AND finished_at < ? ORDER BY finished_at, id LIMIT ?)`,
+			before.UnixMicro(), limit)
+		if err != nil {
+			return translate(err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // PendingRunJobs returns the run IDs of the run jobs River has not finished
 // (completed, cancelled or discarded), oldest job first. It is for tests
 // and operations: the queue is River's, and only River should change it.
@@ -393,9 +415,10 @@ func scanRun(s scanner, withDefinition bool) (*platform.Run, error) {
 		created             int64
 		started, finished   sql.NullInt64
 		cancelRequested     int
+		revision            sql.NullInt64
 	)
 	dest := []any{&r.ID, &r.Namespace, &r.Workflow, &r.WorkflowID, &r.Status, &params, &agents, &output, &r.Error,
-		&cancelRequested, &created, &started, &finished}
+		&cancelRequested, &created, &started, &finished, &revision, &r.WorkflowVersion}
 	if withDefinition {
 		dest = append(dest, &def)
 	}
@@ -407,6 +430,7 @@ func scanRun(s scanner, withDefinition bool) (*platform.Run, error) {
 	}
 	r.Parameters, r.Output = json.RawMessage(params), rawOrNil(output)
 	r.CancelRequested = cancelRequested != 0
+	r.WorkflowRevision = int(revision.Int64)
 	r.CreatedAt = time.UnixMicro(created).UTC()
 	r.StartedAt, r.FinishedAt = timeOrNil(started), timeOrNil(finished)
 	if withDefinition {
@@ -439,6 +463,15 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// revisionOrNull is a run's workflow revision, NULL for none (an inline
+// workflow).
+func revisionOrNull(n int) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 // microsOrNull is t as Unix microseconds, NULL for nil.

@@ -54,8 +54,9 @@ func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := open(t, dir)
-	// Back to version 1 by hand, the inverse of 0002 to 0005.
+	// Back to version 1 by hand, the inverse of 0002 to 0006.
 	for _, stmt := range []string{
+		`DROP TABLE workflow_revisions`,
 		`DROP TABLE event_sequence`,
 		`DROP TABLE events`,
 		`DROP TABLE run_steps`,

@@ -9,9 +9,17 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
-const workflowColumns = `id, namespace, name, version, description, api_version, definition, created_at, updated_at`
+const workflowColumns = `id, namespace, name, version, description, api_version, definition, created_at, updated_at, revision`
+
+// revisionColumns are a revision's, read with the workflow's name; a
+// listed revision leaves out revisionDetail.
+const (
+	revisionColumns = `r.workflow_id, w.name, r.revision, r.version, r.description, r.api_version, r.created_at`
+	revisionDetail  = `r.definition, r.manifest_format, r.manifest_body`
+)
 
 // workflowByRef returns the condition, on one placeholder, and its argument
 // that select the workflow ref names: an ID when ref has the 36-character
@@ -39,18 +47,8 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 		row.Namespace = platform.DefaultNamespace
 	}
 	now := db.timestamp()
-	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
-	err = db.change(ctx, func(tx *sql.Tx) error {
-		format, body := manifestArgs(row.Manifest)
-		_, err := tx.ExecContext(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
-			string(row.Definition), row.CreatedAt.UnixMicro(), row.UpdatedAt.UnixMicro(), format, body)
-		if err != nil {
-			return translate(err)
-		}
-		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
-	})
+	row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
+	err = db.change(ctx, func(tx *sql.Tx) error { return insertWorkflow(ctx, tx, &row) })
 	if platform.ErrorCode(err) == platform.ECONFLICT {
 		return platform.Errorf(platform.ECONFLICT, "a workflow named %q already exists in namespace %q", row.Name, row.Namespace)
 	}
@@ -59,6 +57,177 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	}
 	*w = row
 	return nil
+}
+
+// insertWorkflow writes a new workflow, its first revision and its
+// workflow.created event.
+func insertWorkflow(ctx context.Context, tx *sql.Tx, w *platform.Workflow) error {
+	format, body := manifestArgs(w.Manifest)
+	_, err := tx.ExecContext(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.Namespace, w.Name, w.Version, w.Description, w.APIVersion,
+		string(w.Definition), w.CreatedAt.UnixMicro(), w.UpdatedAt.UnixMicro(), w.Revision, format, body)
+	if err != nil {
+		return translate(err)
+	}
+	if err := insertRevision(ctx, tx, w); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, w, w.UpdatedAt))
+}
+
+// insertRevision keeps w, as it now is, as its revision w.Revision.
+func insertRevision(ctx context.Context, tx *sql.Tx, w *platform.Workflow) error {
+	format, body := manifestArgs(w.Manifest)
+	_, err := tx.ExecContext(ctx, `INSERT INTO workflow_revisions (workflow_id, revision, version, description,
+		api_version, definition, manifest_format, manifest_body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.Revision, w.Version, w.Description, w.APIVersion, string(w.Definition), format, body, w.UpdatedAt.UnixMicro())
+	return translate(err)
+}
+
+// PutWorkflow creates the workflow of w's name or stores its next
+// revision. The transaction holds SQLite's write lock from its start, so
+// puts of one name take turns.
+func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(*platform.Workflow) error) (platform.WorkflowChange, error) {
+	if !json.Valid(w.Definition) {
+		return "", platform.InvalidDefinition()
+	}
+	row := *w
+	if row.Namespace == "" {
+		row.Namespace = platform.DefaultNamespace
+	}
+	var change platform.WorkflowChange
+	err := db.change(ctx, func(tx *sql.Tx) error {
+		cur, err := scanWorkflow(tx.QueryRowContext(ctx, `SELECT `+workflowColumns+`, `+manifestColumns+`
+			FROM workflows WHERE namespace = ? AND name = ?`, row.Namespace, row.Name), true)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			cur = nil
+		case err != nil:
+			return err
+		}
+		if check != nil {
+			if err := check(cur); err != nil {
+				return err
+			}
+		}
+		now := db.timestamp()
+		switch {
+		case cur == nil:
+			id, err := uuid.NewV7()
+			if err != nil {
+				return err
+			}
+			row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
+			change = platform.WorkflowCreated
+			return insertWorkflow(ctx, tx, &row)
+		case sqlstore.SameWorkflow(cur, &row):
+			row, change = *cur, platform.WorkflowUnchanged
+			return nil
+		}
+		row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = cur.ID, cur.CreatedAt, now, cur.Revision+1
+		change = platform.WorkflowUpdated
+		format, body := manifestArgs(row.Manifest)
+		if _, err := tx.ExecContext(ctx, `UPDATE workflows SET version = ?, description = ?, api_version = ?,
+			definition = ?, manifest_format = ?, manifest_body = ?, updated_at = ?, revision = ? WHERE id = ?`,
+			row.Version, row.Description, row.APIVersion, string(row.Definition), format, body,
+			row.UpdatedAt.UnixMicro(), row.Revision, row.ID); err != nil {
+			return translate(err)
+		}
+		if err := insertRevision(ctx, tx, &row); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowUpdated, &row, now))
+	})
+	if err != nil {
+		return "", err
+	}
+	*w = row
+	return change, nil
+}
+
+// ListWorkflowRevisions returns one page of a workflow's revisions, newest
+// first, without their definitions and manifests.
+func (db *DB) ListWorkflowRevisions(ctx context.Context, f platform.RevisionFilter) (platform.RevisionPage, error) {
+	limit := sqlstore.PageSize(f.Limit)
+	after, err := sqlstore.RevisionCursor(f.After)
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	cond, arg := workflowByRef(f.Workflow)
+	var id string
+	err = db.db.QueryRowContext(ctx, `SELECT id FROM workflows WHERE namespace = ? AND `+cond, f.Namespace, arg).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return platform.RevisionPage{}, platform.WorkflowNotFound(f.Workflow)
+	}
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	query := `SELECT ` + revisionColumns + ` FROM workflow_revisions r JOIN workflows w ON w.id = r.workflow_id
+		WHERE r.workflow_id = ?`
+	args := []any{id}
+	if after > 0 {
+		query, args = query+` AND r.revision < ?`, append(args, after)
+	}
+	rows, err := db.db.QueryContext(ctx, query+` ORDER BY r.revision DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return platform.RevisionPage{}, err
+	}
+	defer rows.Close()
+	var items []*platform.WorkflowRevision
+	for rows.Next() {
+		r, err := scanRevision(rows, false)
+		if err != nil {
+			return platform.RevisionPage{}, err
+		}
+		items = append(items, r)
+	}
+	if err := rows.Err(); err != nil {
+		return platform.RevisionPage{}, err
+	}
+	return sqlstore.RevisionPage(items, limit), nil
+}
+
+// FindWorkflowRevision returns one revision with its definition and
+// manifest.
+func (db *DB) FindWorkflowRevision(ctx context.Context, namespace, ref string, revision int) (*platform.WorkflowRevision, error) {
+	cond, arg := workflowByRef(ref)
+	cond = "w." + cond
+	r, err := scanRevision(db.db.QueryRowContext(ctx, `SELECT `+revisionColumns+`, `+revisionDetail+`
+		FROM workflow_revisions r JOIN workflows w ON w.id = r.workflow_id
+		WHERE w.namespace = ? AND `+cond+` AND r.revision = ?`, namespace, arg, revision), true)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return r, err
+	}
+	if _, err := db.FindWorkflow(ctx, namespace, ref); err != nil {
+		return nil, err
+	}
+	return nil, platform.RevisionNotFound(ref, revision)
+}
+
+// scanRevision reads one revision, with its definition and manifest when
+// the row has revisionDetail.
+func scanRevision(s scanner, withDetail bool) (*platform.WorkflowRevision, error) {
+	var (
+		r       platform.WorkflowRevision
+		created int64
+		def     string
+		format  sql.NullString
+		body    []byte
+	)
+	dest := []any{&r.WorkflowID, &r.Name, &r.Revision, &r.Version, &r.Description, &r.APIVersion, &created}
+	if withDetail {
+		dest = append(dest, &def, &format, &body)
+	}
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	r.CreatedAt = time.UnixMicro(created).UTC()
+	if withDetail {
+		r.Definition = json.RawMessage(def)
+		r.Manifest = manifestOf(format, body)
+	}
+	return &r, nil
 }
 
 // FindWorkflow returns the workflow with that ID or name, with its manifest.
@@ -142,7 +311,7 @@ func scanWorkflow(s scanner, withManifest bool) (*platform.Workflow, error) {
 		body                    []byte
 	)
 	dest := []any{&w.ID, &w.Namespace, &w.Name, &w.Version, &w.Description, &w.APIVersion, &def,
-		&createdMicro, &updatedMu}
+		&createdMicro, &updatedMu, &w.Revision}
 	if withManifest {
 		dest = append(dest, &format, &body)
 	}

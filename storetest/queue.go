@@ -15,9 +15,10 @@ import (
 // executor is a RunExecutor that runs every run to success at once, as the
 // engine would with a workflow of one step, and reports each run it saw.
 type executor struct {
-	s     Store
-	seen  chan string
-	reaps atomic.Int32
+	s      Store
+	seen   chan string
+	reaps  atomic.Int32
+	prunes atomic.Int32
 }
 
 func (e *executor) ExecuteRun(ctx context.Context, id string) error {
@@ -43,6 +44,11 @@ func (e *executor) ReapOrphans(ctx context.Context) error {
 	e.reaps.Add(1)
 	_, err := e.s.RequeueOrphans(ctx, time.Now(), time.Minute, time.Minute)
 	return err
+}
+
+func (e *executor) PruneOldRuns(context.Context) error {
+	e.prunes.Add(1)
+	return nil
 }
 
 // runQueue checks that the store's queue really executes runs: those
@@ -91,10 +97,10 @@ func runQueue(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("a run cancelled while queued was executed: %+v", r)
 		}
 		// River marks the jobs completed, and its elected leader calls the
-		// reaper.
-		for start := time.Now(); len(pending(t, s)) > 0 || e.reaps.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		// reaper and the pruner (at once, then periodically).
+		for start := time.Now(); len(pending(t, s)) > 0 || e.reaps.Load() == 0 || e.prunes.Load() == 0; time.Sleep(50 * time.Millisecond) {
 			if time.Since(start) > 30*time.Second {
-				t.Fatalf("after 30s: pending jobs %v, %d reaps", pending(t, s), e.reaps.Load())
+				t.Fatalf("after 30s: pending jobs %v, %d reaps, %d prunes", pending(t, s), e.reaps.Load(), e.prunes.Load())
 			}
 		}
 	})

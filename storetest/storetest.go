@@ -41,9 +41,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Agents", func(t *testing.T) { runAgents(t, newStore) })
 	t.Run("AgentHealth", func(t *testing.T) { runAgentHealth(t, newStore) })
 	t.Run("Workflows", func(t *testing.T) { runWorkflows(t, newStore) })
+	t.Run("Revisions", func(t *testing.T) { runRevisions(t, newStore) })
 	t.Run("Runs", func(t *testing.T) { runRuns(t, newStore) })
 	t.Run("Ledger", func(t *testing.T) { runLedger(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })
+	t.Run("Prune", func(t *testing.T) { runPrune(t, newStore) })
 	t.Run("Events", func(t *testing.T) { runEvents(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()

@@ -61,6 +61,10 @@ type Config struct {
 	// gateway that stopped renewing it, i.e. how soon a crashed gateway's
 	// runs resume elsewhere. Default 15s.
 	RunLeaseTTL time.Duration
+	// RunRetention is OSSA_RUN_RETENTION: how long finished runs (and
+	// their steps) are kept before the leader deletes them; 0 keeps them
+	// forever. Default 720h (30 days).
+	RunRetention time.Duration
 	// StepTimeout is OSSA_STEP_TIMEOUT: the limit of one agent call when a
 	// step sets no timeout_seconds, and of a direct execute. Default 60s.
 	StepTimeout time.Duration
@@ -209,6 +213,14 @@ var settings = []setting{
 		if err == nil && c.RunLeaseTTL < 300*time.Millisecond {
 			err = fmt.Errorf("must be at least 300ms")
 		}
+		return err
+	}},
+	{"OSSA_RUN_RETENTION", "run-retention", "720h", "finished runs and their steps are deleted this long after they finished (0: kept forever)", func(c *Config, v string) (err error) {
+		if v == "0" {
+			c.RunRetention = 0
+			return nil
+		}
+		c.RunRetention, err = positiveDuration(v)
 		return err
 	}},
 	{"OSSA_STEP_TIMEOUT", "step-timeout", "60s", "limit of one agent call when a step sets no timeout_seconds", func(c *Config, v string) (err error) {

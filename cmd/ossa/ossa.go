@@ -111,6 +111,7 @@ func (m *Main) Open(ctx context.Context) error {
 	eng := engine.New(engine.Config{
 		Agents: db, Workflows: db, Runs: db, Invoker: inv, Logger: m.Logger,
 		LeaseTTL: m.Config.RunLeaseTTL, StuckAfter: stuck, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
+		RunRetention: m.Config.RunRetention,
 	})
 	if err := db.StartQueue(context.WithoutCancel(ctx), queue.Config{
 		Executor:    eng,

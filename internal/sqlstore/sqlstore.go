@@ -33,6 +33,11 @@ const StopTimeout = 5 * time.Second
 // for "status IN " + Unfinished.
 var Unfinished = "('" + string(platform.RunQueued) + "', '" + string(platform.RunRunning) + "')"
 
+// Finished is the SQL list of the terminal statuses, for "status IN " +
+// Finished.
+var Finished = "('" + string(platform.RunSucceeded) + "', '" + string(platform.RunFailed) + "', '" +
+	string(platform.RunCancelled) + "', '" + string(platform.RunTimedOut) + "')"
+
 // NewRun returns the row CreateRun stores for r: a new UUIDv7, status
 // queued, created now, no outcome, no lease, and empty rather than absent
 // parameters and agents. A definition or parameters that are not JSON, or
@@ -48,6 +53,9 @@ func NewRun(r *platform.Run, now time.Time) (platform.Run, error) {
 	workflowID, ok := ParseID(r.WorkflowID)
 	if r.WorkflowID != "" && !ok {
 		p.Add("/workflow_id", "must be a workflow ID or empty")
+	}
+	if r.WorkflowRevision < 0 || (r.WorkflowRevision > 0 && r.WorkflowID == "") {
+		p.Add("/workflow_revision", "must be a revision of the run's stored workflow, or 0")
 	}
 	if err := p.Err("the run is not valid"); err != nil {
 		return platform.Run{}, err
@@ -68,6 +76,7 @@ func NewRun(r *platform.Run, now time.Time) (platform.Run, error) {
 		Definition: r.Definition,
 		CreatedAt:  Micro(now),
 	}
+	row.WorkflowRevision, row.WorkflowVersion = r.WorkflowRevision, r.WorkflowVersion
 	if row.Namespace == "" {
 		row.Namespace = platform.DefaultNamespace
 	}
