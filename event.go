@@ -193,7 +193,9 @@ type EventStore interface {
 
 // EventBus carries sequenced events live between the gateway replicas.
 // Delivery is best effort: a subscriber that misses events fills the gap
-// from the EventStore.
+// from the EventStore. Nor is it trusted: anything that can write to the
+// bus can put a batch on it, so a subscriber takes a batch only as word
+// that the events up to its IDs exist, and reads them from the EventStore.
 type EventBus interface {
 	// Publish sends events, in order, to every subscriber.
 	Publish(ctx context.Context, events []Event) error

@@ -20,7 +20,8 @@
 //   - events_test.go: live event fan-out (BenchmarkEventFanout): 1,000
 //     WebSocket clients subscribed to agent-events on the gateway (the ossa
 //     binary, a process of its own, with REDIS_URL set) while 1,000 events a
-//     second are published on its Redis channel, as another replica would:
+//     second are written to its database and published on its Redis
+//     channel, as another replica would:
 //     p50/p99/max delivery latency, beside a plain go-redis subscriber in
 //     the same run, and the gateway's memory per idle connection (VmRSS and
 //     Go heap+stacks). Every client must get every event, once and in

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -27,6 +29,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ossa-platform/platform/sqlite"
 )
 
 // The fan-out benchmark's load, from the issue: fanoutClients WebSocket
@@ -49,10 +53,12 @@ const (
 	fanoutDrain = 60 * time.Second
 )
 
-// fanoutChannel is the Redis pub/sub channel of the benchmark's gateway
-// (OSSA_EVENT_CHANNEL), its own so that no other gateway on the same Redis
-// publishes on it.
-var fanoutChannel = "ossa-bench:" + randomHex()
+// fanoutPrefix is the Redis prefix of the benchmark's gateway
+// (OSSA_REDIS_PREFIX), its own so that no other gateway on the same Redis
+// publishes on its event channel, fanoutChannel.
+var fanoutPrefix = "ossa-bench:" + randomHex() + ":"
+
+var fanoutChannel = fanoutPrefix + "events"
 
 // fanoutLoad is one run's load.
 type fanoutLoad struct {
@@ -91,9 +97,9 @@ func fanoutLoadFromEnv(b *testing.B) fanoutLoad {
 // BenchmarkEventFanout measures live event delivery: fanoutClients
 // WebSocket clients subscribed to agent-events on the real gateway (the ossa
 // binary, in a process of its own, with REDIS_URL set and embedded SQLite),
-// while this process publishes fanoutRate agent.updated events a second on
-// the gateway's Redis channel, as another replica would, each in a message
-// of its own. Every event carries its publish time; a delivery's latency is
+// while this process commits fanoutRate agent.updated events a second to
+// the gateway's database and publishes each on the gateway's Redis channel,
+// in a message of its own, as another replica would. Every event carries its publish time; a delivery's latency is
 // its receive time minus that (one machine, one clock). Beside the gateway,
 // a plain go-redis subscriber on the same channel, in this process, measures
 // what Redis pub/sub alone takes in the same run.
@@ -128,7 +134,16 @@ func BenchmarkEventFanout(b *testing.B) {
 		b.Fatalf("redis at %s: %v", redisURL, err)
 	}
 
-	gw := startFanoutGateway(b, redisURL)
+	gw, dataDir := startFanoutGateway(b, redisURL)
+	// The events are written into the gateway's database before they are
+	// published, as another replica's would be: the gateway delivers what
+	// its database holds, not what the bus says.
+	db, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(dataDir, sqlite.FileName)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	b.Cleanup(func() { db.Close() })
 
 	// Phase 1: the gateway's memory with no client.
 	time.Sleep(time.Second)
@@ -166,7 +181,7 @@ func BenchmarkEventFanout(b *testing.B) {
 	progress := watchFanout(gw, clients)
 	defer progress.stop()
 	if load.warmup > 0 {
-		if _, err := publishEvents(ctx, rdb, agent, load.rate, first, load.warmup); err != nil {
+		if _, err := publishEvents(ctx, rdb, db, agent, load.rate, first, load.warmup); err != nil {
 			b.Fatalf("publish: %v", err)
 		}
 		if err := waitDelivered(clients, raw, first+int64(load.warmup)-1, load.drain); err != nil {
@@ -189,7 +204,7 @@ func BenchmarkEventFanout(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		start := first + int64(i*load.events)
-		d, err := publishEvents(ctx, rdb, agent, load.rate, start, load.events)
+		d, err := publishEvents(ctx, rdb, db, agent, load.rate, start, load.events)
 		if err != nil {
 			b.Fatalf("publish: %v", err)
 		}
@@ -271,10 +286,11 @@ func raiseFileLimit(b *testing.B, n uint64) {
 }
 
 // startFanoutGateway starts the gateway with REDIS_URL set and the
-// benchmark's Redis channel.
-func startFanoutGateway(b *testing.B, redisURL string) gatewayProcess {
+// benchmark's Redis prefix, and returns it with its data directory.
+func startFanoutGateway(b *testing.B, redisURL string) (gatewayProcess, string) {
 	b.Helper()
-	return startGatewayProcess(b, "REDIS_URL="+redisURL, "OSSA_EVENT_CHANNEL="+fanoutChannel)
+	dir := b.TempDir()
+	return startGatewayProcess(b, "REDIS_URL="+redisURL, "OSSA_REDIS_PREFIX="+fanoutPrefix, "OSSA_DATA_DIR="+dir), dir
 }
 
 // gatewayMemory is one reading of the gateway's memory.
@@ -848,11 +864,13 @@ func subscribeRaw(b *testing.B, rdb *goredis.Client, events int, first int64, ag
 // publishEvents publishes n agent.updated events of agent, with IDs from
 // first on, each in a Redis message of its own, at rate a second: event i is
 // due i/rate after the first, and one that is late goes at once, so
-// that the rate holds on average. It returns the time from the first
-// publish to the last.
-func publishEvents(ctx context.Context, rdb *goredis.Client, agent string, rate int, first int64, n int) (time.Duration, error) {
+// that the rate holds on average. Each is first committed to the gateway's
+// database db, sequenced, as a replica sharing the database would commit
+// it, so its time (sent_ns) is taken before that write. It returns the time
+// from the first publish to the last.
+func publishEvents(ctx context.Context, rdb *goredis.Client, db *sql.DB, agent string, rate int, first int64, n int) (time.Duration, error) {
 	interval := time.Second / time.Duration(rate)
-	msg := make([]byte, 0, 256)
+	msg, data := make([]byte, 0, 256), make([]byte, 0, 128)
 	start := time.Now()
 	var last time.Time
 	for i := range n {
@@ -860,22 +878,48 @@ func publishEvents(ctx context.Context, rdb *goredis.Client, agent string, rate 
 			time.Sleep(d)
 		}
 		last = time.Now()
+		id := first + int64(i)
+		data = append(data[:0], `{"name":"`...)
+		data = append(data, agent...)
+		data = append(data, `","sent_ns":`...)
+		data = strconv.AppendInt(data, last.UnixNano(), 10)
+		data = append(data, '}')
+		if err := writeEvent(ctx, db, id, last, agent, data); err != nil {
+			return 0, err
+		}
 		msg = append(msg[:0], `[{"id":`...)
-		msg = strconv.AppendInt(msg, first+int64(i), 10)
+		msg = strconv.AppendInt(msg, id, 10)
 		msg = append(msg, `,"type":"agent.updated","time":"`...)
 		msg = last.UTC().AppendFormat(msg, time.RFC3339Nano)
 		msg = append(msg, `","agent":"`...)
 		msg = append(msg, agent...)
-		msg = append(msg, `","data":{"name":"`...)
-		msg = append(msg, agent...)
-		msg = append(msg, `","sent_ns":`...)
-		msg = strconv.AppendInt(msg, last.UnixNano(), 10)
-		msg = append(msg, "}}]"...)
+		msg = append(msg, `","data":`...)
+		msg = append(msg, data...)
+		msg = append(msg, "}]"...)
 		if err := rdb.Publish(ctx, fanoutChannel, msg).Err(); err != nil {
 			return 0, err
 		}
 	}
 	return last.Sub(start), nil
+}
+
+// writeEvent commits one sequenced agent.updated event to the gateway's
+// SQLite database, as SequenceEvents leaves it: the row with its ID, and
+// the sequence at that ID.
+func writeEvent(ctx context.Context, db *sql.DB, id int64, at time.Time, agent string, data []byte) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, time, stream, agent, data) VALUES (?, 'agent.updated', ?, 'agent', ?, ?)`,
+		id, at.UnixMicro(), agent, string(data)); err != nil {
+		return fmt.Errorf("write event %d: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE event_sequence SET last = ?`, id); err != nil {
+		return fmt.Errorf("sequence event %d: %w", id, err)
+	}
+	return tx.Commit()
 }
 
 // waitDelivered waits until every client and the raw subscriber have every

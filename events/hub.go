@@ -3,6 +3,11 @@
 // shares them with the other replicas over an EventBus, and hands them to
 // the WebSocket and SSE subscribers connected to it, in stream order,
 // exactly once, filling any gap from the store.
+//
+// The store is the record, and the bus only says when to look: a hub
+// delivers what another replica published as its store has it, never as
+// the bus carried it, so that whatever else writes to the bus's channel
+// can neither forge an event nor make the hub skip one.
 package events
 
 import (
@@ -67,10 +72,18 @@ type Hub struct {
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 
-	// incoming holds the batches the bus delivered, for the pump.
-	inMu     sync.Mutex
-	incoming [][]platform.Event
-	resync   bool
+	// claims holds the IDs of the events the bus announced, for the
+	// pump; resync says the bus may have lost some. spare is the pump's
+	// buffer for the next claims.
+	inMu   sync.Mutex
+	claims []int64
+	resync bool
+	spare  []int64
+	// unconfirmed counts the events the bus announced and the store did
+	// not have; unlogged, those not logged yet, since loggedAt.
+	unconfirmed atomic.Int64
+	unlogged    int64
+	loggedAt    time.Time
 
 	mu     sync.RWMutex
 	last   int64 // the newest event delivered
@@ -115,10 +128,14 @@ type ringEntry struct {
 	encoded []byte
 }
 
-// maxIncoming is how many bus batches may wait for the pump; beyond it the
-// hub drops them and reads the store instead, so that a flood costs
+// maxClaims is how many announced events may wait for the pump; beyond it
+// the hub drops them and reads the store instead, so that a flood costs
 // memory no longer than it takes to read the database.
-const maxIncoming = 10_000
+const maxClaims = 100_000
+
+// unconfirmedLogEvery is how often, at most, the hub logs that the bus
+// announced events the store does not have.
+const unconfirmedLogEvery = time.Minute
 
 // Metrics counts what a hub did, for the gateway's /metrics.
 type Metrics struct {
@@ -126,6 +143,10 @@ type Metrics struct {
 	Delivered   int64
 	Dropped     int64
 	Last        int64
+	// Unconfirmed counts the events the bus announced that the store did
+	// not have when the hub read it: published on the bus's channel by
+	// something other than a replica of this deployment.
+	Unconfirmed int64
 }
 
 // New returns a hub; Start sets it going.
@@ -215,20 +236,25 @@ func (h *Hub) Notify() {
 func (h *Hub) Metrics() Metrics {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return Metrics{Subscribers: len(h.subs), Delivered: h.delivered.Load(), Dropped: h.dropped, Last: h.last}
+	return Metrics{Subscribers: len(h.subs), Delivered: h.delivered.Load(), Dropped: h.dropped, Last: h.last,
+		Unconfirmed: h.unconfirmed.Load()}
 }
 
-// received is the bus's callback: it queues the batch for the pump. A nil
-// batch means the subscription (re)started, so events may have been missed.
+// received is the bus's callback: it queues the IDs of the batch for the
+// pump, which reads the events from the store; what else the batch says is
+// not believed. A nil batch means the subscription (re)started, so events
+// may have been missed.
 func (h *Hub) received(batch []platform.Event) {
 	h.inMu.Lock()
 	switch {
 	case batch == nil:
 		h.resync = true
-	case len(h.incoming) >= maxIncoming:
-		h.incoming, h.resync = nil, true
+	case len(h.claims)+len(batch) > maxClaims:
+		h.claims, h.resync = h.claims[:0], true
 	default:
-		h.incoming = append(h.incoming, batch)
+		for i := range batch {
+			h.claims = append(h.claims, batch[i].ID)
+		}
 	}
 	h.inMu.Unlock()
 	select {
@@ -294,28 +320,86 @@ func (h *Hub) sequence(ctx context.Context) {
 		h.deliver(ctx, batch)
 		if h.cfg.Bus != nil {
 			if err := h.cfg.Bus.Publish(ctx, batch); err != nil && ctx.Err() == nil {
-				// The other replicas find these events at their next poll.
-				h.log.Warn("publish events", "error", err.Error(), "first", batch[0].ID, "count", len(batch))
+				// The other replicas find these events at their next poll;
+				// the bus logs when publishing breaks and comes back.
+				h.log.Debug("publish events", "error", err.Error(), "first", batch[0].ID, "count", len(batch))
 			}
 		}
 	}
 }
 
+// drainIncoming delivers what the bus announced, as the store has it: all
+// the announcements waiting are one read of the store, from the last event
+// delivered up to the newest announced. An announced event the store does
+// not have is counted as unconfirmed and otherwise ignored; the hub's
+// position stays where the store's events put it, so the real event of
+// that ID is delivered once it is there.
 func (h *Hub) drainIncoming(ctx context.Context) {
 	for {
 		h.inMu.Lock()
-		batches, resync := h.incoming, h.resync
-		h.incoming, h.resync = nil, false
+		claims, resync := h.claims, h.resync
+		h.claims, h.resync = h.spare[:0], false
 		h.inMu.Unlock()
+		h.spare = claims
 		if resync {
 			h.catchUp(ctx)
 		}
-		if len(batches) == 0 {
+		if len(claims) == 0 {
 			return
 		}
-		for _, b := range batches {
-			h.deliver(ctx, b)
+		last := h.position()
+		target := last
+		for _, id := range claims {
+			target = max(target, id)
 		}
+		if target == last || !h.readUpTo(ctx, target) {
+			continue // nothing new, or the store failed: the poll reads it
+		}
+		last = h.position()
+		n := 0
+		for _, id := range claims {
+			if id > last {
+				n++
+			}
+		}
+		if n > 0 {
+			h.unconfirmedClaims(n, target, last)
+		}
+	}
+}
+
+// readUpTo delivers the store's events after the last delivered, up to
+// and including target, and reports whether the store answered.
+func (h *Hub) readUpTo(ctx context.Context, target int64) bool {
+	for ctx.Err() == nil {
+		from := h.position()
+		if from >= target {
+			return true
+		}
+		page, err := h.cfg.Store.ListEvents(ctx, platform.EventQuery{After: from, Limit: int(min(target-from, platform.DefaultEventBatch))})
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Error("read announced events", "after", from, "error", err.Error())
+			}
+			return false
+		}
+		if len(page) == 0 {
+			return true
+		}
+		h.publishLocal(page)
+	}
+	return false
+}
+
+// unconfirmedClaims counts n announced events the store did not have and
+// logs them, at most once per unconfirmedLogEvery.
+func (h *Hub) unconfirmedClaims(n int, highest, last int64) {
+	h.unconfirmed.Add(int64(n))
+	h.unlogged += int64(n)
+	if now := time.Now(); h.loggedAt.IsZero() || now.Sub(h.loggedAt) >= unconfirmedLogEvery {
+		h.log.Warn("the event bus announced events the database does not have; ignored them (does another deployment publish on this channel? see OSSA_REDIS_PREFIX)",
+			"count", h.unlogged, "highest", highest, "last", last)
+		h.unlogged, h.loggedAt = 0, now
 	}
 }
 

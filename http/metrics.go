@@ -70,6 +70,8 @@ func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
 				prometheus.CounterValue, func(m events.Metrics) float64 { return float64(m.Dropped) }),
 			hubMetric("ossa_event_last_id", "The newest event ID this replica delivered.",
 				prometheus.GaugeValue, func(m events.Metrics) float64 { return float64(m.Last) }),
+			hubMetric("ossa_event_bus_unconfirmed_total", "Events the Redis bus announced that the database did not have, ignored: something other than this deployment's replicas publishes on its channel.",
+				prometheus.CounterValue, func(m events.Metrics) float64 { return float64(m.Unconfirmed) }),
 		)
 	}
 	return m

@@ -13,7 +13,8 @@ import (
 
 // RunBus is the conformance suite every EventBus passes. newBus returns a
 // bus on a channel of its own; two calls in one test share a channel when
-// given the same key, as two replicas share one Redis.
+// given the same key, as two replicas of one deployment share one Redis,
+// and never when given different keys, as two deployments do.
 func RunBus(t *testing.T, newBus func(t *testing.T, key string) platform.EventBus) {
 	t.Run("FanOutInOrder", func(t *testing.T) {
 		t.Parallel()
@@ -40,6 +41,26 @@ func RunBus(t *testing.T, newBus func(t *testing.T, key string) platform.EventBu
 				!first.Time.Equal(time.Date(2026, 11, 26, 1, 2, 3, 4000, time.UTC)) || !sameJSON(first.Data, json.RawMessage(`{"n":1}`)) {
 				t.Fatalf("subscriber %s got %+v", name, first)
 			}
+		}
+	})
+
+	t.Run("KeysDoNotMeet", func(t *testing.T) {
+		// Buses of different keys are different deployments: what is
+		// published on one never reaches the other. The marker published
+		// on b after the event on a shows that b's subscriber would have
+		// had the event by then.
+		t.Parallel()
+		a, b := newBus(t, t.Name()+"/a"), newBus(t, t.Name()+"/b")
+		onB := listen(t, newBus(t, t.Name()+"/b"))
+		listen(t, newBus(t, t.Name()+"/a"))
+		if err := a.Publish(context.Background(), []platform.Event{busEvent(7)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Publish(context.Background(), []platform.Event{busEvent(8)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := onB.wait(t, 1); len(got) != 1 || got[0].ID != 8 {
+			t.Fatalf("the subscriber of b got %v, want only event 8", ids(got))
 		}
 	})
 
@@ -74,6 +95,14 @@ func RunBus(t *testing.T, newBus func(t *testing.T, key string) platform.EventBu
 			t.Fatal("Subscribe did not return after its context ended")
 		}
 	})
+}
+
+func ids(es []platform.Event) []int64 {
+	out := make([]int64, len(es))
+	for i, e := range es {
+		out[i] = e.ID
+	}
+	return out
 }
 
 func busEvent(id int64) platform.Event {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/ossa-platform/platform/redis"
 )
 
 // Config is the gateway's configuration. Every field comes from a flag, an
@@ -89,10 +91,11 @@ type Config struct {
 	// write, so that under load each write carries a batch (the clients'
 	// writes are spread over the period in phases). Default 20ms.
 	EventCoalesce time.Duration
-	// EventChannel is OSSA_EVENT_CHANNEL: the Redis pub/sub channel the
-	// replicas share events on; deployments sharing one Redis each need
-	// their own. Default "ossa:events".
-	EventChannel string
+	// RedisPrefix is OSSA_REDIS_PREFIX: what every Redis name the platform
+	// uses starts with; the replicas share events on the pub/sub channel
+	// prefix + "events". Deployments sharing one Redis database each need
+	// their own. Default "": "ossa:<db>:" for the database of REDIS_URL.
+	RedisPrefix string
 }
 
 // setting ties one Config field to its variable, flag and default.
@@ -146,6 +149,15 @@ var settings = []setting{
 			}
 		}
 		c.RedisURL = v
+		return nil
+	}},
+	{"OSSA_REDIS_PREFIX", "redis-prefix", "", "prefix of every Redis key and channel, one per deployment; the event channel is the prefix followed by events (empty: ossa:N: for database N of REDIS_URL)", func(c *Config, v string) error {
+		if v != "" {
+			if err := redis.CheckPrefix(v); err != nil {
+				return err
+			}
+		}
+		c.RedisPrefix = v
 		return nil
 	}},
 	{"QDRANT_URL", "qdrant-url", "", "Qdrant URL of the vector index (empty: none)", func(c *Config, v string) error {
@@ -252,16 +264,25 @@ var settings = []setting{
 		c.EventCoalesce, err = positiveDuration(v)
 		return err
 	}},
-	{"OSSA_EVENT_CHANNEL", "event-channel", "ossa:events", "Redis pub/sub channel the replicas share events on (one per deployment)", func(c *Config, v string) error {
-		if v == "" {
-			return fmt.Errorf("must not be empty")
-		}
-		c.EventChannel = v
-		return nil
-	}},
 	{"OSSA_EVENT_BUFFER", "event-buffer", "4096", "events a live client may fall behind by before it is disconnected", func(c *Config, v string) (err error) {
 		c.EventBuffer, err = intIn(v, 16, 1_000_000)
 		return err
+	}},
+}
+
+// retired are the variables no longer read, with what to set instead of
+// the value found: a start that finds one set stops, rather than let it
+// silently mean nothing.
+var retired = []struct {
+	env     string
+	instead func(v string) string
+}{
+	{"OSSA_EVENT_CHANNEL", func(v string) string {
+		msg := "OSSA_REDIS_PREFIX replaced it: events go on the Redis channel <prefix>events"
+		if p, ok := strings.CutSuffix(v, "events"); ok && redis.CheckPrefix(p) == nil {
+			msg += fmt.Sprintf("; OSSA_REDIS_PREFIX=%s keeps the channel %s", p, v)
+		}
+		return msg
 	}},
 }
 
@@ -296,6 +317,15 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, r := range retired {
+		v, source := getenv(r.env), "environment"
+		if v == "" {
+			v, source = dotenv[r.env], *envFile
+		}
+		if v != "" {
+			return c, fmt.Errorf("%s=%q (from %s) is no longer read: %s", r.env, v, source, r.instead(v))
+		}
+	}
 	for _, s := range settings {
 		v, source := s.def, "default"
 		if dv, ok := dotenv[s.env]; ok {

@@ -71,11 +71,11 @@ func (m *Main) Open(ctx context.Context) error {
 	var bus platform.EventBus
 	var rc *redis.Client
 	if m.Config.RedisURL != "" {
-		if rc, err = redis.Open(m.Config.RedisURL); err != nil {
+		if rc, err = redis.Open(m.Config.RedisURL, redis.WithPrefix(m.Config.RedisPrefix)); err != nil {
 			return err
 		}
 		m.closers = append(m.closers, rc.Close)
-		bus = rc.Bus(m.Config.EventChannel, m.Logger)
+		bus = rc.Bus(m.Logger)
 	}
 	hub := events.New(events.Config{Store: db, Bus: bus, Logger: m.Logger, Retention: m.Config.EventRetention,
 		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer, Coalesce: m.Config.EventCoalesce})

@@ -132,10 +132,10 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	_, _, pg := testenv.PostgresSchema(t)
 	redisURL := testenv.RedisURL(t)
-	channel := "ossa-test:" + testenv.RandomName()
+	prefix := "ossa-test:" + testenv.RandomName() + ":"
 	// With a poll of an hour, what one replica sees of the other's changes
 	// comes through Redis, or from a gap that Redis revealed.
-	env := []string{"POSTGRES_URL=" + pg, "REDIS_URL=" + redisURL, "OSSA_EVENT_CHANNEL=" + channel, "OSSA_EVENT_POLL_INTERVAL=1h"}
+	env := []string{"POSTGRES_URL=" + pg, "REDIS_URL=" + redisURL, "OSSA_REDIS_PREFIX=" + prefix, "OSSA_EVENT_POLL_INTERVAL=1h"}
 	a := startGateway(t, env...)
 	b := startGateway(t, env...)
 	agent := newSlowAgent(t, 10*time.Millisecond)
