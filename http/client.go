@@ -329,11 +329,12 @@ type PutWorkflowOptions struct {
 // the manifest as its next revision; a manifest the same as the stored one
 // stores nothing and returns the workflow as it is.
 func (c *Client) PutWorkflow(ctx context.Context, name string, manifest []byte, opts PutWorkflowOptions) (wf *platform.Workflow, created bool, err error) {
-	header := http.Header{"Content-Type": {cmp.Or(opts.ContentType, "application/json")}}
+	header := http.Header{}
 	if opts.IfMatch != "" {
 		header.Set("If-Match", opts.IfMatch)
 	}
-	resp, err := c.sendRaw(ctx, http.MethodPut, "/api/v1/workflows/"+url.PathEscape(name), header, manifest)
+	resp, err := c.sendWith(ctx, http.MethodPut, "/api/v1/workflows/"+url.PathEscape(name), nil,
+		cmp.Or(opts.ContentType, "application/json"), header, rawBody(manifest))
 	if err != nil {
 		return nil, false, err
 	}
@@ -384,24 +385,6 @@ func (c *Client) GetWorkflowRevision(ctx context.Context, ref string, n int) (*p
 	return &r, nil
 }
 
-// sendRaw sends body as it is, with header, and returns the response.
-func (c *Client) sendRaw(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Accept", "application/json, application/problem+json")
-	req.Header.Set("User-Agent", "ossa-client/"+platform.Version)
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return hc.Do(req)
-}
-
 func agentPath(ref string) string { return "/api/v1/agents/" + url.PathEscape(ref) }
 
 // do sends one request and decodes a 2xx body into out, unless out is nil.
@@ -426,6 +409,11 @@ type rawBody []byte
 // send sends body as it is when it is a rawBody, else encodes it as JSON
 // unless it is nil, and sends the request with contentType, when set.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, contentType string, body any) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, query, contentType, nil, body)
+}
+
+// sendWith is send with more request headers.
+func (c *Client) sendWith(ctx context.Context, method, path string, query url.Values, contentType string, header http.Header, body any) (*http.Response, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -443,6 +431,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -73,6 +73,12 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Lines that only export settings (GOTOOLCHAIN) come first; they apply
+	// to the build and to the shell that runs the rest.
+	var exports []string
+	for len(commands) > 0 && strings.HasPrefix(commands[0], "export ") {
+		exports, commands = append(exports, commands[0]), commands[1:]
+	}
 	if len(commands) < 3 || !strings.HasPrefix(commands[0], "go build ") || !strings.HasPrefix(commands[len(commands)-1], "kill ") {
 		t.Fatalf("the quick start should build first and stop last (kill); it is:\n%s", strings.Join(commands, "\n"))
 	}
@@ -83,7 +89,7 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatalf("the build line does not write to -o bin/, which the test redirects: %s", commands[0])
 	}
 	t.Logf("$ %s", build)
-	cmd := exec.Command("bash", "-c", build)
+	cmd := exec.Command("bash", "-c", strings.Join(append(exports, build), "\n"))
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the build line failed: %v\n%s", err, out)
@@ -93,6 +99,9 @@ func TestReadmeQuickStart(t *testing.T) {
 	}
 
 	sh := startShell(t, work)
+	for i, command := range exports {
+		sh.run(t, -len(exports)+i, command)
+	}
 	succeeded := 0
 	for i, command := range commands[1:] {
 		out, errOut := sh.run(t, i+1, command)

@@ -23,6 +23,7 @@ Verbs:
   list                 list the stored workflows, oldest first
   get REF              show one workflow and its steps; REF is its ID or its name
   create -f FILE       store an OSSA Workflow manifest, YAML or JSON (- for standard input)
+  apply -f FILE        store it, or a new revision of the workflow of its name (PUT)
   delete REF           delete a workflow
 
 Flags of every verb:
@@ -50,6 +51,8 @@ func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		err = c.getWorkflow(ctx, args[1:])
 	case "create":
 		err = c.createWorkflow(ctx, args[1:])
+	case "apply":
+		err = c.applyWorkflow(ctx, args[1:])
 	case "delete":
 		err = c.deleteWorkflow(ctx, args[1:])
 	default:
@@ -137,6 +140,55 @@ func (c *agentsCLI) createWorkflow(ctx context.Context, args []string) error {
 	return c.printWorkflow(wf)
 }
 
+// applyWorkflow handles `ossa workflows apply -f FILE`: the manifest is
+// stored under its metadata.name, as the workflow's first revision or its
+// next one; a manifest equal to the stored one changes nothing.
+func (c *agentsCLI) applyWorkflow(ctx context.Context, args []string) error {
+	fs := c.flagSet("apply", "-f FILE [--revision N] [flags]")
+	file := fs.String("f", "", "read the OSSA Workflow manifest from this YAML or JSON `file` (- for standard input)")
+	revision := fs.Int("revision", 0, "store only if the workflow is still at revision `N`, as an earlier get showed it (0: whatever it is)")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageErrorf("apply needs -f FILE")
+	}
+	b, from, err := readInput(*file)
+	if err != nil {
+		return err
+	}
+	docs, err := manifest.Parse(from, b)
+	if err != nil {
+		return err
+	}
+	if len(docs) != 1 || docs[0].Root.Get("metadata").Get("name").Str() == "" {
+		return fmt.Errorf("%s: apply needs one manifest with a metadata.name", from)
+	}
+	name := docs[0].Root.Get("metadata").Get("name").Str()
+	opts := ohttp.PutWorkflowOptions{ContentType: manifestContentType(b)}
+	if *revision > 0 {
+		// The server compares whole ETags, which name the workflow's ID
+		// too, so a workflow deleted and stored again does not match.
+		current, err := c.client().GetWorkflow(ctx, name)
+		if err != nil {
+			return err
+		}
+		opts.IfMatch = ohttp.WorkflowETag(&platform.Workflow{ID: current.ID, Revision: *revision})
+	}
+	wf, created, err := c.client().PutWorkflow(ctx, name, b, opts)
+	if err != nil {
+		return err
+	}
+	if c.output == "table" {
+		what := fmt.Sprintf("workflow %s at revision %d", wf.Name, wf.Revision)
+		if created {
+			what = "created " + what
+		}
+		fmt.Fprintln(c.stderr, what)
+	}
+	return c.printWorkflow(wf)
+}
+
 // deleteWorkflow handles `ossa workflows delete REF`.
 func (c *agentsCLI) deleteWorkflow(ctx context.Context, args []string) error {
 	c.flagSet("delete", "REF [flags]")
@@ -166,6 +218,7 @@ func (c *agentsCLI) printWorkflow(wf *platform.Workflow) error {
 		{"Name", wf.Name},
 		{"Namespace", wf.Namespace},
 		{"Version", wf.Version},
+		{"Revision", strconv.Itoa(wf.Revision)},
 		{"API version", wf.APIVersion},
 		{"Description", oneLine(wf.Description)},
 		{"Created", wf.CreatedAt.Format(time.RFC3339)},
