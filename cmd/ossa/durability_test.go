@@ -319,8 +319,10 @@ func TestRunsSurviveReplicaKillPostgres(t *testing.T) {
 	t.Parallel()
 	_, _, url := testenv.PostgresSchema(t)
 	agent := newSlowAgent(t, 500*time.Millisecond)
-	a := startGateway(t, "POSTGRES_URL="+url)
-	b := startGateway(t, "POSTGRES_URL="+url)
+	// Five runs at once per replica: ten runs cannot all go to one, so
+	// both replicas work some whatever the load on the machine.
+	a := startGateway(t, "POSTGRES_URL="+url, "OSSA_RUN_WORKERS=5")
+	b := startGateway(t, "POSTGRES_URL="+url, "OSSA_RUN_WORKERS=5")
 	ids := setupChain(t, a.url, agent.URL, 10)
 
 	deadline := time.Now().Add(30 * time.Second)
