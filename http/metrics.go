@@ -29,7 +29,7 @@ type metrics struct {
 	wsConnections prometheus.Gauge
 }
 
-func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
+func newMetrics(agents platform.AgentStore, runs platform.RunStore, hub *events.Hub) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -65,6 +65,9 @@ func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
 	)
 	if agents != nil {
 		m.registry.MustRegister(&agentCollector{agents: agents})
+	}
+	if runs != nil {
+		m.registry.MustRegister(&runCollector{runs: runs})
 	}
 	if hub != nil {
 		hubMetric := func(name, help string, typ prometheus.ValueType, v func(events.Metrics) float64) prometheus.Collector {

@@ -122,7 +122,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.started = time.Now()
 	s.mux = http.NewServeMux()
-	s.metrics = newMetrics(s.Agents, s.Events)
+	s.metrics = newMetrics(s.Agents, s.Runs, s.Events)
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()
