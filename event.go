@@ -271,48 +271,78 @@ func WorkflowEvent(typ string, w *Workflow, at time.Time) Event {
 // RunEventData is the data of run events. Outputs are not in events,
 // which stay small: GET /api/v1/runs/{id} has them.
 type RunEventData struct {
-	RunID    string    `json:"run_id"`
-	Workflow string    `json:"workflow,omitempty"`
-	Status   RunStatus `json:"status"`
-	Error    string    `json:"error,omitempty"`
+	RunID    string `json:"run_id"`
+	Workflow string `json:"workflow,omitempty"`
+	// WorkflowID is the stored workflow's ID; left out for a run of an
+	// inline workflow, which was never stored.
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	Status     RunStatus `json:"status"`
+	Error      string    `json:"error,omitempty"`
+	// QueueWait is how long the run waited, from its creation to its start,
+	// in milliseconds; only on run.started.
+	QueueWait *float64 `json:"queued_ms,omitempty"`
+	// Duration is from the run's start to its end, in milliseconds; only
+	// on the terminal event of a run that started.
+	Duration *float64 `json:"duration_ms,omitempty"`
 }
 
-// RunEvent is the event of a run reaching status: run.queued, run.started
-// or the terminal event.
-func RunEvent(runID, workflow string, status RunStatus, msg string, at time.Time) Event {
+// RunEvent is the event of run r reaching status at the given time:
+// run.queued, run.started or the terminal event. Of r it takes the ID,
+// the workflow's name and ID, and the creation (for run.started) or start
+// (for the terminal event) time it reports durations from.
+func RunEvent(r *Run, status RunStatus, msg string, at time.Time) Event {
 	typ := "run." + string(status)
 	if status == RunRunning {
 		typ = EventRunStarted
 	}
-	e := NewEvent(typ, at, RunEventData{RunID: runID, Workflow: workflow, Status: status, Error: msg})
-	e.RunID = runID
+	d := RunEventData{RunID: r.ID, Workflow: r.Workflow, WorkflowID: r.WorkflowID, Status: status, Error: msg}
+	switch {
+	case status == RunRunning && !r.CreatedAt.IsZero():
+		d.QueueWait = millis(at.Sub(r.CreatedAt))
+	case status.Terminal() && r.StartedAt != nil:
+		d.Duration = millis(at.Sub(*r.StartedAt))
+	}
+	e := NewEvent(typ, at, d)
+	e.RunID = r.ID
 	return e
+}
+
+// millis is d in milliseconds, to the microsecond, and never negative:
+// the times it is taken between may come from replicas whose clocks
+// differ a little.
+func millis(d time.Duration) *float64 {
+	ms := float64(max(d, 0).Microseconds()) / 1000
+	return &ms
 }
 
 // StepEventData is the data of step events.
 type StepEventData struct {
-	RunID    string     `json:"run_id"`
-	Step     string     `json:"step"`
-	Status   StepStatus `json:"status"`
-	Agent    string     `json:"agent,omitempty"`
-	Attempt  int        `json:"attempt"`
-	Error    string     `json:"error,omitempty"`
-	Duration *float64   `json:"duration_ms,omitempty"`
+	RunID string `json:"run_id"`
+	// Workflow and WorkflowID are the run's, as in RunEventData.
+	Workflow   string     `json:"workflow,omitempty"`
+	WorkflowID string     `json:"workflow_id,omitempty"`
+	Step       string     `json:"step"`
+	Status     StepStatus `json:"status"`
+	Agent      string     `json:"agent,omitempty"`
+	Attempt    int        `json:"attempt"`
+	Error      string     `json:"error,omitempty"`
+	Duration   *float64   `json:"duration_ms,omitempty"`
 }
 
 // StepEvent is the event of a step's saved state: step.started for a
-// running step (each attempt), step.retrying, and the step's end.
-func StepEvent(runID string, s *StepRun, at time.Time) Event {
+// running step (each attempt), step.retrying, and the step's end. Of r it
+// takes the ID and the workflow's name and ID.
+func StepEvent(r *Run, s *StepRun, at time.Time) Event {
 	typ := "step." + string(s.Status)
 	if s.Status == StepRunning {
 		typ = EventStepStarted
 	}
-	d := StepEventData{RunID: runID, Step: s.ID, Status: s.Status, Agent: s.Agent, Attempt: s.Attempts, Error: s.Error}
+	d := StepEventData{RunID: r.ID, Workflow: r.Workflow, WorkflowID: r.WorkflowID, Step: s.ID, Status: s.Status,
+		Agent: s.Agent, Attempt: s.Attempts, Error: s.Error}
 	if s.StartedAt != nil && s.FinishedAt != nil {
-		ms := float64(s.FinishedAt.Sub(*s.StartedAt).Microseconds()) / 1000
-		d.Duration = &ms
+		d.Duration = millis(s.FinishedAt.Sub(*s.StartedAt))
 	}
 	e := NewEvent(typ, at, d)
-	e.RunID, e.Agent = runID, s.Agent
+	e.RunID, e.Agent = r.ID, s.Agent
 	return e
 }

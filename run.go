@@ -138,6 +138,19 @@ type RunStore interface {
 	// once; a running one gets CancelRequested and its executor stops it.
 	// A finished run is returned unchanged.
 	CancelRun(ctx context.Context, namespace, id string) (*Run, error)
+	// CountRuns counts the namespace's unfinished runs, for metrics read
+	// at every scrape: it reads an index and at most one run, so it stays
+	// cheap on a big runs table.
+	CountRuns(ctx context.Context, namespace string) (RunCounts, error)
+}
+
+// RunCounts are the unfinished runs of a namespace.
+type RunCounts struct {
+	Queued, Running int
+	// OldestQueued is when the oldest queued run (the one with the
+	// smallest ID: IDs are UUIDv7, ordered by creation) was created; zero
+	// when no run is queued.
+	OldestQueued time.Time
 }
 
 // RunLedger is what the engine needs of the store to execute runs: a lease

@@ -50,6 +50,13 @@ type Config struct {
 	// over it, so that the writes to many clients are spread too instead of
 	// all coming at one tick.
 	Coalesce time.Duration
+	// Sequenced, when set, is called with each batch of events this hub
+	// sequenced (gave their IDs), before they are delivered, on the hub's
+	// one goroutine: it must be quick and leave the events unchanged.
+	// Each event is sequenced once, by one replica, so what it counts
+	// counts each change of the whole deployment once (summed over the
+	// replicas).
+	Sequenced func(batch []platform.Event)
 }
 
 // DefaultBuffer is how far a subscriber may fall behind by default: about
@@ -316,6 +323,9 @@ func (h *Hub) sequence(ctx context.Context) {
 		}
 		if len(batch) == 0 {
 			return
+		}
+		if h.cfg.Sequenced != nil {
+			h.cfg.Sequenced(batch)
 		}
 		h.deliver(ctx, batch)
 		if h.cfg.Bus != nil {

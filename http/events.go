@@ -102,6 +102,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 		return nil // Accept has answered
 	}
 	c.SetReadLimit(wsMaxMessage)
+	end := s.longLived(r)
 	s.metrics.wsConnections.Inc()
 	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{},
 		pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
@@ -112,6 +113,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	ws.stop = func() { cancel(); sub.Wake() }
 	go ws.read(ctx)
 	go func() {
+		defer end()
 		defer s.metrics.wsConnections.Dec()
 		defer sub.Close()
 		defer cancel()
@@ -562,6 +564,7 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
 	}
 	defer sub.Close()
+	defer s.longLived(r)()
 	rc := http.NewResponseController(w)
 	// A stream outlives the server's read timeout, which would end it.
 	_ = rc.SetReadDeadline(time.Time{})

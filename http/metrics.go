@@ -21,11 +21,15 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// streamsOpen and streamDuration are for the long-lived requests
+	// (Server.longLived), which the three above leave out.
+	streamsOpen    *prometheus.GaugeVec
+	streamDuration *prometheus.HistogramVec
 	// wsConnections counts open WebSocket connections.
 	wsConnections prometheus.Gauge
 }
 
-func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
+func newMetrics(agents platform.AgentStore, runs platform.RunStore, hub *events.Hub) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -39,19 +43,31 @@ func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
 		}, []string{"method", "route"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "http_requests_in_flight",
-			Help: "HTTP requests being served now.",
+			Help: "HTTP requests being served now, but for live streams and long waits (ossa_http_streams_open).",
 		}),
+		streamsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ossa_http_streams_open",
+			Help: "Long-lived HTTP requests open now (WebSocket, SSE, orchestrate with ?wait=), by route pattern.",
+		}, []string{"route"}),
+		streamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ossa_http_stream_duration_seconds",
+			Help:    "How long long-lived HTTP requests (WebSocket, SSE, orchestrate with ?wait=) stayed open, by route pattern.",
+			Buckets: []float64{.1, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600},
+		}, []string{"route"}),
 		wsConnections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ossa_websocket_connections",
 			Help: "Open WebSocket connections on /ws.",
 		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.wsConnections,
+	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.streamsOpen, m.streamDuration, m.wsConnections,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	if agents != nil {
 		m.registry.MustRegister(&agentCollector{agents: agents})
+	}
+	if runs != nil {
+		m.registry.MustRegister(&runCollector{runs: runs})
 	}
 	if hub != nil {
 		hubMetric := func(name, help string, typ prometheus.ValueType, v func(events.Metrics) float64) prometheus.Collector {
@@ -77,9 +93,28 @@ func newMetrics(agents platform.AgentStore, hub *events.Hub) *metrics {
 	return m
 }
 
-func (m *metrics) observe(method, route string, status int, elapsed time.Duration) {
+// observe counts a request that ended; a long-lived one is only counted:
+// the rest of its figures are its own (Server.longLived).
+func (m *metrics) observe(method, route string, status int, elapsed time.Duration, longLived bool) {
+	method = methodLabel(method)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	if longLived {
+		return
+	}
+	m.inFlight.Dec()
 	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+// methodLabel is a method as a label value: one of the methods HTTP
+// defines, or "other", so that invented methods, any token a client
+// likes, cannot make new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // agentCollector counts registered agents at scrape time, from the store,

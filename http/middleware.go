@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ossa-platform/platform"
@@ -23,6 +24,59 @@ type requestInfo struct {
 	id     string
 	route  string // the matched pattern without its method; "" when none
 	logger *slog.Logger
+	start  time.Time
+	// longLived is set by Server.longLived.
+	longLived bool
+}
+
+// routeLabel is the request's route for logs and metrics: its pattern, or
+// "unmatched".
+func (info *requestInfo) routeLabel() string {
+	if info.route == "" {
+		return "unmatched"
+	}
+	return info.route
+}
+
+// longLived marks r as long-lived, a live stream or a long wait, before its
+// handler blocks: from then on it is not one of http_requests_in_flight,
+// nor will its time be in http_request_duration_seconds, which are for the
+// requests that are answered at once, but it is one of
+// ossa_http_streams_open until end is called, which observes its time in
+// ossa_http_stream_duration_seconds. The handler calls end once the stream
+// is over: as it returns, or, for a WebSocket served by goroutines of its
+// own after the handler returned, when the connection closes. It still
+// counts in http_requests_total as it returns.
+func (s *Server) longLived(r *http.Request) (end func()) {
+	info := infoFrom(r.Context())
+	if info == nil || info.longLived {
+		return func() {}
+	}
+	info.longLived = true
+	s.metrics.inFlight.Dec()
+	route := info.routeLabel()
+	open := s.metrics.streamsOpen.WithLabelValues(route)
+	open.Inc()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			open.Dec()
+			s.metrics.streamDuration.WithLabelValues(route).Observe(time.Since(info.start).Seconds())
+		})
+	}
+}
+
+// maxLoggedMethod is how much of a request's method the access log keeps:
+// a method is any token, as long as the request line allows.
+const maxLoggedMethod = 32
+
+// logMethod is the method as the access log has it, cut to maxLoggedMethod
+// bytes.
+func logMethod(m string) string {
+	if len(m) > maxLoggedMethod {
+		return m[:maxLoggedMethod] + "..."
+	}
+	return m
 }
 
 type infoKey struct{}
@@ -60,26 +114,22 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		info := &requestInfo{id: id, logger: s.logger().With(slog.String("request_id", id))}
+		info := &requestInfo{id: id, logger: s.logger().With(slog.String("request_id", id)), start: start}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 
 		s.metrics.inFlight.Inc()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
-			s.metrics.inFlight.Dec()
 			elapsed := time.Since(start)
-			route := info.route
-			if route == "" {
-				route = "unmatched"
-			}
-			s.metrics.observe(r.Method, route, rec.status, elapsed)
+			route := info.routeLabel()
+			s.metrics.observe(r.Method, route, rec.status, elapsed, info.longLived)
 			level := slog.LevelInfo
 			if rec.status >= 500 {
 				level = slog.LevelError
 			}
 			// Only the path: query strings and headers may carry secrets.
 			info.logger.LogAttrs(r.Context(), level, "request",
-				slog.String("method", r.Method),
+				slog.String("method", logMethod(r.Method)),
 				slog.String("route", route),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),

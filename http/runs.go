@@ -115,6 +115,7 @@ func (s *Server) handleOrchestrate(w http.ResponseWriter, r *http.Request) error
 		return writeJSON(w, http.StatusAccepted, OrchestrateAccepted{RunID: run.ID, Status: run.Status, Links: RunLinks{
 			Self: runPath(run.ID), Cancel: runPath(run.ID) + "/cancel", Events: runPath(run.ID) + "/events"}})
 	}
+	defer s.longLived(r)()
 	// The run exists now: a failed wait must not hide its ID behind an
 	// error, so the caller gets it as it was created.
 	if waited, err := s.awaitRun(r.Context(), run.ID, wait); err != nil {

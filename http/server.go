@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -172,7 +173,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.started = time.Now()
 	s.mux = http.NewServeMux()
-	s.metrics = newMetrics(s.Agents, s.Events)
+	s.metrics = newMetrics(s.Agents, s.Runs, s.Events)
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()
@@ -220,13 +221,18 @@ func (s *Server) handle(pattern string, fn handlerFunc) {
 
 // route dispatches to the mux, recording the matched pattern for logs and
 // metrics, and answers unmatched requests with a problem: 405 with Allow
-// when the path exists under other methods, 404 otherwise.
+// when the path exists under other methods, 404 otherwise. A 405 is
+// recorded under the pattern the path matches with an allowed method.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
+	info := infoFrom(r.Context())
 	if pattern == "" {
 		capture := &headerCapture{header: http.Header{}}
 		h.ServeHTTP(capture, r)
 		if capture.status == http.StatusMethodNotAllowed {
+			if info != nil {
+				info.route = s.allowedRoute(r, capture.header.Get("Allow"))
+			}
 			w.Header().Set("Allow", capture.header.Get("Allow"))
 			writeError(w, r, &platform.Error{Code: codeMethodNotAllowed,
 				Message: r.Method + " is not allowed here; allowed: " + capture.header.Get("Allow")})
@@ -235,10 +241,23 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, platform.Errorf(platform.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 		return
 	}
-	if info := infoFrom(r.Context()); info != nil {
+	if info != nil {
 		info.route = routeLabel(pattern)
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// allowedRoute is the route of r's path under the first method allow
+// lists, "" when there is none.
+func (s *Server) allowedRoute(r *http.Request, allow string) string {
+	method, _, _ := strings.Cut(allow, ",")
+	if method = strings.TrimSpace(method); method == "" {
+		return ""
+	}
+	known := r.WithContext(r.Context()) // a shallow copy
+	known.Method = method
+	_, pattern := s.mux.Handler(known)
+	return routeLabel(pattern)
 }
 
 // headerCapture records what the mux's own 404/405 handler would write.

@@ -43,7 +43,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 			row.Agents, row.CreatedAt, revisionOrNull(row.WorkflowRevision), row.WorkflowVersion, row.Definition); err != nil {
 			return fmt.Errorf("create run: %w", err)
 		}
-		if err := insertEvent(ctx, tx, platform.RunEvent(row.ID, row.Workflow, row.Status, "", row.CreatedAt)); err != nil {
+		if err := insertEvent(ctx, tx, platform.RunEvent(&row, row.Status, "", row.CreatedAt)); err != nil {
 			return err
 		}
 		return enqueue(ctx, q, tx, row.ID)
@@ -105,6 +105,32 @@ func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunP
 	return page, nil
 }
 
+// workflowMembers are the members the events of a run's changes made in
+// SQL take from the run's row (workflow, workflow_id), as a jsonb object:
+// workflow_id is left out for an inline workflow, as Go leaves it out.
+const workflowMembers = `jsonb_strip_nulls(jsonb_build_object('workflow', workflow, 'workflow_id', workflow_id))`
+
+// CountRuns counts the namespace's queued and running runs and finds
+// the oldest queued one, from the runs_namespace_status_id index.
+func (db *DB) CountRuns(ctx context.Context, namespace string) (platform.RunCounts, error) {
+	var (
+		c      platform.RunCounts
+		oldest *time.Time
+	)
+	err := db.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM runs WHERE namespace = $1 AND status = $2),
+		(SELECT count(*) FROM runs WHERE namespace = $1 AND status = $3),
+		(SELECT created_at FROM runs WHERE namespace = $1 AND status = $2 ORDER BY id LIMIT 1)`,
+		namespace, platform.RunQueued, platform.RunRunning).Scan(&c.Queued, &c.Running, &oldest)
+	if err != nil {
+		return platform.RunCounts{}, fmt.Errorf("count runs: %w", err)
+	}
+	if oldest != nil {
+		c.OldestQueued = oldest.UTC()
+	}
+	return c, nil
+}
+
 // CancelRun cancels a queued run at once and asks a running one to stop.
 func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Run, error) {
 	uid, ok := sqlstore.ParseID(id)
@@ -113,10 +139,13 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 	}
 	var out *platform.Run
 	err := db.change(ctx, func(tx pgx.Tx) error {
-		var status platform.RunStatus
-		var workflow string
-		err := tx.QueryRow(ctx, `SELECT status, workflow FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
-			namespace, uid).Scan(&status, &workflow)
+		var (
+			status     platform.RunStatus
+			workflowID *string
+			run        = &platform.Run{ID: uid}
+		)
+		err := tx.QueryRow(ctx, `SELECT status, workflow, workflow_id FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
+			namespace, uid).Scan(&status, &run.Workflow, &workflowID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -130,7 +159,8 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 				lease_owner = NULL, lease_until = NULL WHERE id = $1`,
 				uid, platform.RunCancelled, sqlstore.CancelledBeforeStart, now)
 			if err == nil {
-				err = insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+				run.WorkflowID = deref(workflowID)
+				err = insertEvent(ctx, tx, platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
 			}
 		case platform.RunRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true WHERE id = $1`, uid)
@@ -157,15 +187,16 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 	var out *platform.Run
 	err := db.change(ctx, func(tx pgx.Tx) error {
 		var (
-			status   platform.RunStatus
-			holder   *string
-			held     *time.Time
-			workflow string
+			status     platform.RunStatus
+			holder     *string
+			held       *time.Time
+			workflowID *string
+			run        = &platform.Run{ID: uid}
 		)
 		// The row lock makes executors racing for one run take turns, so
 		// the check and the update below act as one compare-and-swap.
-		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until, workflow FROM runs WHERE id = $1 FOR UPDATE`, uid).
-			Scan(&status, &holder, &held, &workflow)
+		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until, workflow, workflow_id, created_at
+			FROM runs WHERE id = $1 FOR UPDATE`, uid).Scan(&status, &holder, &held, &run.Workflow, &workflowID, &run.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -183,7 +214,8 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 				return fmt.Errorf("acquire run %q: %w", id, err)
 			}
 			if status == platform.RunQueued {
-				if err := insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunRunning, "", now)); err != nil {
+				run.WorkflowID = deref(workflowID)
+				if err := insertEvent(ctx, tx, platform.RunEvent(run, platform.RunRunning, "", now)); err != nil {
 					return err
 				}
 			}
@@ -217,9 +249,12 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 		return err
 	}
 	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
-		e := platform.StepEvent(uid, s, db.timestamp())
+		// The event's data gains the run's workflow, which only the row
+		// knows.
+		e := platform.StepEvent(&platform.Run{ID: uid}, s, db.timestamp())
 		var saved int
-		err := db.pool.QueryRow(ctx, `WITH lease AS (SELECT id FROM runs WHERE id = $1 AND lease_owner = $2 FOR UPDATE),
+		err := db.pool.QueryRow(ctx, `WITH lease AS (SELECT id, workflow, workflow_id FROM runs
+				WHERE id = $1 AND lease_owner = $2 FOR UPDATE),
 			saved AS (INSERT INTO run_steps (run_id, `+stepColumns+`)
 				SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
 				ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
@@ -227,7 +262,7 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 					started_at = excluded.started_at, finished_at = excluded.finished_at
 				RETURNING run_id),
 			event AS (INSERT INTO events (type, time, stream, agent, run_id, data)
-				SELECT $11, $12, 'run', $5, run_id, $13 FROM saved)
+				SELECT $11, $12, 'run', $5, run_id, ($13::jsonb || `+workflowMembers+`)::json FROM saved, lease)
 			SELECT count(*) FROM saved`,
 			uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt,
 			e.Type, e.Time, e.Data).Scan(&saved)
@@ -244,15 +279,19 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 		return err
 	}
 	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
-		// The event's data gains the run's workflow, which only the row
-		// knows.
+		// The event's data gains the run's workflow and duration, which
+		// only the row knows; the duration is in milliseconds to the
+		// microsecond, as platform.RunEvent has it.
 		now := db.timestamp()
-		e := platform.RunEvent(uid, "", status, msg, now)
+		e := platform.RunEvent(&platform.Run{ID: uid}, status, msg, now)
 		var finished int
 		err := db.pool.QueryRow(ctx, `WITH done AS (UPDATE runs SET status = $3, output = $4, error = $5, finished_at = $6,
-				lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 RETURNING id, workflow),
+				lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2
+				RETURNING id, workflow, workflow_id, started_at),
 			event AS (INSERT INTO events (type, time, stream, agent, run_id, data)
-				SELECT $7, $6, 'run', '', id, ($8::jsonb || jsonb_build_object('workflow', workflow))::json FROM done)
+				SELECT $7, $6, 'run', '', id, ($8::jsonb || `+workflowMembers+` || CASE WHEN started_at IS NULL THEN '{}'::jsonb
+					ELSE jsonb_build_object('duration_ms', round((extract(epoch FROM greatest($6 - started_at, interval '0')) * 1000)::numeric, 3))
+					END)::json FROM done)
 			SELECT count(*) FROM done`,
 			uid, owner, status, jsonOrNull(output), msg, now, e.Type, e.Data).Scan(&finished)
 		if err != nil {

@@ -42,7 +42,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 			string(row.Definition)); err != nil {
 			return translate(err)
 		}
-		if err := insertEvent(ctx, tx, platform.RunEvent(row.ID, row.Workflow, row.Status, "", row.CreatedAt)); err != nil {
+		if err := insertEvent(ctx, tx, platform.RunEvent(&row, row.Status, "", row.CreatedAt)); err != nil {
 			return err
 		}
 		return enqueue(ctx, q, tx, row.ID)
@@ -107,6 +107,27 @@ func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunP
 	return page, nil
 }
 
+// CountRuns counts the namespace's queued and running runs and finds
+// the oldest queued one, from the runs_namespace_status_id index.
+func (db *DB) CountRuns(ctx context.Context, namespace string) (platform.RunCounts, error) {
+	var (
+		c      platform.RunCounts
+		oldest sql.NullInt64
+	)
+	err := db.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM runs WHERE namespace = ?1 AND status = ?2),
+		(SELECT count(*) FROM runs WHERE namespace = ?1 AND status = ?3),
+		(SELECT created_at FROM runs WHERE namespace = ?1 AND status = ?2 ORDER BY id LIMIT 1)`,
+		namespace, platform.RunQueued, platform.RunRunning).Scan(&c.Queued, &c.Running, &oldest)
+	if err != nil {
+		return platform.RunCounts{}, err
+	}
+	if t := timeOrNil(oldest); t != nil {
+		c.OldestQueued = *t
+	}
+	return c, nil
+}
+
 // CancelRun cancels a queued run at once and asks a running one to stop.
 func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Run, error) {
 	uid, ok := sqlstore.ParseID(id)
@@ -116,9 +137,9 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 	var out *platform.Run
 	err := db.change(ctx, func(tx *sql.Tx) error {
 		var status platform.RunStatus
-		var workflow string
-		err := tx.QueryRowContext(ctx, `SELECT status, workflow FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).
-			Scan(&status, &workflow)
+		run := &platform.Run{ID: uid}
+		err := tx.QueryRowContext(ctx, `SELECT status, workflow, workflow_id FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).
+			Scan(&status, &run.Workflow, &run.WorkflowID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -132,7 +153,7 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 				lease_owner = NULL, lease_until = NULL WHERE id = ?`,
 				platform.RunCancelled, sqlstore.CancelledBeforeStart, now.UnixMicro(), uid)
 			if err == nil {
-				err = insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+				err = insertEvent(ctx, tx, platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
 			}
 		case platform.RunRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, uid)
@@ -161,13 +182,14 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 	// the update below cannot interleave with another executor's.
 	err := db.change(ctx, func(tx *sql.Tx) error {
 		var (
-			status   platform.RunStatus
-			holder   sql.NullString
-			held     sql.NullInt64
-			workflow string
+			status  platform.RunStatus
+			holder  sql.NullString
+			held    sql.NullInt64
+			created int64
+			run     = &platform.Run{ID: uid}
 		)
-		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until, workflow FROM runs WHERE id = ?`, uid).
-			Scan(&status, &holder, &held, &workflow)
+		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until, workflow, workflow_id, created_at
+			FROM runs WHERE id = ?`, uid).Scan(&status, &holder, &held, &run.Workflow, &run.WorkflowID, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -185,7 +207,8 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 				return translate(err)
 			}
 			if status == platform.RunQueued {
-				if err := insertEvent(ctx, tx, platform.RunEvent(uid, workflow, platform.RunRunning, "", now)); err != nil {
+				run.CreatedAt = time.UnixMicro(created).UTC()
+				if err := insertEvent(ctx, tx, platform.RunEvent(run, platform.RunRunning, "", now)); err != nil {
 					return err
 				}
 			}
@@ -223,7 +246,12 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 		if err != nil {
 			return translate(err)
 		}
-		return insertEvent(ctx, tx, platform.StepEvent(uid, s, db.timestamp()))
+		run := &platform.Run{ID: uid}
+		if err := tx.QueryRowContext(ctx, `SELECT workflow, workflow_id FROM runs WHERE id = ?`, uid).
+			Scan(&run.Workflow, &run.WorkflowID); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, platform.StepEvent(run, s, db.timestamp()))
 	})
 }
 
@@ -234,14 +262,16 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 	}
 	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, uid string) error {
 		now := db.timestamp()
-		var workflow string
+		run := &platform.Run{ID: uid}
+		var started sql.NullInt64
 		err := tx.QueryRowContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?,
-			lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING workflow`,
-			status, jsonOrNull(output), msg, now.UnixMicro(), uid).Scan(&workflow)
+			lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING workflow, workflow_id, started_at`,
+			status, jsonOrNull(output), msg, now.UnixMicro(), uid).Scan(&run.Workflow, &run.WorkflowID, &started)
 		if err != nil {
 			return translate(err)
 		}
-		return insertEvent(ctx, tx, platform.RunEvent(uid, workflow, status, msg, now))
+		run.StartedAt = timeOrNil(started)
+		return insertEvent(ctx, tx, platform.RunEvent(run, status, msg, now))
 	})
 }
 

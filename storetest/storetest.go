@@ -47,6 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })
 	t.Run("Prune", func(t *testing.T) { runPrune(t, newStore) })
 	t.Run("Events", func(t *testing.T) { runEvents(t, newStore) })
+	t.Run("CountRuns", func(t *testing.T) { runCountRuns(t, newStore) })
+	t.Run("RunEventData", func(t *testing.T) { runRunEventData(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

@@ -77,8 +77,12 @@ func (m *Main) Open(ctx context.Context) error {
 		m.closers = append(m.closers, rc.Close)
 		bus = rc.Bus(m.Logger)
 	}
+	// Runs and steps are counted as their events are sequenced: each
+	// event by one replica.
+	runMetrics := ohttp.NewRunMetrics()
 	hub := events.New(events.Config{Store: db, Bus: bus, Logger: m.Logger, Retention: m.Config.EventRetention,
-		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer, Coalesce: m.Config.EventCoalesce})
+		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer, Coalesce: m.Config.EventCoalesce,
+		Sequenced: runMetrics.Observe})
 	db.OnCommit(hub.Notify)
 	if err := hub.Start(ctx); err != nil {
 		return fmt.Errorf("start the event hub: %w", err)
@@ -99,6 +103,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	client := invoke.New()
 	client.MaxResponseBytes = m.Config.AgentMaxResponseBytes
+	srv.Registry().MustRegister(runMetrics)
 	inv := ohttp.InstrumentInvoker(srv.Registry(), client)
 	health := m.Config.AgentHealthInterval
 	if health == 0 {

@@ -64,7 +64,8 @@ func Engine(db Store, cfg engine.Config) *engine.Engine {
 // Start runs a gateway over db, quiet unless configure sets a logger. The
 // gateway executes runs with an engine of default settings, unless
 // configure sets Orchestrator to one made with Engine, and streams events
-// with a hub of its own, unless configure sets Events.
+// with a hub of its own, which counts runs and steps on the gateway's
+// registry (http.RunMetrics), unless configure sets Events.
 func Start(t testing.TB, db Store, configure ...func(*ohttp.Server)) *ohttp.Server {
 	t.Helper()
 	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Runs: db, Database: db,
@@ -83,7 +84,10 @@ func Start(t testing.TB, db Store, configure ...func(*ohttp.Server)) *ohttp.Serv
 	}
 	eng.Start()
 	if srv.Events == nil {
-		srv.Events = events.New(events.Config{Store: db, Logger: srv.Logger, PollInterval: 100 * time.Millisecond})
+		runMetrics := ohttp.NewRunMetrics()
+		srv.Events = events.New(events.Config{Store: db, Logger: srv.Logger, PollInterval: 100 * time.Millisecond,
+			Sequenced: runMetrics.Observe})
+		srv.Registry().MustRegister(runMetrics)
 		db.OnCommit(srv.Events.Notify)
 		if err := srv.Events.Start(context.Background()); err != nil {
 			t.Fatal(err)
