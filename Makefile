@@ -33,8 +33,9 @@ test-integration: ## start PostgreSQL and Redis as CI does (asking before instal
 	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; $(MAKE) test'
 
 
-lint: ## go vet and gofmt
+lint: ## go vet, gofmt and go mod tidy
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

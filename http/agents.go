@@ -198,11 +198,7 @@ func onlyParams(q url.Values, known ...string) error {
 }
 
 // AgentList is the body of GET /api/v1/agents.
-type AgentList struct {
-	Items []*platform.Agent `json:"items"`
-	// NextCursor fetches the next page; null on the last page.
-	NextCursor *string `json:"next_cursor"`
-}
+type AgentList = Page[*platform.Agent]
 
 // agentListParams are the query parameters GET /api/v1/agents takes.
 var agentListParams = []string{"type", "capability", "status", "label", "limit", "cursor"}
@@ -217,15 +213,7 @@ func (s *Server) handleAgentList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := AgentList{Items: page.Items}
-	if out.Items == nil {
-		out.Items = []*platform.Agent{}
-	}
-	if page.Next != "" {
-		c := encodeCursor(page.Next)
-		out.NextCursor = &c
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writePage(w, page.Items, page.Next)
 }
 
 func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
@@ -272,6 +260,20 @@ func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
 	return f, nil
 }
 
+// pageOnly reads the query of a list route that takes no parameters but
+// limit and cursor.
+func pageOnly(q url.Values) (after string, limit int, err error) {
+	if err := onlyParams(q, "limit", "cursor"); err != nil {
+		return "", 0, err
+	}
+	var p platform.Problems
+	after, limit = parsePage(q, &p)
+	if len(p) > 0 {
+		return "", 0, &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
+	}
+	return after, limit, nil
+}
+
 // parsePage reads the limit and cursor parameters of a list route.
 func parsePage(q url.Values, p *platform.Problems) (after string, limit int) {
 	limit = platform.DefaultPageSize
@@ -289,6 +291,27 @@ func parsePage(q url.Values, p *platform.Problems) (after string, limit int) {
 		}
 	}
 	return after, limit
+}
+
+// Page is the body of every list route: one page of items and the cursor
+// that fetches the next page, null on the last.
+type Page[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// writePage writes items, [] when none, as one page whose next page starts
+// after the ID next ("" on the last page).
+func writePage[T any](w http.ResponseWriter, items []T, next string) error {
+	out := Page[T]{Items: items}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	if next != "" {
+		c := encodeCursor(next)
+		out.NextCursor = &c
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // Cursors are opaque to clients: a version tag and the last ID seen.

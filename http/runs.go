@@ -286,12 +286,8 @@ func (s *Server) awaitRun(ctx context.Context, id string, wait time.Duration) (*
 }
 
 // RunList is the body of GET /api/v1/runs.
-type RunList struct {
-	// Items are newest first, without their steps.
-	Items []*platform.Run `json:"items"`
-	// NextCursor fetches the next page; null on the last page.
-	NextCursor *string `json:"next_cursor"`
-}
+// Its items are newest first, without their steps.
+type RunList = Page[*platform.Run]
 
 // runListParams are the query parameters GET /api/v1/runs takes.
 var runListParams = []string{"status", "workflow", "limit", "cursor"}
@@ -321,15 +317,7 @@ func (s *Server) handleRunList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := RunList{Items: page.Items}
-	if out.Items == nil {
-		out.Items = []*platform.Run{}
-	}
-	if page.Next != "" {
-		c := encodeCursor(page.Next)
-		out.NextCursor = &c
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writePage(w, page.Items, page.Next)
 }
 
 // handleRunGet handles "GET /api/v1/runs/{id}": the run with its steps.

@@ -151,35 +151,19 @@ func checkIfMatch(ifMatch, name string, cur *platform.Workflow) error {
 }
 
 // WorkflowList is the body of GET /api/v1/workflows.
-type WorkflowList struct {
-	Items      []*platform.Workflow `json:"items"`
-	NextCursor *string              `json:"next_cursor"`
-}
+type WorkflowList = Page[*platform.Workflow]
 
 // handleWorkflowList handles "GET /api/v1/workflows".
 func (s *Server) handleWorkflowList(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if err := onlyParams(q, "limit", "cursor"); err != nil {
+	after, limit, err := pageOnly(r.URL.Query())
+	if err != nil {
 		return err
-	}
-	var p platform.Problems
-	after, limit := parsePage(q, &p)
-	if len(p) > 0 {
-		return &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
 	}
 	page, err := s.Workflows.ListWorkflows(r.Context(), platform.WorkflowFilter{Namespace: platform.DefaultNamespace, After: after, Limit: limit})
 	if err != nil {
 		return err
 	}
-	out := WorkflowList{Items: page.Items}
-	if out.Items == nil {
-		out.Items = []*platform.Workflow{}
-	}
-	if page.Next != "" {
-		c := encodeCursor(page.Next)
-		out.NextCursor = &c
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writePage(w, page.Items, page.Next)
 }
 
 // handleWorkflowGet handles "GET /api/v1/workflows/{ref}"; ref is an ID or a name.
@@ -215,38 +199,21 @@ func (s *Server) handleWorkflowDelete(w http.ResponseWriter, r *http.Request) er
 }
 
 // RevisionList is the body of GET /api/v1/workflows/{ref}/revisions.
-type RevisionList struct {
-	// Items are newest first, without their definitions.
-	Items []*platform.WorkflowRevision `json:"items"`
-	// NextCursor fetches the next page; null on the last page.
-	NextCursor *string `json:"next_cursor"`
-}
+// Its items are newest first, without their definitions.
+type RevisionList = Page[*platform.WorkflowRevision]
 
 // handleRevisionList handles "GET /api/v1/workflows/{ref}/revisions".
 func (s *Server) handleRevisionList(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if err := onlyParams(q, "limit", "cursor"); err != nil {
+	after, limit, err := pageOnly(r.URL.Query())
+	if err != nil {
 		return err
-	}
-	var p platform.Problems
-	after, limit := parsePage(q, &p)
-	if len(p) > 0 {
-		return &platform.Error{Code: platform.EBADREQUEST, Message: "the query parameters are not valid", Fields: p}
 	}
 	page, err := s.Workflows.ListWorkflowRevisions(r.Context(), platform.RevisionFilter{Namespace: platform.DefaultNamespace,
 		Workflow: r.PathValue("ref"), After: after, Limit: limit})
 	if err != nil {
 		return err
 	}
-	out := RevisionList{Items: page.Items}
-	if out.Items == nil {
-		out.Items = []*platform.WorkflowRevision{}
-	}
-	if page.Next != "" {
-		c := encodeCursor(page.Next)
-		out.NextCursor = &c
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writePage(w, page.Items, page.Next)
 }
 
 // findRevision reads the revision the route's {ref} and {n} name; an n

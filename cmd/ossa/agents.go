@@ -199,20 +199,12 @@ func (c *agentsCLI) list(ctx context.Context, args []string) error {
 		return err
 	}
 	q.Labels = labels
-	l, err := c.client().ListAgents(ctx, q)
+	l, err := listPages(*all, q.Cursor, func(cursor string) (*ohttp.AgentList, error) {
+		q.Cursor = cursor
+		return c.client().ListAgents(ctx, q)
+	})
 	if err != nil {
 		return err
-	}
-	for *all && l.NextCursor != nil {
-		q.Cursor = *l.NextCursor
-		next, err := c.client().ListAgents(ctx, q)
-		if err != nil {
-			return err
-		}
-		l.Items, l.NextCursor = append(l.Items, next.Items...), next.NextCursor
-	}
-	if l.Items == nil {
-		l.Items = []*platform.Agent{}
 	}
 	if c.output == "json" {
 		return c.printJSON(l)
@@ -462,6 +454,26 @@ func (l agentsLabels) Set(v string) error {
 	}
 	l[k] = val
 	return nil
+}
+
+// listPages fetches the page at cursor and, with all, every page after it,
+// as one page; its items are [] rather than null when there are none.
+func listPages[T any](all bool, cursor string, fetch func(cursor string) (*ohttp.Page[T], error)) (*ohttp.Page[T], error) {
+	l, err := fetch(cursor)
+	if err != nil {
+		return nil, err
+	}
+	for all && l.NextCursor != nil {
+		next, err := fetch(*l.NextCursor)
+		if err != nil {
+			return nil, err
+		}
+		l.Items, l.NextCursor = append(l.Items, next.Items...), next.NextCursor
+	}
+	if l.Items == nil {
+		l.Items = []T{}
+	}
+	return l, nil
 }
 
 // parseArgs parses flags and positional arguments in any order; "--" ends

@@ -58,16 +58,17 @@ func (c *agentsCLI) listRuns(ctx context.Context, args []string) error {
 	fs.StringVar(&q.Workflow, "workflow", "", "only runs of the workflow of this `name`")
 	fs.IntVar(&q.Limit, "limit", 0, "the page `size`, 1 to 100 (default: the server's, 50)")
 	fs.StringVar(&q.Cursor, "cursor", "", "start at this `cursor`, the next_cursor of an earlier page")
+	all := fs.Bool("all", false, "follow next_cursor to the last page")
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
 	q.Status = platform.RunStatus(status)
-	l, err := c.client().ListRuns(ctx, q)
+	l, err := listPages(*all, q.Cursor, func(cursor string) (*ohttp.RunList, error) {
+		q.Cursor = cursor
+		return c.client().ListRuns(ctx, q)
+	})
 	if err != nil {
 		return err
-	}
-	if l.Items == nil {
-		l.Items = []*platform.Run{}
 	}
 	if c.output == "json" {
 		return c.printJSON(l)
@@ -82,7 +83,7 @@ func (c *agentsCLI) listRuns(ctx context.Context, args []string) error {
 		return err
 	}
 	if l.NextCursor != nil {
-		fmt.Fprintf(c.stderr, "more runs follow: add --cursor %s\n", *l.NextCursor)
+		fmt.Fprintf(c.stderr, "more runs follow: add --cursor %s, or --all\n", *l.NextCursor)
 	}
 	return nil
 }

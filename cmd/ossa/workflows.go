@@ -72,20 +72,12 @@ func (c *agentsCLI) listWorkflows(ctx context.Context, args []string) error {
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
-	l, err := c.client().ListWorkflows(ctx, q)
+	l, err := listPages(*all, q.Cursor, func(cursor string) (*ohttp.WorkflowList, error) {
+		q.Cursor = cursor
+		return c.client().ListWorkflows(ctx, q)
+	})
 	if err != nil {
 		return err
-	}
-	for *all && l.NextCursor != nil {
-		q.Cursor = *l.NextCursor
-		next, err := c.client().ListWorkflows(ctx, q)
-		if err != nil {
-			return err
-		}
-		l.Items, l.NextCursor = append(l.Items, next.Items...), next.NextCursor
-	}
-	if l.Items == nil {
-		l.Items = []*platform.Workflow{}
 	}
 	if c.output == "json" {
 		return c.printJSON(l)
