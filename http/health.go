@@ -75,7 +75,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	}
 	h := Health{
 		Version:       platform.Version,
-		UptimeSeconds: time.Since(s.started).Truncate(time.Millisecond).Seconds(),
+		UptimeSeconds: float64(time.Since(s.started).Milliseconds()) / 1000,
 		Services: map[string]string{
 			database: deps.Database.Status,
 			"redis":  deps.Redis.Status,
