@@ -44,6 +44,9 @@ type Event struct {
 	// the run's ID. Both are also in Data.
 	Agent string `json:"-"`
 	RunID string `json:"-"`
+	// Namespace is the namespace of what the event concerns; only callers
+	// who may see that namespace receive the event.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Stream is the part of the platform an event belongs to: "agent",
@@ -165,6 +168,9 @@ func MatchAny(cs []Channel, e *Event) bool {
 type EventQuery struct {
 	After    int64
 	Channels []Channel
+	// Namespaces limits the events to those of these namespaces; every
+	// namespace when empty.
+	Namespaces []string
 	// Limit caps the events returned; DefaultEventBatch when 0.
 	Limit int
 }
