@@ -39,6 +39,17 @@ lint: ## go vet, gofmt and go mod tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target (func Fuzz... in any package) for FUZZTIME each (default 30s); what a target finds lands in its testdata/fuzz
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "fuzz: $$pkg $$f for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
 bench: ## the benchmarks of docs/benchmarks.md (the PostgreSQL halves need TEST_POSTGRES_URL, the execute latency one nginx on PATH; without them they skip)
 	$(GO) test -run '^$$' -bench . -benchtime 5s $(PKGS)
 
