@@ -77,8 +77,11 @@ type agentsCLI struct {
 
 	fs       *flag.FlagSet
 	synopsis string
-	server   string
-	output   string
+	// help, when set, is the written help a verb prints for -h instead of
+	// its synopsis and flags.
+	help   string
+	server string
+	output string
 }
 
 // agentsUsageError is a mistake in the command line; an empty message means
@@ -157,6 +160,10 @@ func (c *agentsCLI) flagSet(verb, synopsis string) *flag.FlagSet {
 }
 
 func (c *agentsCLI) printUsage() {
+	if c.help != "" {
+		fmt.Fprint(c.fs.Output(), c.help)
+		return
+	}
 	fmt.Fprintf(c.fs.Output(), "Usage: %s\n\nFlags:\n", c.synopsis)
 	c.fs.PrintDefaults()
 }

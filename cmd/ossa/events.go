@@ -37,7 +37,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // runEvents runs `ossa events`.
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &agentsCLI{command: "ossa events", stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &agentsCLI{command: "ossa events", stdout: stdout, stderr: stderr, getenv: getenv, help: eventsUsage}
 	fs := c.flagSet("", "[flags]")
 	var channels stringList
 	fs.Var(&channels, "channel", "a `channel` to follow; repeat for several (default *)")
@@ -147,7 +147,7 @@ Flags:
 
 // runRun runs `ossa run WORKFLOW`.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &agentsCLI{command: "ossa run", stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &agentsCLI{command: "ossa run", stdout: stdout, stderr: stderr, getenv: getenv, help: runUsage}
 	fs := c.flagSet("", "WORKFLOW [flags]")
 	var params, agents stringList
 	fs.Var(&params, "param", "a parameter as `KEY=VALUE`; repeat for several")

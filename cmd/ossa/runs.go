@@ -165,7 +165,7 @@ Flags:
 
 // runExecute runs `ossa execute REF`.
 func runExecute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &agentsCLI{command: "ossa execute", stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &agentsCLI{command: "ossa execute", stdout: stdout, stderr: stderr, getenv: getenv, help: executeUsage}
 	fs := c.flagSet("", "REF [flags]")
 	var req platform.ExecuteRequest
 	var input string
