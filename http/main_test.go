@@ -76,3 +76,16 @@ func (c *checkingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	return resp, nil
 }
+
+// TestOpenAPIDocumentIsSound: every $ref of the served document names
+// something, every schema compiles, and every example matches its schema,
+// so the examples a reader copies are true.
+func TestOpenAPIDocumentIsSound(t *testing.T) {
+	doc, err := openapicheck.Load(ohttp.OpenAPIDocument())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range doc.Lint() {
+		t.Error(err)
+	}
+}

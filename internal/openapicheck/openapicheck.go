@@ -176,17 +176,10 @@ func (d *Doc) deref(ptr []string) []string {
 
 // validate checks a JSON body against the schema at fragment.
 func (d *Doc) validate(fragment string, body []byte, what string) error {
-	d.mu.Lock()
-	s, ok := d.schemas[fragment]
-	if !ok {
-		var err error
-		if s, err = d.compiler.Compile(resource + fragment); err != nil {
-			d.mu.Unlock()
-			return fmt.Errorf("compile %s: %w", fragment, err)
-		}
-		d.schemas[fragment] = s
+	s, err := d.compile(fragment)
+	if err != nil {
+		return err
 	}
-	d.mu.Unlock()
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%s is not JSON: %w", what, err)
@@ -197,14 +190,36 @@ func (d *Doc) validate(fragment string, body []byte, what string) error {
 	return nil
 }
 
+// compile compiles the schema at fragment once.
+func (d *Doc) compile(fragment string) (*jsonschema.Schema, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.schemas[fragment]; ok {
+		return s, nil
+	}
+	s, err := d.compiler.Compile(resource + fragment)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", fragment, err)
+	}
+	d.schemas[fragment] = s
+	return s, nil
+}
+
 func (d *Doc) lookup(ptr ...string) any {
 	var cur any = d.raw
 	for _, p := range ptr {
-		m, ok := cur.(map[string]any)
-		if !ok {
+		switch n := cur.(type) {
+		case map[string]any:
+			cur = n[p]
+		case []any:
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(n) {
+				return nil
+			}
+			cur = n[i]
+		default:
 			return nil
 		}
-		cur = m[p]
 	}
 	return cur
 }
@@ -226,4 +241,50 @@ func keys(m map[string]any) string {
 		out = append(out, strconv.Quote(k))
 	}
 	return strings.Join(out, ", ")
+}
+
+// Lint reports what is wrong in the document itself: a $ref that names
+// nothing, a schema that does not compile, an example its schema refuses.
+func (d *Doc) Lint() []error {
+	var errs []error
+	var walk func(v any, ptr []string)
+	walk = func(v any, ptr []string) {
+		switch n := v.(type) {
+		case map[string]any:
+			if ref, ok := n["$ref"].(string); ok && strings.HasPrefix(ref, "#/") {
+				if d.lookup(d.deref(ptr)...) == nil {
+					errs = append(errs, fmt.Errorf("%s: $ref %s names nothing", pointer(ptr), ref))
+				}
+			}
+			// A media type, parameter or header object: its example must
+			// match its schema.
+			if _, hasSchema := n["schema"]; hasSchema {
+				if ex, ok := n["example"]; ok {
+					b, _ := json.Marshal(ex)
+					if err := d.validate(pointer(append(ptr, "schema")), b, "the example at "+pointer(ptr)); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			for k, child := range n {
+				if k == "example" || k == "examples" {
+					continue
+				}
+				walk(child, append(append([]string(nil), ptr...), k))
+			}
+		case []any:
+			for i, child := range n {
+				walk(child, append(append([]string(nil), ptr...), strconv.Itoa(i)))
+			}
+		}
+	}
+	walk(d.raw, nil)
+	if schemas, ok := d.lookup("components", "schemas").(map[string]any); ok {
+		for name := range schemas {
+			if _, err := d.compile(pointer([]string{"components", "schemas", name})); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }
