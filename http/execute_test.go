@@ -14,6 +14,7 @@ import (
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 func TestExecute(t *testing.T) {
@@ -118,9 +119,9 @@ func withoutHealth(t *testing.T, snapshot string) string {
 func TestExecuteTimeout(t *testing.T) {
 	t.Parallel()
 	db := gatewaytest.SQLite(t)
-	g := &gateway{db: db, Server: gatewaytest.Start(t, db, func(s *ohttp.Server) {
-		s.Orchestrator = gatewaytest.Engine(db, engine.Config{StepTimeout: 100 * time.Millisecond})
-	})}
+	g := &gateway{db: db, Server: ossatest.Start(t, ossatest.WithStore(db), ossatest.WithEngine(func(c *engine.Config) {
+		c.StepTimeout = 100 * time.Millisecond
+	})).Gateway}
 	release := make(chan struct{})
 	g.agent(t, "sleepy", "nap", func(agentCall) (int, string) {
 		<-release
