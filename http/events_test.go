@@ -16,7 +16,6 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/cmd/ossa/serve"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/ossatest"
 )
 
@@ -370,7 +369,7 @@ func TestEventsUnavailable(t *testing.T) {
 
 func TestWebSocketDropsSlowClient(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	// No commit hook and a long poll: events are sequenced when the test
 	// says, all at once, which a buffer of one cannot hold.
 	p := ossatest.Start(t, ossatest.WithStore(db), ossatest.WithConfig(func(c *serve.Config) {

@@ -13,7 +13,6 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/ossatest"
 )
 
@@ -118,7 +117,7 @@ func withoutHealth(t *testing.T, snapshot string) string {
 // step timeout is a 504.
 func TestExecuteTimeout(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	g := &gateway{db: db, Server: ossatest.Start(t, ossatest.WithStore(db), ossatest.WithEngine(func(c *engine.Config) {
 		c.StepTimeout = 100 * time.Millisecond
 	})).Gateway}
@@ -143,8 +142,8 @@ func TestExecuteIdempotencyKey(t *testing.T) {
 		fmt.Fprint(w, `{"output":{}}`)
 	}))
 	t.Cleanup(agent.Close)
-	db := gatewaytest.SQLite(t)
-	srv := gatewaytest.Start(t, db)
+	db := ossatest.SQLite(t)
+	srv := ossatest.Start(t, ossatest.WithStore(db)).Gateway
 	client := ohttp.NewClient(srv.URL())
 	if _, err := client.CreateAgent(context.Background(), ohttp.AgentInput{Name: "keyed", Type: platform.AgentWorker, Endpoint: agent.URL}); err != nil {
 		t.Fatal(err)
