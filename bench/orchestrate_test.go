@@ -28,8 +28,8 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
 	"github.com/ossa-platform/platform/sqlite"
@@ -40,7 +40,7 @@ import (
 // OSSA_RUN_WORKERS=100 runs at once per gateway, and the reaper every
 // min(OSSA_RUN_LEASE_TTL/2, 5s) = 5s. The engine keeps its own defaults
 // (15s leases, 60s step timeout); health probes are off, as in
-// gatewaytest, so that they neither add load nor mark agents down.
+// ossatest.Engine, so that they neither add load nor mark agents down.
 const (
 	runWorkers = 100
 	reapEvery  = 5 * time.Second
@@ -116,7 +116,7 @@ func BenchmarkOrchestrate(b *testing.B) {
 			b.Run(be.name+"/"+wf.name, func(b *testing.B) {
 				db, dbCPU := be.open(b)
 				noopAgent(b, db)
-				eng := gatewaytest.Engine(db, engine.Config{})
+				eng := ossatest.Engine(db, engine.Config{})
 				b.Cleanup(func() { eng.Close() })
 				submitted := submit(b, eng, db, wf.spec, b.N)
 
@@ -150,12 +150,12 @@ func BenchmarkOrchestrate(b *testing.B) {
 // has used for it so far (none for SQLite, which runs in this process).
 var runBackends = []struct {
 	name string
-	open func(b *testing.B) (gatewaytest.Store, func() time.Duration)
+	open func(b *testing.B) (ossatest.Store, func() time.Duration)
 }{
-	{"sqlite", func(b *testing.B) (gatewaytest.Store, func() time.Duration) {
-		return gatewaytest.SQLite(b), func() time.Duration { return 0 }
+	{"sqlite", func(b *testing.B) (ossatest.Store, func() time.Duration) {
+		return ossatest.SQLite(b), func() time.Duration { return 0 }
 	}},
-	{"postgres", func(b *testing.B) (gatewaytest.Store, func() time.Duration) {
+	{"postgres", func(b *testing.B) (ossatest.Store, func() time.Duration) {
 		db := openMeteredPostgres(b)
 		return db, db.serverCPU
 	}},

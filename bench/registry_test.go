@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/postgres"
 )
 
@@ -31,15 +31,15 @@ const seedAgents = 1000
 // backends are the stores every registry benchmark runs on.
 var backends = []struct {
 	name string
-	open func(b *testing.B) gatewaytest.Store
+	open func(b *testing.B) ossatest.Store
 }{
-	{"sqlite", func(b *testing.B) gatewaytest.Store { return gatewaytest.SQLite(b) }},
+	{"sqlite", func(b *testing.B) ossatest.Store { return ossatest.SQLite(b) }},
 	{"postgres", openPostgres},
 }
 
 // openPostgres opens a store with the default pool in a new schema, dropped
 // with everything in it when b ends. It skips without TEST_POSTGRES_URL.
-func openPostgres(b *testing.B) gatewaytest.Store {
+func openPostgres(b *testing.B) ossatest.Store {
 	b.Helper()
 	url, schema, _ := testenv.PostgresSchema(b)
 	db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema})
@@ -54,9 +54,9 @@ func openPostgres(b *testing.B) gatewaytest.Store {
 // URL and a client every goroutine of the benchmark shares. The client
 // keeps enough idle connections that parallel requests reuse them instead
 // of dialling anew, which would measure TCP setup rather than the gateway.
-func gateway(b *testing.B, db gatewaytest.Store) (string, *http.Client) {
+func gateway(b *testing.B, db ossatest.Store) (string, *http.Client) {
 	b.Helper()
-	srv := gatewaytest.Start(b, db)
+	srv := ossatest.Start(b, ossatest.WithStore(db)).Gateway
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 64
 	client := &http.Client{Transport: t, Timeout: 30 * time.Second}

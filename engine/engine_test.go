@@ -14,8 +14,8 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
 )
@@ -24,7 +24,7 @@ import (
 // store's real queue, calling real HTTP agents.
 type env struct {
 	t   *testing.T
-	db  gatewaytest.Store
+	db  ossatest.Store
 	eng *engine.Engine
 }
 
@@ -38,10 +38,10 @@ func backends(t *testing.T, test func(t *testing.T, backend string)) {
 
 func newEnv(t *testing.T, backend string, cfg engine.Config) *env {
 	t.Helper()
-	var db gatewaytest.Store
+	var db ossatest.Store
 	switch backend {
 	case "sqlite":
-		db = gatewaytest.SQLite(t)
+		db = ossatest.SQLite(t)
 	case "postgres":
 		url, schema, _ := testenv.PostgresSchema(t)
 		pg, err := postgres.Open(context.Background(), postgres.Config{URL: url, Schema: schema, MaxConns: 8})
@@ -57,7 +57,7 @@ func newEnv(t *testing.T, backend string, cfg engine.Config) *env {
 	if cfg.StepTimeout == 0 {
 		cfg.StepTimeout = 5 * time.Second
 	}
-	eng := gatewaytest.Engine(db, cfg)
+	eng := ossatest.Engine(db, cfg)
 	if err := db.StartQueue(context.Background(), queue.Config{Executor: eng, Workers: 20, ReapEvery: 500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 func TestPruneOldRuns(t *testing.T) { backends(t, testPruneOldRuns) }
@@ -53,7 +53,7 @@ func testPruneOldRuns(t *testing.T, backend string) {
 	// younger than.
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	for _, cfg := range []engine.Config{{Now: later}, {RunRetention: 3 * time.Hour, Now: later}} {
-		if err := gatewaytest.Engine(e.db, cfg).PruneOldRuns(context.Background()); err != nil {
+		if err := ossatest.Engine(e.db, cfg).PruneOldRuns(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func testPruneOldRuns(t *testing.T, backend string) {
 
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
-	pruner := gatewaytest.Engine(e.db, engine.Config{RunRetention: time.Hour, PruneBatch: batch, Now: later, Logger: logger})
+	pruner := ossatest.Engine(e.db, engine.Config{RunRetention: time.Hour, PruneBatch: batch, Now: later, Logger: logger})
 	if err := pruner.PruneOldRuns(context.Background()); err != nil {
 		t.Fatal(err)
 	}

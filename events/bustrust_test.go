@@ -13,8 +13,8 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/events"
 	"github.com/ossa-platform/platform/inmem"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/redis"
 	"github.com/ossa-platform/platform/sqlite"
 )
@@ -140,7 +140,7 @@ func ignored(t *testing.T, h *events.Hub, s *events.Subscriber, n int64) {
 func replicas(t *testing.T, bus sharedBus) (a *sqlite.DB, hubB *events.Hub) {
 	t.Helper()
 	dir := t.TempDir()
-	a, b := gatewaytest.SQLiteAt(t, dir), gatewaytest.SQLiteAt(t, dir)
+	a, b := ossatest.SQLiteAt(t, dir), ossatest.SQLiteAt(t, dir)
 	live := newLiveBus(bus.end(t))
 	hubB = startHub(t, b, events.Config{Bus: live, PollInterval: time.Hour})
 	live.await(t)
@@ -208,7 +208,7 @@ func TestBusForgedContentIsNotDelivered(t *testing.T) {
 			t.Parallel()
 			bus := newBus(t)
 			dir := t.TempDir()
-			a, b := gatewaytest.SQLiteAt(t, dir), gatewaytest.SQLiteAt(t, dir)
+			a, b := ossatest.SQLiteAt(t, dir), ossatest.SQLiteAt(t, dir)
 			live := newLiveBus(bus.end(t))
 			hubB := startHub(t, b, events.Config{Bus: live, PollInterval: time.Hour})
 			live.await(t)
@@ -268,7 +268,7 @@ func (s *countingStore) ListEvents(ctx context.Context, q platform.EventQuery) (
 func TestBusAnnouncementsAreOneRead(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	a, b := gatewaytest.SQLiteAt(t, dir), gatewaytest.SQLiteAt(t, dir)
+	a, b := ossatest.SQLiteAt(t, dir), ossatest.SQLiteAt(t, dir)
 	store := &countingStore{DB: b}
 	bus := inmem.NewBus()
 	live := newLiveBus(bus)
@@ -331,7 +331,7 @@ func (w *warnings) Handle(_ context.Context, r slog.Record) error {
 // logged once per interval, not once each.
 func TestBusUnconfirmedLoggedOnce(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	bus := inmem.NewBus()
 	live := newLiveBus(bus)
 	log := &warnings{}

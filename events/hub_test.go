@@ -11,7 +11,7 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/events"
 	"github.com/ossa-platform/platform/inmem"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/sqlite"
 	"github.com/ossa-platform/platform/storetest"
 )
@@ -96,7 +96,7 @@ func names(n int) []string {
 
 func TestDeliversLocalChangesInOrder(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	h := startHub(t, db, events.Config{PollInterval: time.Hour}) // only the commit hook wakes it
 	all := subscribe(t, h, "*")
 	one := subscribe(t, h, "agent:agent-03")
@@ -145,7 +145,7 @@ func TestReplicasSeeEachOthersEvents(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			a, b := gatewaytest.SQLiteAt(t, dir), gatewaytest.SQLiteAt(t, dir)
+			a, b := ossatest.SQLiteAt(t, dir), ossatest.SQLiteAt(t, dir)
 			bus := tc.bus()
 			startHub(t, a, events.Config{Bus: bus, PollInterval: tc.poll})
 			hb := startHub(t, b, events.Config{Bus: bus, PollInterval: tc.poll})
@@ -166,7 +166,7 @@ func TestReplicasSeeEachOthersEvents(t *testing.T) {
 
 func TestSlowSubscriberIsDropped(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	h := startHub(t, db, events.Config{Buffer: 4})
 	slow := subscribe(t, h, "*")
 	fast := subscribe(t, h, "*")
@@ -207,7 +207,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 
 func TestStreamReplaysThenFollows(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	h := startHub(t, db, events.Config{})
 	register(t, db, names(5)...)
 	waitPosition(t, h, 5)
@@ -264,7 +264,7 @@ func waitPosition(t *testing.T, h *events.Hub, id int64) {
 
 func TestCloseEndsSubscribers(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	h := startHub(t, db, events.Config{})
 	s := subscribe(t, h, "*")
 	h.Close()

@@ -8,7 +8,7 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/events"
 	"github.com/ossa-platform/platform/inmem"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // sequenced records what a hub's Sequenced hook was called with.
@@ -37,7 +37,7 @@ func (s *sequenced) seen() []int64 {
 func TestSequencedOncePerDeployment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	a, b := gatewaytest.SQLiteAt(t, dir), gatewaytest.SQLiteAt(t, dir)
+	a, b := ossatest.SQLiteAt(t, dir), ossatest.SQLiteAt(t, dir)
 	bus := inmem.NewBus()
 	var seenA, seenB sequenced
 	ha := startHub(t, a, events.Config{Bus: bus, PollInterval: 20 * time.Millisecond, Sequenced: seenA.observe})

@@ -17,8 +17,8 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/invoke"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -26,7 +26,7 @@ import (
 // client of it.
 func startClientServer(t *testing.T) *ohttp.Client {
 	t.Helper()
-	return ohttp.NewClient(gatewaytest.Start(t, gatewaytest.SQLite(t)).URL())
+	return ohttp.NewClient(ossatest.Start(t).URL)
 }
 
 func wantProblem(t *testing.T, err error, status int, code string) *ohttp.Problem {
@@ -258,8 +258,8 @@ func TestClientNonProblemError(t *testing.T) {
 func TestClientHealth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := gatewaytest.SQLite(t)
-	c := ohttp.NewClient(gatewaytest.Start(t, db).URL())
+	db := ossatest.SQLite(t)
+	c := ohttp.NewClient(ossatest.Start(t, ossatest.WithStore(db)).Gateway.URL())
 
 	h, err := c.Health(ctx)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // nested is a JSON array nested n levels deep.
@@ -89,8 +89,8 @@ func FuzzHandlerBodies(f *testing.F) {
 		f.Add([]byte(seed), false)
 		f.Add([]byte(seed), true)
 	}
-	db := gatewaytest.SQLite(f)
-	h := gatewaytest.Start(f, db).Handler()
+	db := ossatest.SQLite(f)
+	h := ossatest.Start(f, ossatest.WithStore(db)).Gateway.Handler()
 	agent := &platform.Agent{Name: "deep", Type: platform.AgentWorker, Capabilities: []string{"x"}, Endpoint: "http://127.0.0.1:1"}
 	agent.Normalize()
 	if err := db.CreateAgent(context.Background(), agent); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,9 +14,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/events"
+	"github.com/ossa-platform/platform/cmd/ossa/serve"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // wsClient is a WebSocket client of the gateway's /ws.
@@ -370,15 +369,15 @@ func TestEventsUnavailable(t *testing.T) {
 
 func TestWebSocketDropsSlowClient(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	// No commit hook and a long poll: events are sequenced when the test
 	// says, all at once, which a buffer of one cannot hold.
-	hub := events.New(events.Config{Store: db, Buffer: 1, PollInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
-	if err := hub.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
-	g := &gateway{Server: gatewaytest.Start(t, db, func(s *ohttp.Server) { s.Events = hub }), db: db}
+	p := ossatest.Start(t, ossatest.WithStore(db), ossatest.WithConfig(func(c *serve.Config) {
+		c.EventBuffer, c.EventPollInterval = 1, time.Hour
+	}))
+	db.OnCommit(func() {})
+	hub := p.Main.Hub
+	g := &gateway{Server: p.Gateway, db: db}
 	ws := g.dialWS(t)
 	ws.send(t, `{"type":"subscribe","channel":"*"}`)
 	ws.expect(t, "subscribed", "*")

@@ -13,7 +13,7 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 func TestExecute(t *testing.T) {
@@ -117,10 +117,10 @@ func withoutHealth(t *testing.T, snapshot string) string {
 // step timeout is a 504.
 func TestExecuteTimeout(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
-	g := &gateway{db: db, Server: gatewaytest.Start(t, db, func(s *ohttp.Server) {
-		s.Orchestrator = gatewaytest.Engine(db, engine.Config{StepTimeout: 100 * time.Millisecond})
-	})}
+	db := ossatest.SQLite(t)
+	g := &gateway{db: db, Server: ossatest.Start(t, ossatest.WithStore(db), ossatest.WithEngine(func(c *engine.Config) {
+		c.StepTimeout = 100 * time.Millisecond
+	})).Gateway}
 	release := make(chan struct{})
 	g.agent(t, "sleepy", "nap", func(agentCall) (int, string) {
 		<-release
@@ -142,8 +142,8 @@ func TestExecuteIdempotencyKey(t *testing.T) {
 		fmt.Fprint(w, `{"output":{}}`)
 	}))
 	t.Cleanup(agent.Close)
-	db := gatewaytest.SQLite(t)
-	srv := gatewaytest.Start(t, db)
+	db := ossatest.SQLite(t)
+	srv := ossatest.Start(t, ossatest.WithStore(db)).Gateway
 	client := ohttp.NewClient(srv.URL())
 	if _, err := client.CreateAgent(context.Background(), ohttp.AgentInput{Name: "keyed", Type: platform.AgentWorker, Endpoint: agent.URL}); err != nil {
 		t.Fatal(err)

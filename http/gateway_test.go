@@ -11,7 +11,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -23,8 +23,8 @@ type gateway struct {
 
 func newGateway(t *testing.T, configure ...func(*ohttp.Server)) *gateway {
 	t.Helper()
-	db := gatewaytest.SQLite(t)
-	return &gateway{Server: gatewaytest.Start(t, db, configure...), db: db}
+	db := ossatest.SQLite(t)
+	return &gateway{Server: ossatest.Start(t, ossatest.WithStore(db), ossatest.WithGateway(configure...)).Gateway, db: db}
 }
 
 // do sends a request and returns the response with its body read.

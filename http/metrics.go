@@ -14,8 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are the gateway's Prometheus series, on a registry of its own so
-// that several servers can live in one test process.
+// metrics are the gateway's Prometheus series, on Server.Metrics or, by
+// default, a registry of its own, so that several servers can live in one
+// test process.
 type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -29,9 +30,12 @@ type metrics struct {
 	wsConnections prometheus.Gauge
 }
 
-func newMetrics(agents platform.AgentStore, runs platform.RunStore, hub *events.Hub) *metrics {
+func newMetrics(reg *prometheus.Registry, agents platform.AgentStore, runs platform.RunStore, hub *events.Hub) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total",
 			Help: "HTTP requests served, by method, route pattern and status code.",

@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ossa-platform/platform/engine"
-	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
-	"github.com/ossa-platform/platform/invoke"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 func TestAgentCallMetrics(t *testing.T) {
@@ -24,10 +21,8 @@ func TestAgentCallMetrics(t *testing.T) {
 		fmt.Fprint(w, `{"output":1}`)
 	}))
 	t.Cleanup(agent.Close)
-	db := gatewaytest.SQLite(t)
-	srv := gatewaytest.Start(t, db, func(s *ohttp.Server) {
-		s.Orchestrator = gatewaytest.Engine(db, engine.Config{Invoker: ohttp.InstrumentInvoker(s.Registry(), invoke.New())})
-	})
+	// The platform counts the engine's agent calls on its registry.
+	srv := ossatest.Start(t).Gateway
 	post := func(path, key, body string) int {
 		code, _ := postJSON(t, srv.URL()+path, key, body)
 		return code

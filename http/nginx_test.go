@@ -22,8 +22,8 @@ import (
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/inmem"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
 	"github.com/ossa-platform/platform/internal/testenv"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // TestBehindNginx runs the nginx configuration of docs/operations.md, as it
@@ -44,10 +44,10 @@ func TestBehindNginx(t *testing.T) {
 	dir := t.TempDir()
 	var upstreams []string
 	for range 2 {
-		srv := gatewaytest.Start(t, gatewaytest.SQLiteAt(t, dir), func(s *ohttp.Server) {
+		srv := ossatest.Start(t, ossatest.WithStore(ossatest.SQLiteAt(t, dir)), ossatest.WithGateway(func(s *ohttp.Server) {
 			s.Limiter = limiter
 			s.TrustedProxies = doc.trusted
-		})
+		})).Gateway
 		upstreams = append(upstreams, strings.TrimPrefix(srv.URL(), "http://"))
 	}
 	proxy := startNginx(t, nginx, doc.config, upstreams)

@@ -12,7 +12,7 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // TestRunMetrics drives runs of a stored workflow and of an inline one
@@ -97,9 +97,9 @@ func TestRunMetrics(t *testing.T) {
 // workers, so that runs stay queued until the test starts them.
 func TestRunQueueMetrics(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Runs: db, Database: db,
-		Orchestrator: gatewaytest.Engine(db, engine.Config{}), Logger: slog.New(slog.DiscardHandler)}
+		Orchestrator: ossatest.Engine(db, engine.Config{}), Logger: slog.New(slog.DiscardHandler)}
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}

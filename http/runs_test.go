@@ -16,7 +16,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // agentCall is what the gateway sends an http agent.
@@ -471,7 +471,7 @@ func TestCancelRun(t *testing.T) {
 // answers its run and execute routes with 503.
 func TestOrchestrationNotConfigured(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Database: db, Logger: slog.New(slog.DiscardHandler)}
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)

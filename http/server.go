@@ -60,6 +60,10 @@ type Server struct {
 	WSPingInterval, WSPongTimeout time.Duration
 	// Logger receives one line per request; slog.Default() when nil.
 	Logger *slog.Logger
+	// Metrics is the Prometheus registry the gateway's series go on and
+	// /metrics serves; one of its own when nil. The platform gives every
+	// service it hosts one registry, so that one /metrics shows them all.
+	Metrics *prometheus.Registry
 
 	mux      *http.ServeMux
 	routes   []string
@@ -173,7 +177,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.started = time.Now()
 	s.mux = http.NewServeMux()
-	s.metrics = newMetrics(s.Agents, s.Runs, s.Events)
+	s.metrics = newMetrics(s.Metrics, s.Agents, s.Runs, s.Events)
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()

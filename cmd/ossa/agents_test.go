@@ -11,14 +11,14 @@ import (
 
 	"github.com/ossa-platform/platform"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // startAgentsGateway runs a gateway over SQLite in a temp dir and returns
 // its URL.
 func startAgentsGateway(t *testing.T) string {
 	t.Helper()
-	return gatewaytest.Start(t, gatewaytest.SQLite(t)).URL()
+	return ossatest.Start(t).URL
 }
 
 // agentsCmd runs `ossa agents args...` with OSSA_SERVER set to server.

@@ -108,13 +108,13 @@ func TestDeploymentsShareOneRedis(t *testing.T) {
 				// have: counted, not delivered.
 				registerAgent(t, a.Server.URL(), alpha+"-3", "http://127.0.0.1:1")
 				onA.until(t, 10*time.Second, func(e *platform.Event) bool { return name(e) == alpha+"-3" })
-				for deadline := time.Now().Add(10 * time.Second); b.hub.Metrics().Unconfirmed < 1; time.Sleep(10 * time.Millisecond) {
+				for deadline := time.Now().Add(10 * time.Second); b.Hub.Metrics().Unconfirmed < 1; time.Sleep(10 * time.Millisecond) {
 					if time.Now().After(deadline) {
-						t.Fatalf("B's metrics %+v: A's event 3 not counted as unconfirmed", b.hub.Metrics())
+						t.Fatalf("B's metrics %+v: A's event 3 not counted as unconfirmed", b.Hub.Metrics())
 					}
 				}
 				onB.quiet(t, 200*time.Millisecond)
-				if m := b.hub.Metrics(); m.Last != 2 {
+				if m := b.Hub.Metrics(); m.Last != 2 {
 					t.Fatalf("B moved to %d on A's announcement", m.Last)
 				}
 				if v := metric(t, b.Server.URL(), "ossa_event_bus_unconfirmed_total"); v < 1 {

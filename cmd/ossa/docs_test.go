@@ -30,5 +30,5 @@ func TestConfigurationDoc(t *testing.T) {
 		}
 		return
 	}
-	t.Fatalf("%s is out of date with the settings in config.go; run OSSA_UPDATE_DOCS=1 go test ./cmd/ossa -run TestConfigurationDoc", path)
+	t.Fatalf("%s is out of date with the settings in cmd/ossa/serve/config.go; run OSSA_UPDATE_DOCS=1 go test ./cmd/ossa -run TestConfigurationDoc", path)
 }

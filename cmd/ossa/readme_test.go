@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossa-platform/platform/cmd/ossa/serve"
 	"github.com/ossa-platform/platform/internal/testenv"
 )
 
@@ -208,8 +209,8 @@ type shell struct {
 func startShell(t *testing.T, dir string) *shell {
 	t.Helper()
 	drop := map[string]bool{"OSSA_SERVER": true}
-	for _, s := range settings {
-		drop[s.env] = true
+	for _, v := range serve.Variables() {
+		drop[v] = true
 	}
 	var env []string
 	for _, kv := range os.Environ() {

@@ -62,9 +62,9 @@ func TestRunMetricsAcrossReplicas(t *testing.T) {
 	last := marker.until(t, 10*time.Second, func(e *platform.Event) bool { return e.Type == platform.EventAgentRegistered })
 	markerID := last[len(last)-1].ID
 	deadline := time.Now().Add(20 * time.Second)
-	for a.hub.Metrics().Last < markerID || b.hub.Metrics().Last < markerID {
+	for a.Hub.Metrics().Last < markerID || b.Hub.Metrics().Last < markerID {
 		if time.Now().After(deadline) {
-			t.Fatalf("the hubs delivered up to %d and %d, want %d", a.hub.Metrics().Last, b.hub.Metrics().Last, markerID)
+			t.Fatalf("the hubs delivered up to %d and %d, want %d", a.Hub.Metrics().Last, b.Hub.Metrics().Last, markerID)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"flag"
@@ -16,10 +16,11 @@ import (
 	"github.com/ossa-platform/platform/redis"
 )
 
-// Config is the gateway's configuration. Every field comes from a flag, an
-// environment variable or a .env file, in that order of precedence; the
-// names are the developer guide's where it has one. Each field's comment
-// gives its variable and default.
+// Config is the platform's configuration: the settings of the gateway and
+// of every other service. Every field comes from a flag, an environment
+// variable or a .env file, in that order of precedence; the names are the
+// developer guide's where it has one. Each field's comment gives its
+// variable and default.
 type Config struct {
 	// Port is SERVICE_PORT: the gateway's port. Default 3100; 0 picks a free one.
 	Port int

@@ -1,4 +1,11 @@
-package main
+// Package serve is `ossa serve`: its configuration (Config, from flags,
+// the environment and a .env file) and the wiring (Main) that opens the
+// store, Redis, the event hub, the engine and the run queue, hosts the
+// HTTP services over them (the gateway, and any other Service on a port of
+// its own), and closes it all, newest first, with one shutdown. The binary
+// and the tests (package ossatest) run the same Main. With the binary, it
+// is the only code that knows which backends exist.
+package serve
 
 import (
 	"context"
@@ -6,37 +13,54 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/inmem"
 	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/postgres"
-	"github.com/ossa-platform/platform/qdrant"
 	"github.com/ossa-platform/platform/queue"
 	"github.com/ossa-platform/platform/redis"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
 // Main is the running platform: the configuration and every adapter it
-// wires together. Tests run it on port 0 with a temporary data directory.
+// wires together. Tests run it on port 0 with a temporary data directory
+// (ossatest.Start).
 type Main struct {
 	Config Config
 	Logger *slog.Logger
-	// Server is the HTTP gateway, set by Open.
+	// Store is the database, set by Open. Set before Open, it is a store
+	// opened elsewhere, which Main runs over and Close leaves open: its
+	// owner closes it, and with it the run queue Open started on it.
+	Store Store
+	// Services are the HTTP services hosted beside the gateway, each on a
+	// listener of its own, over what the gateway uses too (Shared). Open
+	// opens them in order after the gateway; Close shuts them all down
+	// together.
+	Services []Service
+	// ConfigureEngine, when set, is called with the engine's
+	// configuration before the engine is built: for what Config does not
+	// set.
+	ConfigureEngine func(*engine.Config)
+	// ConfigureGateway, when set, is called with the gateway before it
+	// serves: for what Config does not set. It may change any field.
+	ConfigureGateway func(*ohttp.Server)
+	// Server is the HTTP gateway, and Hub the event hub, set by Open.
 	Server *ohttp.Server
+	Hub    *events.Hub
 
-	hub     *events.Hub
-	closers []func() error
+	serving  []Service // gateway first
+	closers  []func() error
+	ownStore bool
 }
 
-// NewMain returns a Main that logs JSON lines to logOut.
-func NewMain(cfg Config, logOut io.Writer) *Main {
+// New returns a Main that logs JSON lines to logOut.
+func New(cfg Config, logOut io.Writer) *Main {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	return &Main{
@@ -45,8 +69,9 @@ func NewMain(cfg Config, logOut io.Writer) *Main {
 	}
 }
 
-// store is what Main needs of a database.
-type store interface {
+// Store is what the platform needs of a database: sqlite.DB and
+// postgres.DB.
+type Store interface {
 	platform.AgentStore
 	platform.WorkflowStore
 	platform.RunStore
@@ -59,27 +84,36 @@ type store interface {
 	OnCommit(fn func())
 }
 
-// Open connects the store (migrating it), the optional dependencies, and
-// starts the gateway.
+// Open connects the store (migrating it) and the optional dependencies,
+// starts the event hub, the engine and the run queue, and opens the
+// services: the gateway, then m.Services in order. After an error, Close
+// closes what was opened.
 func (m *Main) Open(ctx context.Context) error {
-	db, err := m.openStore(ctx)
-	if err != nil {
-		return err
+	db := m.Store
+	if db == nil {
+		var err error
+		if db, err = m.openStore(ctx); err != nil {
+			return err
+		}
+		m.Store, m.ownStore = db, true
 	}
-	// The server is built before the engine, whose agent calls it counts
-	// on its registry; the engine is set on it before it serves.
 	var bus platform.EventBus
 	var rc *redis.Client
 	if m.Config.RedisURL != "" {
+		var err error
 		if rc, err = redis.Open(m.Config.RedisURL, redis.WithPrefix(m.Config.RedisPrefix)); err != nil {
 			return err
 		}
 		m.closers = append(m.closers, rc.Close)
 		bus = rc.Bus(m.Logger)
 	}
+	// One registry for the series of every part and every service, so
+	// that the gateway's /metrics shows them all.
+	reg := prometheus.NewRegistry()
 	// Runs and steps are counted as their events are sequenced: each
 	// event by one replica.
 	runMetrics := ohttp.NewRunMetrics()
+	reg.MustRegister(runMetrics)
 	hub := events.New(events.Config{Store: db, Bus: bus, Logger: m.Logger, Retention: m.Config.EventRetention,
 		PollInterval: m.Config.EventPollInterval, Buffer: m.Config.EventBuffer, Coalesce: m.Config.EventCoalesce,
 		Sequenced: runMetrics.Observe})
@@ -87,24 +121,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := hub.Start(ctx); err != nil {
 		return fmt.Errorf("start the event hub: %w", err)
 	}
-	m.hub = hub
+	m.Hub = hub
 	m.closers = append(m.closers, hub.Close)
-	srv := &ohttp.Server{
-		Addr:           net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.Port)),
-		Agents:         db,
-		Workflows:      db,
-		Runs:           db,
-		Database:       db,
-		Events:         hub,
-		CORSOrigins:    m.Config.CORSOrigins,
-		TrustedProxies: m.Config.TrustedProxies,
-		MaxBodyBytes:   m.Config.MaxBodyBytes,
-		Logger:         m.Logger,
-	}
 	client := invoke.New()
 	client.MaxResponseBytes = m.Config.AgentMaxResponseBytes
-	srv.Registry().MustRegister(runMetrics)
-	inv := ohttp.InstrumentInvoker(srv.Registry(), client)
 	health := m.Config.AgentHealthInterval
 	if health == 0 {
 		health = -1
@@ -113,11 +133,15 @@ func (m *Main) Open(ctx context.Context) error {
 	// executor between fetching the job and leasing the run; River's
 	// rescuer then finalizes the job the reaper cancelled.
 	stuck := max(4*m.Config.RunLeaseTTL, 5*time.Second)
-	eng := engine.New(engine.Config{
-		Agents: db, Workflows: db, Runs: db, Invoker: inv, Logger: m.Logger,
+	ecfg := engine.Config{
+		Agents: db, Workflows: db, Runs: db, Invoker: ohttp.InstrumentInvoker(reg, client), Logger: m.Logger,
 		LeaseTTL: m.Config.RunLeaseTTL, StuckAfter: stuck, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
 		RunRetention: m.Config.RunRetention,
-	})
+	}
+	if m.ConfigureEngine != nil {
+		m.ConfigureEngine(&ecfg)
+	}
+	eng := engine.New(ecfg)
 	if err := db.StartQueue(context.WithoutCancel(ctx), queue.Config{
 		Executor:    eng,
 		Workers:     m.Config.RunWorkers,
@@ -129,36 +153,21 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	eng.Start()
 	m.closers = append(m.closers, eng.Close)
-	srv.Orchestrator = eng
-	if m.Config.RateLimit > 0 {
-		srv.Limiter = inmem.NewRateLimiter(m.Config.RateLimit)
-	}
-	if rc != nil {
-		srv.Redis = rc
-	}
-	if m.Config.QdrantURL != "" {
-		srv.Vector = qdrant.New(m.Config.QdrantURL)
-	}
-	if err := srv.Open(); err != nil {
-		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
-	}
-	m.Server = srv
-	var addrs []string
-	exposed := false
-	for _, a := range srv.Addrs() {
-		addrs = append(addrs, a.String())
-		exposed = exposed || !a.(*net.TCPAddr).IP.IsLoopback()
-	}
-	m.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", db.Backend(), "version", platform.Version)
-	if exposed {
-		m.Logger.Warn("the gateway listens beyond this machine and its API has no authentication: "+
-			"anyone who can reach it can register agents and start runs; "+
-			"put it behind a proxy that authenticates, or listen on localhost (OSSA_HOST)", "addresses", addrs)
+	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc}
+	gw := &gateway{configure: m.ConfigureGateway}
+	for _, svc := range append([]Service{gw}, m.Services...) {
+		if err := svc.Open(ctx, sh); err != nil {
+			return err
+		}
+		m.serving = append(m.serving, svc)
+		if svc == gw {
+			m.Server = gw.srv
+		}
 	}
 	return nil
 }
 
-func (m *Main) openStore(ctx context.Context) (store, error) {
+func (m *Main) openStore(ctx context.Context) (Store, error) {
 	if m.Config.PostgresURL == "" {
 		db, err := sqlite.Open(ctx, m.Config.DataDir)
 		if err != nil {
@@ -180,21 +189,23 @@ func (m *Main) openStore(ctx context.Context) (store, error) {
 	return db, nil
 }
 
-// Close drains the gateway's requests in flight until ctx ends, then closes
-// every connection, newest first.
+// Close ends the live event streams, drains the requests in flight on
+// every service at once until ctx ends, then closes the engine, the hub,
+// Redis and the store (unless it was given), newest first.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
-	if m.hub != nil {
+	if m.Hub != nil {
 		// Live streams end first, so that draining requests does not wait
 		// for them; clients reconnect elsewhere and resume.
-		errs = append(errs, m.hub.Close())
+		errs = append(errs, m.Hub.Close())
 	}
-	if m.Server != nil {
-		errs = append(errs, m.Server.Shutdown(ctx))
-	}
+	errs = append(errs, m.shutdown(ctx))
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		errs = append(errs, m.closers[i]())
 	}
-	m.closers = nil
+	m.closers, m.serving, m.Hub = nil, nil, nil
+	if m.ownStore {
+		m.Store, m.ownStore = nil, false
+	}
 	return errors.Join(errs...)
 }
