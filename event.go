@@ -244,7 +244,7 @@ type AgentEventData struct {
 func AgentEvent(typ string, a *Agent, at time.Time) Event {
 	e := NewEvent(typ, at, AgentEventData{ID: a.ID, Name: a.Name, Namespace: a.Namespace, Type: a.Type,
 		Version: a.Version, Status: a.Status, Capabilities: a.Capabilities, Endpoint: a.Endpoint, Health: a.Health})
-	e.Agent = a.Name
+	e.Agent, e.Namespace = a.Name, a.Namespace
 	return e
 }
 
@@ -253,7 +253,7 @@ func AgentEvent(typ string, a *Agent, at time.Time) Event {
 func HealthEvent(a *Agent, previous HealthStatus, at time.Time) Event {
 	e := NewEvent(EventAgentHealthChanged, at, AgentEventData{ID: a.ID, Name: a.Name, Namespace: a.Namespace,
 		Health: a.Health, PreviousHealth: previous})
-	e.Agent = a.Name
+	e.Agent, e.Namespace = a.Name, a.Namespace
 	return e
 }
 
@@ -270,8 +270,10 @@ type WorkflowEventData struct {
 
 // WorkflowEvent is the event of a workflow's change.
 func WorkflowEvent(typ string, w *Workflow, at time.Time) Event {
-	return NewEvent(typ, at, WorkflowEventData{ID: w.ID, Name: w.Name, Namespace: w.Namespace, Version: w.Version,
+	e := NewEvent(typ, at, WorkflowEventData{ID: w.ID, Name: w.Name, Namespace: w.Namespace, Version: w.Version,
 		Revision: w.Revision})
+	e.Namespace = w.Namespace
+	return e
 }
 
 // RunEventData is the data of run events. Outputs are not in events,
@@ -294,8 +296,9 @@ type RunEventData struct {
 
 // RunEvent is the event of run r reaching status at the given time:
 // run.queued, run.started or the terminal event. Of r it takes the ID,
-// the workflow's name and ID, and the creation (for run.started) or start
-// (for the terminal event) time it reports durations from.
+// the namespace, the workflow's name and ID, and the creation (for
+// run.started) or start (for the terminal event) time it reports durations
+// from.
 func RunEvent(r *Run, status RunStatus, msg string, at time.Time) Event {
 	typ := "run." + string(status)
 	if status == RunRunning {
@@ -309,7 +312,7 @@ func RunEvent(r *Run, status RunStatus, msg string, at time.Time) Event {
 		d.Duration = millis(at.Sub(*r.StartedAt))
 	}
 	e := NewEvent(typ, at, d)
-	e.RunID = r.ID
+	e.RunID, e.Namespace = r.ID, r.Namespace
 	return e
 }
 
@@ -337,7 +340,7 @@ type StepEventData struct {
 
 // StepEvent is the event of a step's saved state: step.started for a
 // running step (each attempt), step.retrying, and the step's end. Of r it
-// takes the ID and the workflow's name and ID.
+// takes the ID, the namespace and the workflow's name and ID.
 func StepEvent(r *Run, s *StepRun, at time.Time) Event {
 	typ := "step." + string(s.Status)
 	if s.Status == StepRunning {
@@ -349,6 +352,6 @@ func StepEvent(r *Run, s *StepRun, at time.Time) Event {
 		d.Duration = millis(s.FinishedAt.Sub(*s.StartedAt))
 	}
 	e := NewEvent(typ, at, d)
-	e.RunID, e.Agent = r.ID, s.Agent
+	e.RunID, e.Agent, e.Namespace = r.ID, s.Agent, r.Namespace
 	return e
 }

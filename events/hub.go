@@ -562,10 +562,17 @@ func (h *Hub) prune(ctx context.Context) {
 }
 
 // Replay calls fn with the stored events on channels after after, up to
-// and including upTo, oldest first.
+// and including upTo, oldest first, of every namespace; Subscriber.Replay
+// keeps to the subscriber's.
 func (h *Hub) Replay(ctx context.Context, channels []platform.Channel, after, upTo int64, fn func(*platform.Event) error) error {
-	for after < upTo {
-		page, err := h.cfg.Store.ListEvents(ctx, platform.EventQuery{After: after, Channels: channels})
+	return h.replay(ctx, platform.EventQuery{After: after, Channels: channels}, upTo, fn)
+}
+
+// replay calls fn with the stored events q selects, up to and including
+// upTo, oldest first, reading them page by page from q.After.
+func (h *Hub) replay(ctx context.Context, q platform.EventQuery, upTo int64, fn func(*platform.Event) error) error {
+	for q.After < upTo {
+		page, err := h.cfg.Store.ListEvents(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -580,7 +587,7 @@ func (h *Hub) Replay(ctx context.Context, channels []platform.Channel, after, up
 				return err
 			}
 		}
-		after = page[len(page)-1].ID
+		q.After = page[len(page)-1].ID
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type Subscriber struct {
 	done  chan struct{}
 	once  sync.Once
 	err   error
+	// namespaces limits every subscription to the events of these
+	// namespaces; every namespace when empty. Fixed at NewSubscriber.
+	namespaces []string
 
 	// Guarded by hub.mu: the subscriptions, the ring position of the next
 	// event to take (written by Take under the read lock, which only its
@@ -48,14 +51,18 @@ type subscription struct {
 	channels []platform.Channel
 }
 
-// NewSubscriber returns a subscriber with no subscription yet.
-func (h *Hub) NewSubscriber() (*Subscriber, error) {
+// NewSubscriber returns a subscriber with no subscription yet. Its
+// subscriptions, live and replayed (Subscriber.Replay, Stream), carry only
+// the events of namespaces, or of every namespace when none is given: a
+// caller that may see no namespace at all must not subscribe.
+func (h *Hub) NewSubscriber(namespaces ...string) (*Subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
 	}
-	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{}), cursor: h.head, phase: h.nextPhase}
+	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{}), cursor: h.head, phase: h.nextPhase,
+		namespaces: slices.Clone(namespaces)}
 	h.nextPhase = (h.nextPhase + 1) % len(h.phases)
 	h.subs[s] = struct{}{}
 	return s, nil
@@ -63,7 +70,7 @@ func (h *Hub) NewSubscriber() (*Subscriber, error) {
 
 // Subscribe adds (or replaces) the subscription name to channels and
 // returns the stream position it starts after: every later event that
-// matches arrives on C. Replay what came before with Hub.Replay.
+// matches arrives on C. Replay what came before with Replay.
 func (s *Subscriber) Subscribe(name string, channels []platform.Channel) (start int64) {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -108,6 +115,9 @@ func (s *Subscriber) Take(buf []Delivery) []Delivery {
 	n := 0
 	for ; s.cursor < h.head; s.cursor++ {
 		r := &h.ring[s.cursor&h.mask]
+		if !s.sees(r.event) {
+			continue
+		}
 		for _, sub := range s.subs {
 			if platform.MatchAny(sub.channels, r.event) {
 				buf = append(buf, Delivery{Subscription: sub.name, Event: r.event, JSON: r.encoded})
@@ -142,9 +152,24 @@ func (s *Subscriber) Close() {
 	s.end(nil)
 }
 
-// matches reports whether e is on one of the subscriber's channels. The
-// hub holds its lock.
+// Replay calls fn with the stored events on channels, of the subscriber's
+// namespaces, after after, up to and including upTo, oldest first: the
+// events before a subscription's start (Subscribe's result).
+func (s *Subscriber) Replay(ctx context.Context, channels []platform.Channel, after, upTo int64, fn func(*platform.Event) error) error {
+	return s.hub.replay(ctx, platform.EventQuery{After: after, Channels: channels, Namespaces: s.namespaces}, upTo, fn)
+}
+
+// sees reports whether e is of one of the subscriber's namespaces.
+func (s *Subscriber) sees(e *platform.Event) bool {
+	return len(s.namespaces) == 0 || slices.Contains(s.namespaces, e.Namespace)
+}
+
+// matches reports whether e is on one of the subscriber's channels, and
+// of its namespaces. The hub holds its lock.
 func (s *Subscriber) matches(e *platform.Event) bool {
+	if !s.sees(e) {
+		return false
+	}
 	for _, sub := range s.subs {
 		if platform.MatchAny(sub.channels, e) {
 			return true
@@ -179,7 +204,7 @@ func (s *Subscriber) Stream(ctx context.Context, name string, channels []platfor
 	start := s.Subscribe(name, channels)
 	cursor := start
 	if since >= 0 {
-		err := s.hub.Replay(ctx, channels, since, start, func(e *platform.Event) error {
+		err := s.Replay(ctx, channels, since, start, func(e *platform.Event) error {
 			if err := send(e, nil); err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 	row.Normalize()
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
-	err = db.change(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		format, body := manifestArgs(row.Manifest)
 		status, reason, checked := sqlstore.HealthArgs(row.Health)
 		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
@@ -58,7 +58,8 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 		if err != nil {
 			return agentError(err, &row)
 		}
-		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentRegistered, &row, now))
+		rec.Event(platform.AgentEvent(platform.EventAgentRegistered, &row, now))
+		return nil
 	})
 	if err != nil {
 		return err
@@ -131,7 +132,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 // agent take turns and none is lost.
 func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
 	var out *platform.Agent
-	err := db.change(ctx, func(tx pgx.Tx) error {
+	err := db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		cond, arg := byRef(ref)
 		row := tx.QueryRow(ctx, `SELECT `+agentColumns+`, `+manifestColumns+` FROM agents
 			WHERE namespace = $1 AND `+cond+` FOR UPDATE`, namespace, arg)
@@ -164,7 +165,8 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 			return agentError(err, a)
 		}
 		out = a
-		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
+		rec.Event(platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -174,7 +176,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 
 // DeleteAgent removes one agent.
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
-	return db.change(ctx, func(tx pgx.Tx) error {
+	return db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		cond, arg := byRef(ref)
 		a := platform.Agent{Namespace: namespace}
 		err := tx.QueryRow(ctx, `DELETE FROM agents WHERE namespace = $1 AND `+cond+` RETURNING id::text, name`,
@@ -185,7 +187,8 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 		if err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
+		rec.Event(platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
+		return nil
 	})
 }
 
@@ -197,7 +200,7 @@ func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHea
 		return notFound(id)
 	}
 	status, reason, checked := sqlstore.HealthArgs(h)
-	return db.change(ctx, func(tx pgx.Tx) error {
+	return db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		a := platform.Agent{ID: uid.String(), Health: h}
 		var previous platform.HealthStatus
 		err := tx.QueryRow(ctx, `UPDATE agents a SET health_status = $2, health_reason = $3, health_checked_at = $4
@@ -210,10 +213,10 @@ func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHea
 		if err != nil {
 			return fmt.Errorf("set health of agent %q: %w", id, err)
 		}
-		if previous == h.Status {
-			return nil
+		if previous != h.Status {
+			rec.Event(platform.HealthEvent(&a, previous, db.timestamp()))
 		}
-		return insertEvent(ctx, tx, platform.HealthEvent(&a, previous, db.timestamp()))
+		return nil
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,15 +15,49 @@ import (
 )
 
 // eventColumns read an event in the order scanEvent expects.
-const eventColumns = `id, type, time, agent, coalesce(run_id::text, ''), data`
+const eventColumns = `id, type, time, agent, coalesce(run_id::text, ''), data, namespace`
 
-// insertEvent writes e, unsequenced, in tx: the outbox row of the change
-// tx makes.
-func insertEvent(ctx context.Context, tx pgx.Tx, e platform.Event) error {
-	_, err := tx.Exec(ctx, `INSERT INTO events (type, time, stream, agent, run_id, data)
-		VALUES ($1, $2, $3, $4, $5, $6)`, e.Type, e.Time, e.Stream(), e.Agent, nullIfEmpty(e.RunID), e.Data)
+// sink writes what a change recorded (sqlstore.Recorder) in the change's
+// transaction tx.
+type sink struct {
+	db *DB
+	tx pgx.Tx
+}
+
+// Events writes the events, unsequenced, in one insert: the outbox rows of
+// the change.
+func (s sink) Events(ctx context.Context, events []platform.Event) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (type, time, stream, agent, run_id, data, namespace) VALUES `)
+	args := make([]any, 0, 7*len(events))
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for j, v := range []any{e.Type, e.Time, e.Stream(), e.Agent, nullIfEmpty(e.RunID), e.Data, e.Namespace} {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, v)
+			b.WriteString("$" + strconv.Itoa(len(args)))
+		}
+		b.WriteString(")")
+	}
+	if _, err := s.tx.Exec(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("write event %s: %w", events[0].Type, err)
+	}
+	return nil
+}
+
+// Jobs enqueues the runs through the queue of the moment.
+func (s sink) Jobs(ctx context.Context, runIDs []string) error {
+	q, err := s.db.queue.Get()
 	if err != nil {
-		return fmt.Errorf("write event %s: %w", e.Type, err)
+		return err
+	}
+	if err := q.EnqueueTx(ctx, s.tx, runIDs...); err != nil {
+		return fmt.Errorf("enqueue run %q: %w", runIDs[0], err)
 	}
 	return nil
 }
@@ -44,7 +79,7 @@ func (db *DB) SequenceEvents(ctx context.Context) ([]platform.Event, error) {
 		rows, err := tx.Query(ctx, `WITH pending AS (SELECT pk FROM events WHERE id IS NULL ORDER BY pk LIMIT $2),
 			next AS (SELECT pk, $1::bigint + row_number() OVER (ORDER BY pk) AS id FROM pending)
 			UPDATE events e SET id = next.id FROM next WHERE e.pk = next.pk
-			RETURNING e.id, e.type, e.time, e.agent, coalesce(e.run_id::text, ''), e.data`, last, platform.DefaultEventBatch)
+			RETURNING e.id, e.type, e.time, e.agent, coalesce(e.run_id::text, ''), e.data, e.namespace`, last, platform.DefaultEventBatch)
 		if err != nil {
 			return fmt.Errorf("sequence events: %w", err)
 		}
@@ -99,7 +134,7 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) 
 
 func scanEvent(row pgx.CollectableRow) (platform.Event, error) {
 	var e platform.Event
-	if err := row.Scan(&e.ID, &e.Type, &e.Time, &e.Agent, &e.RunID, &e.Data); err != nil {
+	if err := row.Scan(&e.ID, &e.Type, &e.Time, &e.Agent, &e.RunID, &e.Data, &e.Namespace); err != nil {
 		return e, err
 	}
 	e.Time = e.Time.UTC()

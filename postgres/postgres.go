@@ -189,10 +189,9 @@ func (db *DB) Ready(ctx context.Context) error {
 }
 
 // withTx runs fn in one transaction, committed when fn returns nil and
-// rolled back otherwise; fn's error is returned unchanged. Every state
-// change of the store goes through here, so that an event row (outbox) and
-// a River job can later be written in the same transaction as the change
-// they belong to: either all of them happen or none does.
+// rolled back otherwise; fn's error is returned unchanged. State changes
+// go through change, which adds the recorder; withTx alone is for the
+// store's housekeeping (migrations, sequencing), which records nothing.
 func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
@@ -210,23 +209,45 @@ func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// change is withTx for a change of the store's state, which writes an
-// event: once committed, the commit hook hears of it.
-func (db *DB) change(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if err := db.withTx(ctx, fn); err != nil {
+// change runs fn, one change of the store's state, in one transaction with
+// a recorder: what fn records on it (the change's events, the jobs of the
+// runs it enqueues) is written in the same transaction just before it
+// commits, and not at all when fn or a write fails, so a change and all it
+// recorded commit or vanish together. Every state change goes through here
+// or, for the writes of a leased run made in one statement, leaseChange.
+// Once a change that recorded events is committed, the commit hook hears
+// of it.
+func (db *DB) change(ctx context.Context, fn func(tx pgx.Tx, rec *sqlstore.Recorder) error) error {
+	var rec sqlstore.Recorder
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		if err := fn(tx, &rec); err != nil {
+			return err
+		}
+		return rec.Flush(ctx, sink{db: db, tx: tx})
+	})
+	if err != nil {
 		return err
 	}
-	db.committed()
+	db.committed(&rec)
 	return nil
 }
 
-// OnCommit sets fn to be called after every committed change that wrote
+// Record runs fn as a change of its own: what fn records on rec is written
+// in one transaction, or nothing is when fn or a write fails. It is the
+// seam through which the conformance suite (storetest) proves that of the
+// store's changes.
+func (db *DB) Record(ctx context.Context, fn func(rec *sqlstore.Recorder) error) error {
+	return db.change(ctx, func(_ pgx.Tx, rec *sqlstore.Recorder) error { return fn(rec) })
+}
+
+// OnCommit sets fn to be called after every committed change that recorded
 // an event: the event hub's cue to sequence and deliver it. fn must not
 // block.
 func (db *DB) OnCommit(fn func()) { db.onCommit.Store(&fn) }
 
-func (db *DB) committed() {
-	if fn := db.onCommit.Load(); fn != nil {
+// committed calls the commit hook after a change that recorded events.
+func (db *DB) committed(rec *sqlstore.Recorder) {
+	if fn := db.onCommit.Load(); fn != nil && len(rec.Events()) > 0 {
 		(*fn)()
 	}
 }

@@ -32,21 +32,16 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	if err != nil {
 		return err
 	}
-	q, err := db.queue.Get()
-	if err != nil {
-		return err
-	}
-	err = db.change(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', false, $8, NULL, NULL, $9, $10, $11)`,
 			row.ID, row.Namespace, row.Workflow, nullIfEmpty(row.WorkflowID), row.Status, row.Parameters,
 			row.Agents, row.CreatedAt, revisionOrNull(row.WorkflowRevision), row.WorkflowVersion, row.Definition); err != nil {
 			return fmt.Errorf("create run: %w", err)
 		}
-		if err := insertEvent(ctx, tx, platform.RunEvent(&row, row.Status, "", row.CreatedAt)); err != nil {
-			return err
-		}
-		return enqueue(ctx, q, tx, row.ID)
+		rec.Event(platform.RunEvent(&row, row.Status, "", row.CreatedAt))
+		rec.Job(row.ID)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -105,11 +100,6 @@ func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunP
 	return page, nil
 }
 
-// workflowMembers are the members the events of a run's changes made in
-// SQL take from the run's row (workflow, workflow_id), as a jsonb object:
-// workflow_id is left out for an inline workflow, as Go leaves it out.
-const workflowMembers = `jsonb_strip_nulls(jsonb_build_object('workflow', workflow, 'workflow_id', workflow_id))`
-
 // CountRuns counts the namespace's queued and running runs and finds
 // the oldest queued one, from the runs_namespace_status_id index.
 func (db *DB) CountRuns(ctx context.Context, namespace string) (platform.RunCounts, error) {
@@ -138,11 +128,11 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 		return nil, sqlstore.RunNotFound(id)
 	}
 	var out *platform.Run
-	err := db.change(ctx, func(tx pgx.Tx) error {
+	err := db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		var (
 			status     platform.RunStatus
 			workflowID *string
-			run        = &platform.Run{ID: uid}
+			run        = &platform.Run{ID: uid, Namespace: namespace}
 		)
 		err := tx.QueryRow(ctx, `SELECT status, workflow, workflow_id FROM runs WHERE namespace = $1 AND id = $2 FOR UPDATE`,
 			namespace, uid).Scan(&status, &run.Workflow, &workflowID)
@@ -160,7 +150,7 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 				uid, platform.RunCancelled, sqlstore.CancelledBeforeStart, now)
 			if err == nil {
 				run.WorkflowID = deref(workflowID)
-				err = insertEvent(ctx, tx, platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+				rec.Event(platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
 			}
 		case platform.RunRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true WHERE id = $1`, uid)
@@ -185,7 +175,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 		return nil, sqlstore.RunNotFound(id)
 	}
 	var out *platform.Run
-	err := db.change(ctx, func(tx pgx.Tx) error {
+	err := db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		var (
 			status     platform.RunStatus
 			holder     *string
@@ -195,8 +185,8 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 		)
 		// The row lock makes executors racing for one run take turns, so
 		// the check and the update below act as one compare-and-swap.
-		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until, workflow, workflow_id, created_at
-			FROM runs WHERE id = $1 FOR UPDATE`, uid).Scan(&status, &holder, &held, &run.Workflow, &workflowID, &run.CreatedAt)
+		err := tx.QueryRow(ctx, `SELECT status, lease_owner, lease_until, namespace, workflow, workflow_id, created_at
+			FROM runs WHERE id = $1 FOR UPDATE`, uid).Scan(&status, &holder, &held, &run.Namespace, &run.Workflow, &workflowID, &run.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -215,9 +205,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 			}
 			if status == platform.RunQueued {
 				run.WorkflowID = deref(workflowID)
-				if err := insertEvent(ctx, tx, platform.RunEvent(run, platform.RunRunning, "", now)); err != nil {
-					return err
-				}
+				rec.Event(platform.RunEvent(run, platform.RunRunning, "", now))
 			}
 		}
 		out, err = findRun(ctx, tx, `id = $1`, uid)
@@ -248,57 +236,40 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 	if err := sqlstore.CheckStep(s); err != nil {
 		return err
 	}
-	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
-		// The event's data gains the run's workflow, which only the row
-		// knows.
-		e := platform.StepEvent(&platform.Run{ID: uid}, s, db.timestamp())
-		var saved int
-		err := db.pool.QueryRow(ctx, `WITH lease AS (SELECT id, workflow, workflow_id FROM runs
-				WHERE id = $1 AND lease_owner = $2 FOR UPDATE),
-			saved AS (INSERT INTO run_steps (run_id, `+stepColumns+`)
-				SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
-				ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
-					attempts = excluded.attempts, output = excluded.output, error = excluded.error,
-					started_at = excluded.started_at, finished_at = excluded.finished_at
-				RETURNING run_id),
-			event AS (INSERT INTO events (type, time, stream, agent, run_id, data)
-				SELECT $11, $12, 'run', $5, run_id, ($13::jsonb || `+workflowMembers+`)::json FROM saved, lease)
-			SELECT count(*) FROM saved`,
-			uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt,
-			e.Type, e.Time, e.Data).Scan(&saved)
-		if err != nil {
-			return false, fmt.Errorf("save step %q of run %q: %w", s.ID, runID, err)
-		}
-		return saved > 0, nil
-	})
+	return db.leaseChange(ctx, runID, owner, fmt.Sprintf("save step %q of run %q", s.ID, runID),
+		func(uid string, rec *sqlstore.Recorder) (string, []any) {
+			// The statement completes the event from the run's row.
+			rec.Event(platform.StepEvent(&platform.Run{ID: uid}, s, db.timestamp()))
+			return `lease AS (SELECT id, namespace, workflow, workflow_id, started_at FROM runs
+					WHERE id = $1 AND lease_owner = $2 FOR UPDATE),
+				saved AS (INSERT INTO run_steps (run_id, ` + stepColumns + `)
+					SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
+					ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
+						attempts = excluded.attempts, output = excluded.output, error = excluded.error,
+						started_at = excluded.started_at, finished_at = excluded.finished_at
+					RETURNING run_id),
+				written AS (SELECT lease.* FROM lease, saved)`,
+				[]any{uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt}
+		})
 }
 
-// FinishRun records the run's outcome and frees its lease.
+// FinishRun records the run's outcome and frees its lease, in one
+// statement.
 func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platform.RunStatus, output json.RawMessage, msg string) error {
 	if err := sqlstore.CheckFinish(status, output); err != nil {
 		return err
 	}
-	return db.leaseWrite(ctx, runID, owner, func(uid string) (bool, error) {
-		// The event's data gains the run's workflow and duration, which
-		// only the row knows; the duration is in milliseconds to the
-		// microsecond, as platform.RunEvent has it.
-		now := db.timestamp()
-		e := platform.RunEvent(&platform.Run{ID: uid}, status, msg, now)
-		var finished int
-		err := db.pool.QueryRow(ctx, `WITH done AS (UPDATE runs SET status = $3, output = $4, error = $5, finished_at = $6,
-				lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2
-				RETURNING id, workflow, workflow_id, started_at),
-			event AS (INSERT INTO events (type, time, stream, agent, run_id, data)
-				SELECT $7, $6, 'run', '', id, ($8::jsonb || `+workflowMembers+` || CASE WHEN started_at IS NULL THEN '{}'::jsonb
-					ELSE jsonb_build_object('duration_ms', round((extract(epoch FROM greatest($6 - started_at, interval '0')) * 1000)::numeric, 3))
-					END)::json FROM done)
-			SELECT count(*) FROM done`,
-			uid, owner, status, jsonOrNull(output), msg, now, e.Type, e.Data).Scan(&finished)
-		if err != nil {
-			return false, fmt.Errorf("finish run %q: %w", runID, err)
-		}
-		return finished > 0, nil
-	})
+	return db.leaseChange(ctx, runID, owner, fmt.Sprintf("finish run %q", runID),
+		func(uid string, rec *sqlstore.Recorder) (string, []any) {
+			// The statement completes the event from the run's row,
+			// duration included.
+			now := db.timestamp()
+			rec.Event(platform.RunEvent(&platform.Run{ID: uid}, status, msg, now))
+			return `written AS (UPDATE runs SET status = $3, output = $4, error = $5, finished_at = $6,
+					lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2
+					RETURNING id, namespace, workflow, workflow_id, started_at)`,
+				[]any{uid, owner, status, jsonOrNull(output), msg, now}
+		})
 }
 
 // RequeueOrphans enqueues again the unfinished runs whose lease expired
@@ -314,7 +285,7 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck ti
 	}
 	kind := queue.RunArgs{}.Kind()
 	var ids []string
-	err = db.withTx(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		rows, err := tx.Query(ctx, `SELECT id::text FROM runs WHERE status IN `+sqlstore.Unfinished+`
 			AND lease_until < $1 ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`, now, sqlstore.RequeueBatch)
 		if err != nil {
@@ -350,9 +321,7 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck ti
 			return err
 		}
 		for _, id := range ids {
-			if err := enqueue(ctx, q, tx, id); err != nil {
-				return err
-			}
+			rec.Job(id)
 		}
 		for _, job := range stale {
 			if err := q.CancelTx(ctx, tx, job); err != nil {
@@ -421,12 +390,8 @@ func (db *DB) leaseWrite(ctx context.Context, id, owner string, write func(uid s
 		return sqlstore.LeaseLost(id, owner)
 	}
 	wrote, err := write(uid)
-	if err != nil {
+	if err != nil || wrote {
 		return err
-	}
-	if wrote {
-		db.committed()
-		return nil
 	}
 	var exists bool
 	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)`, uid).Scan(&exists); err != nil {
@@ -438,11 +403,78 @@ func (db *DB) leaseWrite(ctx context.Context, id, owner string, write func(uid s
 	return sqlstore.LeaseLost(id, owner)
 }
 
-func enqueue(ctx context.Context, q *queue.Queue[pgx.Tx], tx pgx.Tx, runID string) error {
-	if err := q.EnqueueTx(ctx, tx, runID); err != nil {
-		return fmt.Errorf("enqueue run %q: %w", runID, err)
+// leaseChange makes a change of a leased run in one statement, one round
+// trip, with a recorder as change has: stmt records on it and returns the
+// statement's data-modifying CTEs (after WITH) and their arguments. The
+// last CTE, named written, returns the run's row (id, namespace, workflow,
+// workflow_id, started_at) when owner holds the lease, and nothing
+// otherwise. leaseChange appends to the statement the writes of what stmt
+// recorded, completed from that row (leaseSink), and tells a missing run
+// from a lost lease as leaseWrite does; what names the change in errors.
+func (db *DB) leaseChange(ctx context.Context, id, owner, what string,
+	stmt func(uid string, rec *sqlstore.Recorder) (string, []any)) error {
+	var rec sqlstore.Recorder
+	err := db.leaseWrite(ctx, id, owner, func(uid string) (bool, error) {
+		with, args := stmt(uid, &rec)
+		st := &leaseSink{with: with, args: args}
+		if err := rec.Flush(ctx, st); err != nil {
+			return false, err
+		}
+		var written int
+		if err := db.pool.QueryRow(ctx, `WITH `+st.with+` SELECT count(*) FROM written`, st.args...).Scan(&written); err != nil {
+			return false, fmt.Errorf("%s: %w", what, err)
+		}
+		return written > 0, nil
+	})
+	if err != nil {
+		return err
 	}
+	db.committed(&rec)
 	return nil
+}
+
+// leaseSink flushes what a leaseChange recorded into its statement, as
+// data-modifying CTEs that write once per row of written, taking from it
+// what only the run's row knows.
+type leaseSink struct {
+	with string
+	args []any
+}
+
+func (s *leaseSink) arg(v any) string {
+	s.args = append(s.args, v)
+	return "$" + strconv.Itoa(len(s.args))
+}
+
+// Events inserts the events, completed from the run's row: their namespace
+// and run_id, the workflow and workflow_id members of their data (the
+// latter left out for an inline workflow, as Go leaves it out), and, for a
+// terminal run event of a run that started, duration_ms from started_at to
+// the event's time, in milliseconds to the microsecond as platform.RunEvent
+// has it.
+func (s *leaseSink) Events(_ context.Context, events []platform.Event) error {
+	rows := make([]string, len(events))
+	for i, e := range events {
+		rows[i] = "(" + s.arg(i) + "::int, " + s.arg(e.Type) + "::text, " + s.arg(e.Time) + "::timestamptz, " +
+			s.arg(e.Stream()) + "::text, " + s.arg(e.Agent) + "::text, " + s.arg(e.Data) + "::jsonb, " +
+			s.arg(e.Terminal()) + "::boolean)"
+	}
+	s.with += `,
+		recorded AS (INSERT INTO events (namespace, type, time, stream, agent, run_id, data)
+			SELECT w.namespace, e.type, e.time, e.stream, e.agent, w.id, (e.data
+				|| jsonb_strip_nulls(jsonb_build_object('workflow', w.workflow, 'workflow_id', w.workflow_id))
+				|| CASE WHEN e.terminal AND w.started_at IS NOT NULL THEN jsonb_build_object('duration_ms',
+					round((extract(epoch FROM greatest(e.time - w.started_at, interval '0')) * 1000)::numeric, 3))
+					ELSE '{}'::jsonb END)::json
+			FROM written w, (VALUES ` + strings.Join(rows, ", ") + `) AS e (n, type, time, stream, agent, data, terminal)
+			ORDER BY e.n)`
+	return nil
+}
+
+// Jobs refuses: River enqueues in statements of its own, which a change
+// made in one statement has no room for.
+func (s *leaseSink) Jobs(context.Context, []string) error {
+	return errors.New("a change of a leased run made in one statement cannot enqueue runs")
 }
 
 // querier is the pool or a transaction.

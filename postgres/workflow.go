@@ -42,7 +42,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	}
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
-	err = db.change(ctx, func(tx pgx.Tx) error {
+	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		format, body := manifestArgs(row.Manifest)
 		_, err := tx.Exec(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -54,7 +54,8 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 		if err := insertRevision(ctx, tx, &row); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
+		rec.Event(platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
+		return nil
 	})
 	if err != nil {
 		return err
@@ -91,9 +92,9 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 	for attempt := 1; ; attempt++ {
 		row := in
 		var change platform.WorkflowChange
-		err := db.change(ctx, func(tx pgx.Tx) error {
+		err := db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 			var err error
-			change, err = putWorkflow(ctx, tx, &row, check, db.timestamp)
+			change, err = putWorkflow(ctx, tx, rec, &row, check, db.timestamp)
 			return err
 		})
 		if errors.Is(err, errNameTaken) {
@@ -111,7 +112,7 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 }
 
 // putWorkflow is one attempt of PutWorkflow in tx.
-func putWorkflow(ctx context.Context, tx pgx.Tx, row *platform.Workflow, check func(*platform.Workflow) error,
+func putWorkflow(ctx context.Context, tx pgx.Tx, rec *sqlstore.Recorder, row *platform.Workflow, check func(*platform.Workflow) error,
 	timestamp func() time.Time) (platform.WorkflowChange, error) {
 	cur, err := scanWorkflow(tx.QueryRow(ctx, `SELECT `+workflowColumns+`, `+manifestColumns+`
 		FROM workflows WHERE namespace = $1 AND name = $2 FOR UPDATE`, row.Namespace, row.Name), row.Name, true)
@@ -148,7 +149,8 @@ func putWorkflow(ctx context.Context, tx pgx.Tx, row *platform.Workflow, check f
 		if err := insertRevision(ctx, tx, row); err != nil {
 			return "", err
 		}
-		return platform.WorkflowCreated, insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, row, now))
+		rec.Event(platform.WorkflowEvent(platform.EventWorkflowCreated, row, now))
+		return platform.WorkflowCreated, nil
 	case sqlstore.SameWorkflow(cur, row):
 		*row = *cur
 		return platform.WorkflowUnchanged, nil
@@ -162,7 +164,8 @@ func putWorkflow(ctx context.Context, tx pgx.Tx, row *platform.Workflow, check f
 	if err := insertRevision(ctx, tx, row); err != nil {
 		return "", err
 	}
-	return platform.WorkflowUpdated, insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowUpdated, row, now))
+	rec.Event(platform.WorkflowEvent(platform.EventWorkflowUpdated, row, now))
+	return platform.WorkflowUpdated, nil
 }
 
 // ListWorkflowRevisions returns one page of a workflow's revisions, newest
@@ -281,7 +284,7 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 
 // DeleteWorkflow removes one workflow.
 func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
-	return db.change(ctx, func(tx pgx.Tx) error {
+	return db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		cond, arg := byRef(ref)
 		w := platform.Workflow{Namespace: namespace}
 		err := tx.QueryRow(ctx, `DELETE FROM workflows WHERE namespace = $1 AND `+cond+` RETURNING id::text, name, version`,
@@ -292,7 +295,8 @@ func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 		if err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
+		rec.Event(platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
+		return nil
 	})
 }
 

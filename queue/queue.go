@@ -162,10 +162,17 @@ func (q *Queue[TTx]) Stop(ctx context.Context) error {
 	return err
 }
 
-// EnqueueTx enqueues the run inside tx, so the run and its job are stored
-// together or not at all.
-func (q *Queue[TTx]) EnqueueTx(ctx context.Context, tx TTx, runID string) error {
-	_, err := q.client.InsertTx(ctx, tx, RunArgs{RunID: runID}, nil)
+// EnqueueTx enqueues the runs inside tx, in one insert, so the runs and
+// their jobs are stored together or not at all.
+func (q *Queue[TTx]) EnqueueTx(ctx context.Context, tx TTx, runIDs ...string) error {
+	if len(runIDs) == 0 {
+		return nil
+	}
+	jobs := make([]river.InsertManyParams, len(runIDs))
+	for i, id := range runIDs {
+		jobs[i] = river.InsertManyParams{Args: RunArgs{RunID: id}}
+	}
+	_, err := q.client.InsertManyTx(ctx, tx, jobs)
 	return err
 }
 

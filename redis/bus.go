@@ -61,21 +61,24 @@ func (c *Client) Bus(log *slog.Logger) *Bus {
 // Channel is the Redis channel the bus publishes and subscribes on.
 func (b *Bus) Channel() string { return b.channel }
 
-// wireEvent is an event as the bus carries it: with what channels match.
+// wireEvent is an event as the bus carries it: with what channels match
+// and its namespace, each left out when empty (as a replica from before
+// namespaces publishes it, and reads a newer one's message).
 type wireEvent struct {
-	ID    int64           `json:"id"`
-	Type  string          `json:"type"`
-	Time  time.Time       `json:"time"`
-	Agent string          `json:"agent,omitempty"`
-	RunID string          `json:"run_id,omitempty"`
-	Data  json.RawMessage `json:"data"`
+	ID        int64           `json:"id"`
+	Type      string          `json:"type"`
+	Time      time.Time       `json:"time"`
+	Agent     string          `json:"agent,omitempty"`
+	RunID     string          `json:"run_id,omitempty"`
+	Data      json.RawMessage `json:"data"`
+	Namespace string          `json:"namespace,omitempty"`
 }
 
 // Publish sends events as one message.
 func (b *Bus) Publish(ctx context.Context, events []platform.Event) error {
 	wire := make([]wireEvent, len(events))
 	for i, e := range events {
-		wire[i] = wireEvent{e.ID, e.Type, e.Time, e.Agent, e.RunID, e.Data}
+		wire[i] = wireEvent{e.ID, e.Type, e.Time, e.Agent, e.RunID, e.Data, e.Namespace}
 	}
 	msg, err := json.Marshal(wire)
 	if err != nil {
@@ -198,7 +201,8 @@ func (b *Bus) subscribe(ctx context.Context, fn func([]platform.Event), live fun
 			}
 			batch := make([]platform.Event, len(wire))
 			for i, w := range wire {
-				batch[i] = platform.Event{ID: w.ID, Type: w.Type, Time: w.Time, Agent: w.Agent, RunID: w.RunID, Data: w.Data}
+				batch[i] = platform.Event{ID: w.ID, Type: w.Type, Time: w.Time, Agent: w.Agent, RunID: w.RunID, Data: w.Data,
+					Namespace: w.Namespace}
 			}
 			fn(batch)
 		case *goredis.Subscription:

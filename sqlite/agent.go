@@ -27,7 +27,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 		return err
 	}
 	now := db.timestamp()
-	err = db.change(ctx, func(tx *sql.Tx) error {
+	err = db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		row := *a
 		row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
 		// Health is the gateway's to find out, never the caller's to say.
@@ -39,7 +39,8 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 			return err
 		}
 		*a = row
-		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentRegistered, &row, now))
+		rec.Event(platform.AgentEvent(platform.EventAgentRegistered, &row, now))
+		return nil
 	})
 	return conflictName(err, a)
 }
@@ -98,7 +99,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 // UpdateAgent reads, changes and writes back one agent in one transaction.
 func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update func(*platform.Agent) error) (*platform.Agent, error) {
 	var out *platform.Agent
-	err := db.change(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		a, err := findAgent(ctx, tx, namespace, ref)
 		if err != nil {
 			return err
@@ -125,14 +126,15 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 			return conflictName(translate(err), a)
 		}
 		out = a
-		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
+		rec.Event(platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
+		return nil
 	})
 	return out, err
 }
 
 // DeleteAgent removes one agent.
 func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
-	return db.change(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		a := platform.Agent{Namespace: namespace}
 		err := tx.QueryRowContext(ctx, `DELETE FROM agents WHERE namespace = ? AND (id = ? OR name = ?) RETURNING id, name`,
 			namespace, ref, ref).Scan(&a.ID, &a.Name)
@@ -142,7 +144,8 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 		if err != nil {
 			return translate(err)
 		}
-		return insertEvent(ctx, tx, platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
+		rec.Event(platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
+		return nil
 	})
 }
 
@@ -150,7 +153,7 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 // health is an observation, not an edit.
 func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHealth) error {
 	status, reason, checked := sqlstore.HealthArgs(h)
-	return db.change(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		a := platform.Agent{ID: id, Health: h}
 		var previous platform.HealthStatus
 		err := tx.QueryRowContext(ctx, `SELECT namespace, name, health_status FROM agents WHERE id = ?`, id).
@@ -165,10 +168,10 @@ func (db *DB) SetAgentHealth(ctx context.Context, id string, h platform.AgentHea
 			WHERE id = ?`, status, reason, microsOrNull(checked), id); err != nil {
 			return translate(err)
 		}
-		if previous == h.Status {
-			return nil
+		if previous != h.Status {
+			rec.Event(platform.HealthEvent(&a, previous, db.timestamp()))
 		}
-		return insertEvent(ctx, tx, platform.HealthEvent(&a, previous, db.timestamp()))
+		return nil
 	})
 }
 

@@ -4,19 +4,47 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
-// insertEvent writes e, unsequenced, in tx: the outbox row of the change
-// tx makes.
-func insertEvent(ctx context.Context, tx *sql.Tx, e platform.Event) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (type, time, stream, agent, run_id, data)
-		VALUES (?, ?, ?, ?, ?, ?)`, e.Type, e.Time.UnixMicro(), e.Stream(), e.Agent, e.RunID, string(e.Data))
+// sink writes what a change recorded (sqlstore.Recorder) in the change's
+// transaction tx.
+type sink struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// Events writes the events, unsequenced, in one insert: the outbox rows of
+// the change.
+func (s sink) Events(ctx context.Context, events []platform.Event) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (type, time, stream, agent, run_id, data, namespace) VALUES `)
+	args := make([]any, 0, 7*len(events))
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, e.Type, e.Time.UnixMicro(), e.Stream(), e.Agent, e.RunID, string(e.Data), e.Namespace)
+	}
+	if _, err := s.tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("write event %s: %w", events[0].Type, translate(err))
+	}
+	return nil
+}
+
+// Jobs enqueues the runs through the queue of the moment.
+func (s sink) Jobs(ctx context.Context, runIDs []string) error {
+	q, err := s.db.queue.Get()
 	if err != nil {
-		return fmt.Errorf("write event %s: %w", e.Type, translate(err))
+		return err
+	}
+	if err := q.EnqueueTx(ctx, s.tx, runIDs...); err != nil {
+		return translate(err)
 	}
 	return nil
 }
@@ -78,7 +106,7 @@ func listEvents(ctx context.Context, db querier, q platform.EventQuery) ([]platf
 			at   int64
 			data string
 		)
-		if err := rows.Scan(&e.ID, &e.Type, &at, &e.Agent, &e.RunID, &data); err != nil {
+		if err := rows.Scan(&e.ID, &e.Type, &at, &e.Agent, &e.RunID, &data, &e.Namespace); err != nil {
 			return nil, err
 		}
 		e.Time, e.Data = time.UnixMicro(at).UTC(), []byte(data)

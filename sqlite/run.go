@@ -30,11 +30,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 	if err != nil {
 		return err
 	}
-	q, err := db.queue.Get()
-	if err != nil {
-		return err
-	}
-	err = db.change(ctx, func(tx *sql.Tx) error {
+	err = db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', 0, ?, NULL, NULL, ?, ?, ?)`,
 			row.ID, row.Namespace, row.Workflow, row.WorkflowID, row.Status, string(row.Parameters),
@@ -42,10 +38,9 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 			string(row.Definition)); err != nil {
 			return translate(err)
 		}
-		if err := insertEvent(ctx, tx, platform.RunEvent(&row, row.Status, "", row.CreatedAt)); err != nil {
-			return err
-		}
-		return enqueue(ctx, q, tx, row.ID)
+		rec.Event(platform.RunEvent(&row, row.Status, "", row.CreatedAt))
+		rec.Job(row.ID)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -135,9 +130,9 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 		return nil, sqlstore.RunNotFound(id)
 	}
 	var out *platform.Run
-	err := db.change(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		var status platform.RunStatus
-		run := &platform.Run{ID: uid}
+		run := &platform.Run{ID: uid, Namespace: namespace}
 		err := tx.QueryRowContext(ctx, `SELECT status, workflow, workflow_id FROM runs WHERE namespace = ? AND id = ?`, namespace, uid).
 			Scan(&status, &run.Workflow, &run.WorkflowID)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -153,7 +148,7 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 				lease_owner = NULL, lease_until = NULL WHERE id = ?`,
 				platform.RunCancelled, sqlstore.CancelledBeforeStart, now.UnixMicro(), uid)
 			if err == nil {
-				err = insertEvent(ctx, tx, platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+				rec.Event(platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
 			}
 		case platform.RunRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, uid)
@@ -180,7 +175,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 	var out *platform.Run
 	// The transaction takes SQLite's write lock at BEGIN, so the check and
 	// the update below cannot interleave with another executor's.
-	err := db.change(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		var (
 			status  platform.RunStatus
 			holder  sql.NullString
@@ -188,8 +183,8 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 			created int64
 			run     = &platform.Run{ID: uid}
 		)
-		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until, workflow, workflow_id, created_at
-			FROM runs WHERE id = ?`, uid).Scan(&status, &holder, &held, &run.Workflow, &run.WorkflowID, &created)
+		err := tx.QueryRowContext(ctx, `SELECT status, lease_owner, lease_until, namespace, workflow, workflow_id, created_at
+			FROM runs WHERE id = ?`, uid).Scan(&status, &holder, &held, &run.Namespace, &run.Workflow, &run.WorkflowID, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return sqlstore.RunNotFound(id)
 		}
@@ -208,9 +203,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 			}
 			if status == platform.RunQueued {
 				run.CreatedAt = time.UnixMicro(created).UTC()
-				if err := insertEvent(ctx, tx, platform.RunEvent(run, platform.RunRunning, "", now)); err != nil {
-					return err
-				}
+				rec.Event(platform.RunEvent(run, platform.RunRunning, "", now))
 			}
 		}
 		out, err = findRun(ctx, tx, `id = ?`, uid)
@@ -222,7 +215,7 @@ func (db *DB) AcquireRun(ctx context.Context, id, owner string, until time.Time)
 // RenewRun extends owner's lease.
 func (db *DB) RenewRun(ctx context.Context, id, owner string, until time.Time) (bool, error) {
 	var cancel bool
-	err := db.withLease(ctx, id, owner, func(tx *sql.Tx, uid string) error {
+	err := db.withLease(ctx, id, owner, func(tx *sql.Tx, _ *sqlstore.Recorder, uid string) error {
 		return tx.QueryRowContext(ctx, `UPDATE runs SET lease_until = ? WHERE id = ? RETURNING cancel_requested`,
 			until.UnixMicro(), uid).Scan(&cancel)
 	})
@@ -235,7 +228,7 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 	if err := sqlstore.CheckStep(s); err != nil {
 		return err
 	}
-	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, uid string) error {
+	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, rec *sqlstore.Recorder, uid string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO run_steps (run_id, seq, `+stepColumns+`)
 			VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM run_steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
@@ -247,11 +240,12 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 			return translate(err)
 		}
 		run := &platform.Run{ID: uid}
-		if err := tx.QueryRowContext(ctx, `SELECT workflow, workflow_id FROM runs WHERE id = ?`, uid).
-			Scan(&run.Workflow, &run.WorkflowID); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT namespace, workflow, workflow_id FROM runs WHERE id = ?`, uid).
+			Scan(&run.Namespace, &run.Workflow, &run.WorkflowID); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, platform.StepEvent(run, s, db.timestamp()))
+		rec.Event(platform.StepEvent(run, s, db.timestamp()))
+		return nil
 	})
 }
 
@@ -260,18 +254,19 @@ func (db *DB) FinishRun(ctx context.Context, runID, owner string, status platfor
 	if err := sqlstore.CheckFinish(status, output); err != nil {
 		return err
 	}
-	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, uid string) error {
+	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, rec *sqlstore.Recorder, uid string) error {
 		now := db.timestamp()
 		run := &platform.Run{ID: uid}
 		var started sql.NullInt64
 		err := tx.QueryRowContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?,
-			lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING workflow, workflow_id, started_at`,
-			status, jsonOrNull(output), msg, now.UnixMicro(), uid).Scan(&run.Workflow, &run.WorkflowID, &started)
+			lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING namespace, workflow, workflow_id, started_at`,
+			status, jsonOrNull(output), msg, now.UnixMicro(), uid).Scan(&run.Namespace, &run.Workflow, &run.WorkflowID, &started)
 		if err != nil {
 			return translate(err)
 		}
 		run.StartedAt = timeOrNil(started)
-		return insertEvent(ctx, tx, platform.RunEvent(run, status, msg, now))
+		rec.Event(platform.RunEvent(run, status, msg, now))
+		return nil
 	})
 }
 
@@ -286,7 +281,7 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck ti
 	}
 	kind := queue.RunArgs{}.Kind()
 	var ids []string
-	err = db.withTx(ctx, func(tx *sql.Tx) error {
+	err = db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE status IN `+sqlstore.Unfinished+`
 			AND lease_until < ? ORDER BY lease_until LIMIT ?`, now.UnixMicro(), sqlstore.RequeueBatch)
 		if err != nil {
@@ -313,9 +308,7 @@ func (db *DB) RequeueOrphans(ctx context.Context, now time.Time, grace, stuck ti
 			return nil
 		}
 		for _, id := range ids {
-			if err := enqueue(ctx, q, tx, id); err != nil {
-				return err
-			}
+			rec.Job(id)
 			stale, err := tx.QueryContext(ctx, `SELECT id FROM river_job WHERE kind = ? AND state = 'running'
 				AND json_extract(args, '$.run_id') = ?`, kind, id)
 			if err != nil {
@@ -380,12 +373,12 @@ func (db *DB) PendingRunJobs(ctx context.Context) ([]string, error) {
 // Only the owner is checked, not the lease's expiry: another executor
 // takes an expired lease through AcquireRun, after which this owner's
 // writes are refused.
-func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx *sql.Tx, uid string) error) error {
+func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx *sql.Tx, rec *sqlstore.Recorder, uid string) error) error {
 	uid, ok := sqlstore.ParseID(id)
 	if !ok {
 		return sqlstore.RunNotFound(id)
 	}
-	return db.change(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		var holder sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT lease_owner FROM runs WHERE id = ?`, uid).Scan(&holder)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -397,15 +390,8 @@ func (db *DB) withLease(ctx context.Context, id, owner string, fn func(tx *sql.T
 		if holder.String != owner || owner == "" || owner == sqlstore.RequeueOwner {
 			return sqlstore.LeaseLost(id, owner)
 		}
-		return fn(tx, uid)
+		return fn(tx, rec, uid)
 	})
-}
-
-func enqueue(ctx context.Context, q *queue.Queue[*sql.Tx], tx *sql.Tx, runID string) error {
-	if err := q.EnqueueTx(ctx, tx, runID); err != nil {
-		return translate(err)
-	}
-	return nil
 }
 
 // findRun reads the one run cond (on runs' columns) selects, with its

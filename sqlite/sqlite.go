@@ -172,9 +172,9 @@ func (db *DB) Ready(ctx context.Context) error {
 }
 
 // withTx runs fn in one write transaction, committed when fn returns nil
-// and rolled back otherwise. Every state change of the store goes through
-// here, so that an event row (outbox) and a durable job can later be
-// written in the same transaction as the change they belong to.
+// and rolled back otherwise. State changes go through change, which adds
+// the recorder; withTx alone is for the store's housekeeping (migrations,
+// sequencing and pruning), which records nothing.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -187,19 +187,38 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return translate(tx.Commit())
 }
 
-// change is withTx for a change of the store's state, which writes an
-// event: once committed, the commit hook hears of it.
-func (db *DB) change(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if err := db.withTx(ctx, fn); err != nil {
+// change runs fn, one change of the store's state, in one write
+// transaction with a recorder: what fn records on it (the change's events,
+// the jobs of the runs it enqueues) is written in the same transaction
+// just before it commits, and not at all when fn or a write fails. Every
+// state change goes through here. Once a change that recorded events is
+// committed, the commit hook hears of it.
+func (db *DB) change(ctx context.Context, fn func(tx *sql.Tx, rec *sqlstore.Recorder) error) error {
+	var rec sqlstore.Recorder
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx, &rec); err != nil {
+			return err
+		}
+		return rec.Flush(ctx, sink{db: db, tx: tx})
+	})
+	if err != nil {
 		return err
 	}
-	if fn := db.onCommit.Load(); fn != nil {
+	if fn := db.onCommit.Load(); fn != nil && len(rec.Events()) > 0 {
 		(*fn)()
 	}
 	return nil
 }
 
-// OnCommit sets fn to be called after every committed change that wrote
+// Record runs fn as a change of its own: what fn records on rec is written
+// in one transaction, or nothing is when fn or a write fails. It is the
+// seam through which the conformance suite (storetest) proves that of the
+// store's changes.
+func (db *DB) Record(ctx context.Context, fn func(rec *sqlstore.Recorder) error) error {
+	return db.change(ctx, func(_ *sql.Tx, rec *sqlstore.Recorder) error { return fn(rec) })
+}
+
+// OnCommit sets fn to be called after every committed change that recorded
 // an event: the event hub's cue to sequence and deliver it. fn must not
 // block.
 func (db *DB) OnCommit(fn func()) { db.onCommit.Store(&fn) }

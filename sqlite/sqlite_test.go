@@ -54,7 +54,7 @@ func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := open(t, dir)
-	// Back to version 1 by hand, the inverse of 0002 to 0006.
+	// Back to version 1 by hand, the inverse of 0002 to 0007.
 	for _, stmt := range []string{
 		`DROP TABLE workflow_revisions`,
 		`DROP TABLE event_sequence`,

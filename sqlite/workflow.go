@@ -48,7 +48,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	}
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
-	err = db.change(ctx, func(tx *sql.Tx) error { return insertWorkflow(ctx, tx, &row) })
+	err = db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error { return insertWorkflow(ctx, tx, rec, &row) })
 	if platform.ErrorCode(err) == platform.ECONFLICT {
 		return platform.Errorf(platform.ECONFLICT, "a workflow named %q already exists in namespace %q", row.Name, row.Namespace)
 	}
@@ -59,9 +59,9 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	return nil
 }
 
-// insertWorkflow writes a new workflow, its first revision and its
-// workflow.created event.
-func insertWorkflow(ctx context.Context, tx *sql.Tx, w *platform.Workflow) error {
+// insertWorkflow writes a new workflow and its first revision, and records
+// its workflow.created event.
+func insertWorkflow(ctx context.Context, tx *sql.Tx, rec *sqlstore.Recorder, w *platform.Workflow) error {
 	format, body := manifestArgs(w.Manifest)
 	_, err := tx.ExecContext(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -73,7 +73,8 @@ func insertWorkflow(ctx context.Context, tx *sql.Tx, w *platform.Workflow) error
 	if err := insertRevision(ctx, tx, w); err != nil {
 		return err
 	}
-	return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowCreated, w, w.UpdatedAt))
+	rec.Event(platform.WorkflowEvent(platform.EventWorkflowCreated, w, w.UpdatedAt))
+	return nil
 }
 
 // insertRevision keeps w, as it now is, as its revision w.Revision.
@@ -97,7 +98,7 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 		row.Namespace = platform.DefaultNamespace
 	}
 	var change platform.WorkflowChange
-	err := db.change(ctx, func(tx *sql.Tx) error {
+	err := db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		cur, err := scanWorkflow(tx.QueryRowContext(ctx, `SELECT `+workflowColumns+`, `+manifestColumns+`
 			FROM workflows WHERE namespace = ? AND name = ?`, row.Namespace, row.Name), true)
 		switch {
@@ -120,7 +121,7 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 			}
 			row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
 			change = platform.WorkflowCreated
-			return insertWorkflow(ctx, tx, &row)
+			return insertWorkflow(ctx, tx, rec, &row)
 		case sqlstore.SameWorkflow(cur, &row):
 			row, change = *cur, platform.WorkflowUnchanged
 			return nil
@@ -137,7 +138,8 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 		if err := insertRevision(ctx, tx, &row); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowUpdated, &row, now))
+		rec.Event(platform.WorkflowEvent(platform.EventWorkflowUpdated, &row, now))
+		return nil
 	})
 	if err != nil {
 		return "", err
@@ -285,7 +287,7 @@ func (db *DB) ListWorkflows(ctx context.Context, f platform.WorkflowFilter) (pla
 
 // DeleteWorkflow removes one workflow.
 func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
-	return db.change(ctx, func(tx *sql.Tx) error {
+	return db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		cond, arg := workflowByRef(ref)
 		w := platform.Workflow{Namespace: namespace}
 		err := tx.QueryRowContext(ctx, `DELETE FROM workflows WHERE namespace = ? AND `+cond+` RETURNING id, name, version`,
@@ -296,7 +298,8 @@ func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 		if err != nil {
 			return translate(err)
 		}
-		return insertEvent(ctx, tx, platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
+		rec.Event(platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
+		return nil
 	})
 }
 

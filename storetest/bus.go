@@ -38,6 +38,7 @@ func RunBus(t *testing.T, newBus func(t *testing.T, key string) platform.EventBu
 			}
 			first := got[0]
 			if first.Type != "agent.registered" || first.Agent != "scout" || first.RunID != "0190b1b2-0000-7000-8000-000000000001" ||
+				first.Namespace != "team-a" ||
 				!first.Time.Equal(time.Date(2026, 11, 26, 1, 2, 3, 4000, time.UTC)) || !sameJSON(first.Data, json.RawMessage(`{"n":1}`)) {
 				t.Fatalf("subscriber %s got %+v", name, first)
 			}
@@ -107,7 +108,8 @@ func ids(es []platform.Event) []int64 {
 
 func busEvent(id int64) platform.Event {
 	return platform.Event{ID: id, Type: "agent.registered", Time: time.Date(2026, 11, 26, 1, 2, 3, 4000, time.UTC),
-		Agent: "scout", RunID: "0190b1b2-0000-7000-8000-000000000001", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, id))}
+		Agent: "scout", RunID: "0190b1b2-0000-7000-8000-000000000001", Namespace: "team-a",
+		Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, id))}
 }
 
 type listener struct {

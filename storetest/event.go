@@ -368,6 +368,6 @@ func types(es []platform.Event) string {
 func sameEvents(a, b []platform.Event) bool {
 	return slices.EqualFunc(a, b, func(x, y platform.Event) bool {
 		return x.ID == y.ID && x.Type == y.Type && x.Time.Equal(y.Time) && x.Agent == y.Agent &&
-			x.RunID == y.RunID && sameJSON(x.Data, y.Data)
+			x.RunID == y.RunID && x.Namespace == y.Namespace && sameJSON(x.Data, y.Data)
 	})
 }

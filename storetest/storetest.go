@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 	"github.com/ossa-platform/platform/queue"
 )
 
@@ -33,6 +34,10 @@ type Store interface {
 	// StartQueue starts executing runs with cfg.Executor until the store
 	// closes.
 	StartQueue(ctx context.Context, cfg queue.Config) error
+	// Record runs fn as one change of the store's, through the recorder
+	// all its changes record their events and jobs on: the suite's way to
+	// see that what a change recorded commits with it, or not at all.
+	Record(ctx context.Context, fn func(rec *sqlstore.Recorder) error) error
 }
 
 // Run runs the whole suite. newStore returns a fresh, empty store; it is
@@ -47,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Queue", func(t *testing.T) { runQueue(t, newStore) })
 	t.Run("Prune", func(t *testing.T) { runPrune(t, newStore) })
 	t.Run("Events", func(t *testing.T) { runEvents(t, newStore) })
+	t.Run("EventNamespaces", func(t *testing.T) { runEventNamespaces(t, newStore) })
+	t.Run("Recorder", func(t *testing.T) { runRecorder(t, newStore) })
 	t.Run("CountRuns", func(t *testing.T) { runCountRuns(t, newStore) })
 	t.Run("RunEventData", func(t *testing.T) { runRunEventData(t, newStore) })
 	t.Run("Health", func(t *testing.T) {

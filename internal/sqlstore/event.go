@@ -8,12 +8,19 @@ import (
 )
 
 // EventColumns are the columns an event is read from, in Event's order.
-const EventColumns = `id, type, time, agent, run_id, data`
+const EventColumns = `id, type, time, agent, run_id, data, namespace`
 
 // EventWhere returns the condition on the events table that selects what q
 // selects, with arg turning each value into a placeholder ("$1" or "?").
 func EventWhere(q platform.EventQuery, arg func(any) string) string {
 	where := "id > " + arg(q.After)
+	if len(q.Namespaces) > 0 {
+		in := make([]string, len(q.Namespaces))
+		for i, ns := range q.Namespaces {
+			in[i] = arg(ns)
+		}
+		where += " AND namespace IN (" + strings.Join(in, ", ") + ")"
+	}
 	if len(q.Channels) == 0 || slices.ContainsFunc(q.Channels, platform.Channel.All) {
 		return where
 	}

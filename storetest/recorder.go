@@ -1,0 +1,147 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
+)
+
+// runRecorder checks the recorder every change writes its events and jobs
+// through: what a change recorded commits with it, or vanishes with it
+// when the change fails, whether its own function failed or the database
+// refused one of its writes.
+func runRecorder(t *testing.T, newStore func(t *testing.T) Store) {
+	ctx := context.Background()
+	ns := platform.DefaultNamespace
+	const runID = "0190b1b2-0000-7000-8000-0000000000aa"
+	recorded := func(typ string) platform.Event {
+		e := platform.NewEvent(typ, time.Now(), map[string]string{"name": "recorded"})
+		e.Agent, e.Namespace = "recorded", "team-a"
+		return e
+	}
+	nothingLeft := func(t *testing.T, s Store) {
+		t.Helper()
+		if got := sequence(t, s); len(got) != 0 {
+			t.Fatalf("a failed change left events: %s", types(got))
+		}
+		if jobs := pending(t, s); len(jobs) != 0 {
+			t.Fatalf("a failed change left jobs: %v", jobs)
+		}
+	}
+
+	t.Run("FailedChangeLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		boom := errors.New("boom")
+		err := s.Record(ctx, func(rec *sqlstore.Recorder) error {
+			rec.Event(recorded(platform.EventAgentRegistered))
+			rec.Job(runID)
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Record = %v, want boom", err)
+		}
+		nothingLeft(t, s)
+	})
+
+	t.Run("RefusedWriteLeavesNothing", func(t *testing.T) {
+		// The database refuses the second event, which is not JSON: the
+		// job and the first event, written before it, go too.
+		t.Parallel()
+		s := newStore(t)
+		err := s.Record(ctx, func(rec *sqlstore.Recorder) error {
+			rec.Job(runID)
+			rec.Event(recorded(platform.EventAgentRegistered))
+			bad := recorded(platform.EventAgentUpdated)
+			bad.Data = json.RawMessage(`{"not json`)
+			rec.Event(bad)
+			return nil
+		})
+		if err == nil {
+			t.Fatal("Record wrote an event whose data is not JSON")
+		}
+		nothingLeft(t, s)
+	})
+
+	t.Run("RefusedChangesLeaveNothing", func(t *testing.T) {
+		// Changes the database refuses (a name taken) or whose function
+		// fails, made through the store's own methods.
+		t.Parallel()
+		s := newStore(t)
+		create(t, s, NewAgent("taken"))
+		create(t, s, NewAgent("free"))
+		createWorkflow(t, s, NewWorkflow("taken"))
+		base := sequence(t, s)
+		boom := errors.New("boom")
+		dup := NewAgent("taken")
+		dup.Normalize()
+		fails := map[string]error{
+			"CreateAgent of a taken name": s.CreateAgent(ctx, dup),
+			"UpdateAgent onto a taken name": func() error {
+				_, err := s.UpdateAgent(ctx, ns, "free", func(a *platform.Agent) error { a.Name = "taken"; return nil })
+				return err
+			}(),
+			"UpdateAgent whose update fails": func() error {
+				_, err := s.UpdateAgent(ctx, ns, "free", func(a *platform.Agent) error { a.Version = "9"; return boom })
+				return err
+			}(),
+			"CreateWorkflow of a taken name": s.CreateWorkflow(ctx, NewWorkflow("taken")),
+			"PutWorkflow whose check fails": func() error {
+				_, err := s.PutWorkflow(ctx, NewWorkflow("new"), func(*platform.Workflow) error { return boom })
+				return err
+			}(),
+		}
+		for name, err := range fails {
+			if err == nil {
+				t.Errorf("%s succeeded", name)
+			}
+		}
+		nothingLeft(t, s)
+		if last, err := s.LastEventID(ctx); err != nil || last != int64(len(base)) {
+			t.Fatalf("LastEventID = %d, %v; want %d", last, err, len(base))
+		}
+	})
+
+	t.Run("CommittedWithTheChange", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		want := recorded(platform.EventAgentRegistered)
+		if err := s.Record(ctx, func(rec *sqlstore.Recorder) error {
+			rec.Event(want)
+			rec.Job(runID)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got := sequence(t, s)
+		if len(got) != 1 || got[0].Type != want.Type || got[0].Namespace != "team-a" || got[0].Agent != "recorded" ||
+			!got[0].Time.Equal(want.Time) || !sameJSON(got[0].Data, want.Data) {
+			t.Fatalf("sequenced %+v, want %+v", got, want)
+		}
+		if jobs := pending(t, s); !slices.Equal(jobs, []string{runID}) {
+			t.Fatalf("pending jobs %v, want %v", jobs, []string{runID})
+		}
+		// A run's event and job commit with the run.
+		r := createRun(t, s, NewRun("digest"))
+		got = sequence(t, s)
+		if len(got) != 1 || got[0].Type != platform.EventRunQueued || got[0].RunID != r.ID {
+			t.Fatalf("CreateRun sequenced %s", types(got))
+		}
+		if jobs := pending(t, s); !slices.Equal(jobs, []string{runID, r.ID}) {
+			t.Fatalf("pending jobs %v after CreateRun, want %v", jobs, []string{runID, r.ID})
+		}
+		// A change that records nothing succeeds and records nothing.
+		if err := s.Record(ctx, func(*sqlstore.Recorder) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got := sequence(t, s); len(got) != 0 {
+			t.Fatalf("an empty change wrote %s", types(got))
+		}
+	})
+}
