@@ -10,7 +10,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/events"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 	"github.com/ossa-platform/platform/sqlite"
 	"github.com/ossa-platform/platform/storetest"
 )
@@ -52,7 +52,7 @@ func deliveredIDs(ds []events.Delivery) []int64 {
 // only their events, live and replayed; one made for none takes all.
 func TestSubscriberNamespaces(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	h := startHub(t, db, events.Config{PollInterval: time.Hour})
 	const team = "team-a"
 	all := namespaced(t, h)
