@@ -211,7 +211,8 @@ func checkEndpoint(s string) string {
 	return ""
 }
 
-// AgentFilter selects agents. Zero fields match everything.
+// AgentFilter selects agents. Zero fields match everything but Namespace,
+// which is one namespace, or AllNamespaces.
 type AgentFilter struct {
 	Namespace  string
 	Type       AgentType
