@@ -510,6 +510,12 @@ func TestTenancyWithoutAuthentication(t *testing.T) {
 	}
 	resp, b = g.do(t, "GET", "/api/v1/agents", "", nil, ohttp.NamespaceHeader, "Bad")
 	problemNaming(t, resp, b, 400, ohttp.NamespaceHeader, []string{ohttp.NamespaceHeader})
+	// The probes act as nobody: no header of the request fails them.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, b := g.do(t, "GET", path, "", nil, ohttp.NamespaceHeader, "Bad"); resp.StatusCode != 200 {
+			t.Errorf("%s with a bad namespace: %d %s", path, resp.StatusCode, b)
+		}
+	}
 }
 
 // TestAuthenticatorFailures checks the answers to a request the
