@@ -10,7 +10,9 @@ import (
 	"time"
 )
 
-// DefaultNamespace holds every agent until multi-tenancy arrives.
+// DefaultNamespace is the namespace a request acts in while authentication
+// is off and it names none (see AllowAll), and the namespace of what a
+// store is given without one.
 const DefaultNamespace = "default"
 
 // AgentType is the role an agent plays, as the guide names them.
@@ -211,7 +213,8 @@ func checkEndpoint(s string) string {
 	return ""
 }
 
-// AgentFilter selects agents. Zero fields match everything.
+// AgentFilter selects agents. Zero fields match everything but Namespace,
+// which is one namespace, or AllNamespaces.
 type AgentFilter struct {
 	Namespace  string
 	Type       AgentType

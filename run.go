@@ -138,13 +138,14 @@ type RunStore interface {
 	// once; a running one gets CancelRequested and its executor stops it.
 	// A finished run is returned unchanged.
 	CancelRun(ctx context.Context, namespace, id string) (*Run, error)
-	// CountRuns counts the namespace's unfinished runs, for metrics read
-	// at every scrape: it reads an index and at most one run, so it stays
-	// cheap on a big runs table.
+	// CountRuns counts the namespace's unfinished runs, or every
+	// namespace's with AllNamespaces, for metrics read at every scrape: it
+	// reads the index entries of unfinished runs and at most one run, so
+	// it stays cheap on a big runs table.
 	CountRuns(ctx context.Context, namespace string) (RunCounts, error)
 }
 
-// RunCounts are the unfinished runs of a namespace.
+// RunCounts are the unfinished runs of a namespace, or of all.
 type RunCounts struct {
 	Queued, Running int
 	// OldestQueued is when the oldest queued run (the one with the

@@ -205,8 +205,7 @@ func (e *Engine) probeLoop(ctx context.Context) {
 }
 
 func (e *Engine) probeAll(ctx context.Context) {
-	// Every agent lives in the default namespace until multi-tenancy arrives.
-	agents, err := listAll(ctx, e.cfg.Agents, platform.AgentFilter{Namespace: platform.DefaultNamespace, Status: platform.AgentActive})
+	agents, err := listAll(ctx, e.cfg.Agents, platform.AgentFilter{Namespace: platform.AllNamespaces, Status: platform.AgentActive})
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("list agents to probe", "error", err.Error())

@@ -128,6 +128,7 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	a.Namespace = namespace(r)
 	if err := s.Agents.CreateAgent(r.Context(), a); err != nil {
 		return err
 	}
@@ -205,7 +206,7 @@ var agentListParams = []string{"type", "capability", "status", "label", "limit",
 
 // handleAgentList handles "GET /api/v1/agents".
 func (s *Server) handleAgentList(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseAgentFilter(r.URL.Query())
+	f, err := parseAgentFilter(namespace(r), r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -216,8 +217,8 @@ func (s *Server) handleAgentList(w http.ResponseWriter, r *http.Request) error {
 	return writePage(w, page.Items, page.Next)
 }
 
-func parseAgentFilter(q url.Values) (platform.AgentFilter, error) {
-	f := platform.AgentFilter{Namespace: platform.DefaultNamespace}
+func parseAgentFilter(ns string, q url.Values) (platform.AgentFilter, error) {
+	f := platform.AgentFilter{Namespace: ns}
 	var p platform.Problems
 	var unknown []string
 	for k := range q {
@@ -331,7 +332,7 @@ func decodeCursor(c string) (string, bool) {
 
 // handleAgentGet handles "GET /api/v1/agents/{ref}"; ref is an ID or a name.
 func (s *Server) handleAgentGet(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.Agents.FindAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"))
+	a, err := s.Agents.FindAgent(r.Context(), namespace(r), r.PathValue("ref"))
 	if err != nil {
 		return err
 	}
@@ -350,7 +351,7 @@ func (s *Server) handleAgentReplace(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	replacement := inputOf(in)
-	a, err := s.Agents.UpdateAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"), func(a *platform.Agent) error {
+	a, err := s.Agents.UpdateAgent(r.Context(), namespace(r), r.PathValue("ref"), func(a *platform.Agent) error {
 		replacement.apply(a)
 		return nil
 	})
@@ -378,7 +379,7 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := decodeObject(body, &AgentInput{}); err != nil {
 		return err
 	}
-	a, err := s.Agents.UpdateAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"), func(a *platform.Agent) error {
+	a, err := s.Agents.UpdateAgent(r.Context(), namespace(r), r.PathValue("ref"), func(a *platform.Agent) error {
 		current, err := json.Marshal(inputOf(a))
 		if err != nil {
 			return err
@@ -426,7 +427,7 @@ func mergePatch(target, patch map[string]any) map[string]any {
 
 // handleAgentDelete handles "DELETE /api/v1/agents/{ref}".
 func (s *Server) handleAgentDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Agents.DeleteAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref")); err != nil {
+	if err := s.Agents.DeleteAgent(r.Context(), namespace(r), r.PathValue("ref")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

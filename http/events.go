@@ -105,7 +105,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	end := s.longLived(r)
 	s.metrics.wsConnections.Inc()
 	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{},
-		pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
+		sees: principal(r).SeesEvent, pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
 	// The connection outlives the request: the handler returns, giving
 	// back its goroutine and stack, and two goroutines of the
 	// connection's own serve it.
@@ -224,6 +224,9 @@ type wsConn struct {
 	requests chan WSMessage
 	// subs are the subscribed channels by name.
 	subs map[string]*wsSub
+	// sees says which events the connection's principal may receive: those
+	// of the namespaces it sees.
+	sees func(*platform.Event) bool
 	// stop ends the connection: it cancels its context and wakes the
 	// writer.
 	stop func()
@@ -311,8 +314,8 @@ func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
 			if !looked || d.Subscription != name {
 				name, sub, looked = d.Subscription, ws.subs[d.Subscription], true
 			}
-			if sub == nil || d.Event.ID <= sub.last {
-				continue // unsubscribed since, or replayed already
+			if sub == nil || d.Event.ID <= sub.last || !ws.sees(d.Event) {
+				continue // unsubscribed since, replayed already, or not the principal's to see
 			}
 			sub.last = d.Event.ID
 			if err := ws.sendEvent(sub, d.Event, d.JSON); err != nil {
@@ -400,6 +403,9 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 		}
 		sub.last = max(*m.Since, start)
 		err = ws.hub.Replay(ctx, chans, *m.Since, start, func(e *platform.Event) error {
+			if !ws.sees(e) {
+				return nil
+			}
 			return ws.sendEvent(sub, e, nil)
 		})
 		if err != nil && ctx.Err() == nil {
@@ -518,7 +524,7 @@ func (s *Server) handleRunEventStream(w http.ResponseWriter, r *http.Request) er
 	if len(p) > 0 {
 		return &platform.Error{Code: platform.EBADREQUEST, Message: "the event stream request is not valid", Fields: p}
 	}
-	run, err := s.Runs.FindRun(r.Context(), platform.DefaultNamespace, r.PathValue("id"))
+	run, err := s.Runs.FindRun(r.Context(), namespace(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -557,8 +563,10 @@ func resumeFrom(r *http.Request, p *platform.Problems, def int64) int64 {
 
 // streamSSE writes the events of chans after since, then live ones, as
 // text/event-stream until the client leaves, the subscriber ends, or stop
-// says an event was the last.
+// says an event was the last; only the events of the namespaces the
+// request's principal sees.
 func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platform.Channel, since int64, stop func(*platform.Event) bool) error {
+	sees := principal(r).SeesEvent
 	sub, err := s.Events.NewSubscriber()
 	if err != nil {
 		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
@@ -614,8 +622,11 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 		}
 	}()
 	err = sub.Stream(ctx, "sse", chans, since, func(e *platform.Event, encoded []byte) error {
+		if !sees(e) {
+			return nil
+		}
 		return write(sseFrame(e, encoded))
-	}, flush, stop)
+	}, flush, func(e *platform.Event) bool { return sees(e) && stop(e) })
 	if errors.Is(err, events.ErrSlow) || errors.Is(err, events.ErrClosed) {
 		// The client reconnects with Last-Event-ID and loses nothing.
 		if write([]byte(": "+err.Error()+"\n\n")) == nil {

@@ -43,7 +43,7 @@ func (s *Server) handleAgentExecute(w http.ResponseWriter, r *http.Request) erro
 		return &platform.Error{Code: platform.EBADREQUEST, Message: "the Idempotency-Key header is too long",
 			Fields: []platform.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 characters"}}}
 	}
-	ex, err := s.Orchestrator.Execute(r.Context(), platform.DefaultNamespace, r.PathValue("ref"), req)
+	ex, err := s.Orchestrator.Execute(r.Context(), namespace(r), r.PathValue("ref"), req)
 	if err != nil {
 		return err
 	}

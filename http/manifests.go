@@ -129,7 +129,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) error {
 // manifest the agent was registered from, verbatim in its own format, or
 // converted when Accept asks for the other one.
 func (s *Server) handleAgentManifest(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.Agents.FindAgent(r.Context(), platform.DefaultNamespace, r.PathValue("ref"))
+	a, err := s.Agents.FindAgent(r.Context(), namespace(r), r.PathValue("ref"))
 	if err != nil {
 		return err
 	}

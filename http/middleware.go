@@ -27,6 +27,9 @@ type requestInfo struct {
 	start  time.Time
 	// longLived is set by Server.longLived.
 	longLived bool
+	// principal is who the authenticate layer found is calling; nil until
+	// then, and on the routes that ask nobody (publicPaths).
+	principal *platform.Principal
 }
 
 // routeLabel is the request's route for logs and metrics: its pattern, or
@@ -96,9 +99,12 @@ func logger(r *http.Request) *slog.Logger {
 
 // middleware wraps the router in the layers every request passes, outermost
 // first: request ID, access log and metrics, panic recovery, security
-// headers, CORS, rate limiting.
+// headers, CORS, rate limiting, authentication. Preflights are answered
+// before authentication (browsers send them without credentials), and
+// requests are limited before it, so that guessing credentials is too.
 func (s *Server) middleware(next http.Handler) http.Handler {
-	h := s.rateLimit(next)
+	h := s.authenticate(next)
+	h = s.rateLimit(h)
 	h = s.cors(h)
 	h = securityHeaders(h)
 	h = recoverPanics(h)
@@ -128,7 +134,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				level = slog.LevelError
 			}
 			// Only the path: query strings and headers may carry secrets.
-			info.logger.LogAttrs(r.Context(), level, "request",
+			attrs := []slog.Attr{
 				slog.String("method", logMethod(r.Method)),
 				slog.String("route", route),
 				slog.String("path", r.URL.Path),
@@ -136,7 +142,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 				slog.Int64("bytes", rec.bytes),
 				slog.String("remote", r.RemoteAddr),
-			)
+			}
+			if p := info.principal; p != nil {
+				attrs = append(attrs, slog.String("principal", string(p.Kind)+":"+p.Subject), slog.String("namespace", p.Namespace))
+			}
+			info.logger.LogAttrs(r.Context(), level, "request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -238,7 +248,7 @@ func securityHeaders(next http.Handler) http.Handler {
 // CORS lists.
 var (
 	corsMethods        = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-	corsAllowHeaders   = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, X-Request-ID"
+	corsAllowHeaders   = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, X-OSSA-Namespace, X-Request-ID"
 	corsExposedHeaders = "ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID"
 )
 
@@ -285,6 +295,83 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// NamespaceHeader names the namespace a request acts in, when it is not
+// the caller's own: one of the namespaces its principal sees.
+const NamespaceHeader = "X-OSSA-Namespace"
+
+// publicPaths are the probes, which act as no principal, so that nothing
+// of a request fails them: a kubelet or a load balancer calls them without
+// credentials.
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true}
+
+// authenticate establishes the request's principal and puts it in the
+// request's context, where every handler takes its namespace from (see
+// principal): the Authenticator's, or platform.AllowAll without one,
+// narrowed to the namespace X-OSSA-Namespace names. A request the
+// Authenticator refuses, or that names a namespace its principal does not
+// see, goes no further.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if publicPaths[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.principalOf(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if info := infoFrom(r.Context()); info != nil {
+			info.principal = p
+		}
+		next.ServeHTTP(w, r.WithContext(platform.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// principalOf is the principal r acts as.
+func (s *Server) principalOf(r *http.Request) (*platform.Principal, error) {
+	p := platform.AllowAll()
+	if s.Authenticator != nil {
+		var err error
+		if p, err = s.Authenticator.Authenticate(r); err != nil {
+			return nil, err
+		}
+		if p == nil {
+			return nil, platform.Errorf(platform.EUNAUTHORIZED, "the request's credentials name no caller")
+		}
+		if err := p.Validate(); err != nil {
+			// %v, not %w: the caller did nothing wrong, so this is a 500.
+			return nil, fmt.Errorf("the authenticator returned a principal that cannot be used: %v", err)
+		}
+	}
+	values := r.Header.Values(NamespaceHeader)
+	if len(values) == 0 {
+		return p, nil
+	}
+	ns := strings.TrimSpace(values[0])
+	if len(values) > 1 || !platform.ValidNamespace(ns) {
+		return nil, &platform.Error{Code: platform.EBADREQUEST, Message: "the " + NamespaceHeader + " header is not valid",
+			Fields: []platform.FieldError{{Field: NamespaceHeader,
+				Message: "must be one namespace: a DNS-1123 label of at most 63 lower-case letters, digits and '-'"}}}
+	}
+	return p.In(ns)
+}
+
+// principal is the request's principal, which authenticate put in its
+// context. Every route but the probes runs behind authenticate, so a
+// request without one is a bug in the gateway: it fails (a 500), rather
+// than act in a namespace nobody chose.
+func principal(r *http.Request) *platform.Principal {
+	p := platform.PrincipalFrom(r.Context())
+	if p == nil {
+		panic("http: " + r.URL.Path + " reached a handler without a principal")
+	}
+	return p
+}
+
+// namespace is the namespace the request acts in: its principal's.
+func namespace(r *http.Request) string { return principal(r).Namespace }
 
 // unlimitedPaths are never rate-limited: probes and scrapes must not fail
 // because a client is noisy.

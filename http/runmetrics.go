@@ -175,7 +175,7 @@ func (c *runCollector) Describe(ch chan<- *prometheus.Desc) { ch <- runsDesc; ch
 func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := c.runs.CountRuns(ctx, platform.DefaultNamespace)
+	counts, err := c.runs.CountRuns(ctx, platform.AllNamespaces)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(runsDesc, err)
 		ch <- prometheus.NewInvalidMetric(queueAgeDesc, err)

@@ -99,11 +99,12 @@ func (s *Server) handleOrchestrate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	wf, agents, params, err := s.decodeOrchestrate(r.Context(), body)
+	ns := namespace(r)
+	wf, agents, params, err := s.decodeOrchestrate(r.Context(), ns, body)
 	if err != nil {
 		return err
 	}
-	run, err := s.Orchestrator.NewRun(r.Context(), platform.DefaultNamespace, wf, agents, params)
+	run, err := s.Orchestrator.NewRun(r.Context(), ns, wf, agents, params)
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func (s *Server) handleOrchestrate(w http.ResponseWriter, r *http.Request) error
 	defer s.longLived(r)()
 	// The run exists now: a failed wait must not hide its ID behind an
 	// error, so the caller gets it as it was created.
-	if waited, err := s.awaitRun(r.Context(), run.ID, wait); err != nil {
+	if waited, err := s.awaitRun(r.Context(), ns, run.ID, wait); err != nil {
 		logger(r).WarnContext(r.Context(), "waiting for a run", slog.String("run", run.ID), slog.String("error", err.Error()))
 	} else {
 		run = waited
@@ -148,9 +149,10 @@ func parseWait(q url.Values) (time.Duration, error) {
 }
 
 // decodeOrchestrate reads an orchestrate body and returns the workflow to
-// run, stored or inline, with the agents and parameters. Every problem
-// with the body, including an inline manifest's, is reported at once.
-func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.Workflow, []string, json.RawMessage, error) {
+// run, stored in namespace ns or inline, with the agents and parameters.
+// Every problem with the body, including an inline manifest's, is reported
+// at once.
+func (s *Server) decodeOrchestrate(ctx context.Context, ns string, body []byte) (*platform.Workflow, []string, json.RawMessage, error) {
 	var in orchestrateBody
 	present, problems, err := decodeObject(body, &in)
 	if err != nil {
@@ -189,7 +191,7 @@ func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.
 			problems.Add("/workflow", "must be a workflow's name or ID, not empty")
 		}
 	case raw[0] == '{':
-		inline, manifestErr, err = inlineWorkflow(body)
+		inline, manifestErr, err = inlineWorkflow(ns, body)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -212,13 +214,13 @@ func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.
 		return inline, in.Agents, params, nil
 	}
 	if revision > 0 {
-		rev, err := s.Workflows.FindWorkflowRevision(ctx, platform.DefaultNamespace, ref, revision)
+		rev, err := s.Workflows.FindWorkflowRevision(ctx, ns, ref, revision)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		return rev.Workflow(platform.DefaultNamespace), in.Agents, params, nil
+		return rev.Workflow(ns), in.Agents, params, nil
 	}
-	wf, err := s.Workflows.FindWorkflow(ctx, platform.DefaultNamespace, ref)
+	wf, err := s.Workflows.FindWorkflow(ctx, ns, ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -227,10 +229,11 @@ func (s *Server) decodeOrchestrate(ctx context.Context, body []byte) (*platform.
 
 // inlineWorkflow validates the manifest in the workflow member of body as
 // POST /api/v1/workflows would, but names problems by their pointer in the
-// whole body (/workflow/spec/...) and locates them in it. An invalid
-// manifest is returned as an *platform.Error, not as err, so that it can
-// join the body's other problems.
-func inlineWorkflow(body []byte) (*platform.Workflow, *platform.Error, error) {
+// whole body (/workflow/spec/...) and locates them in it, and returns the
+// workflow, of namespace ns. An invalid manifest is returned as an
+// *platform.Error, not as err, so that it can join the body's other
+// problems.
+func inlineWorkflow(ns string, body []byte) (*platform.Workflow, *platform.Error, error) {
 	// The body already decoded as JSON, which YAML reads too.
 	docs, err := manifest.Parse("request", body)
 	if err != nil {
@@ -256,17 +259,17 @@ func inlineWorkflow(body []byte) (*platform.Workflow, *platform.Error, error) {
 		return nil, nil, err
 	}
 	m := v.(*manifest.Workflow)
-	return &platform.Workflow{Namespace: platform.DefaultNamespace, Name: m.Metadata.Name, Version: m.Metadata.Version,
+	return &platform.Workflow{Namespace: ns, Name: m.Metadata.Name, Version: m.Metadata.Version,
 		Description: m.Metadata.Description, APIVersion: doc.APIVersion(), Definition: def}, nil, nil
 }
 
-// awaitRun polls the run until it is over, the wait passes or the client
-// goes away, and returns it as it then is.
-func (s *Server) awaitRun(ctx context.Context, id string, wait time.Duration) (*platform.Run, error) {
+// awaitRun polls the run of namespace ns until it is over, the wait passes
+// or the client goes away, and returns it as it then is.
+func (s *Server) awaitRun(ctx context.Context, ns, id string, wait time.Duration) (*platform.Run, error) {
 	deadline := time.Now().Add(wait)
 	delay := firstPoll
 	for {
-		run, err := s.Runs.FindRun(ctx, platform.DefaultNamespace, id)
+		run, err := s.Runs.FindRun(ctx, ns, id)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +304,7 @@ func (s *Server) handleRunList(w http.ResponseWriter, r *http.Request) error {
 	if err := onlyParams(q, runListParams...); err != nil {
 		return err
 	}
-	f := platform.RunFilter{Namespace: platform.DefaultNamespace, Workflow: q.Get("workflow")}
+	f := platform.RunFilter{Namespace: namespace(r), Workflow: q.Get("workflow")}
 	var p platform.Problems
 	if v := q.Get("status"); v != "" {
 		f.Status = platform.RunStatus(v)
@@ -325,7 +328,7 @@ func (s *Server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
 	if err := s.orchestrationReady(); err != nil {
 		return err
 	}
-	run, err := s.Runs.FindRun(r.Context(), platform.DefaultNamespace, r.PathValue("id"))
+	run, err := s.Runs.FindRun(r.Context(), namespace(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -344,7 +347,7 @@ func (s *Server) handleRunCancel(w http.ResponseWriter, r *http.Request) error {
 	if err := onlyParams(r.URL.Query()); err != nil {
 		return err
 	}
-	run, err := s.Runs.CancelRun(r.Context(), platform.DefaultNamespace, r.PathValue("id"))
+	run, err := s.Runs.CancelRun(r.Context(), namespace(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,9 @@ type Server struct {
 	Redis, Vector Pinger
 	// Limiter rate-limits requests per client; nil disables limiting.
 	Limiter platform.RateLimiter
+	// Authenticator tells who calls each request; nil means authentication
+	// is off, and every request is platform.AllowAll's.
+	Authenticator Authenticator
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
 	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
@@ -78,6 +81,24 @@ type Server struct {
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
+
+// Authenticator establishes the principal of a request from its
+// credentials: the seam API keys and OpenID Connect plug into. It is asked
+// once per request, on every route but the probes (/healthz, /readyz),
+// before the route's handler runs.
+type Authenticator interface {
+	// Authenticate returns the principal r's credentials prove, acting in
+	// its own namespace (a request names another in X-OSSA-Namespace), or
+	// the error to answer with: EUNAUTHORIZED (401) for missing or bad
+	// credentials, EUNAVAILABLE when what checks them is down.
+	Authenticate(r *http.Request) (*platform.Principal, error)
+}
+
+// AuthenticatorFunc is a function that serves as an Authenticator.
+type AuthenticatorFunc func(r *http.Request) (*platform.Principal, error)
+
+// Authenticate calls f(r).
+func (f AuthenticatorFunc) Authenticate(r *http.Request) (*platform.Principal, error) { return f(r) }
 
 // Open builds the handler, binds Addr and starts serving in the background.
 func (s *Server) Open() error {

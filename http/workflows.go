@@ -53,7 +53,7 @@ func workflowFromBody(r *http.Request, body []byte, pathName string) (*platform.
 	}
 	v, _ := doc.Decode()
 	m := v.(*manifest.Workflow)
-	wf := &platform.Workflow{Namespace: platform.DefaultNamespace, Name: m.Metadata.Name, Version: m.Metadata.Version,
+	wf := &platform.Workflow{Namespace: namespace(r), Name: m.Metadata.Name, Version: m.Metadata.Version,
 		Description: m.Metadata.Description, APIVersion: doc.APIVersion(), Definition: def, Manifest: src}
 	n := doc.Root.At("/metadata/name")
 	nameError := func(msg string) error {
@@ -159,7 +159,7 @@ func (s *Server) handleWorkflowList(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	page, err := s.Workflows.ListWorkflows(r.Context(), platform.WorkflowFilter{Namespace: platform.DefaultNamespace, After: after, Limit: limit})
+	page, err := s.Workflows.ListWorkflows(r.Context(), platform.WorkflowFilter{Namespace: namespace(r), After: after, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (s *Server) handleWorkflowList(w http.ResponseWriter, r *http.Request) erro
 
 // handleWorkflowGet handles "GET /api/v1/workflows/{ref}"; ref is an ID or a name.
 func (s *Server) handleWorkflowGet(w http.ResponseWriter, r *http.Request) error {
-	wf, err := s.Workflows.FindWorkflow(r.Context(), platform.DefaultNamespace, r.PathValue("ref"))
+	wf, err := s.Workflows.FindWorkflow(r.Context(), namespace(r), r.PathValue("ref"))
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (s *Server) handleWorkflowGet(w http.ResponseWriter, r *http.Request) error
 
 // handleWorkflowManifest handles "GET /api/v1/workflows/{ref}/manifest".
 func (s *Server) handleWorkflowManifest(w http.ResponseWriter, r *http.Request) error {
-	wf, err := s.Workflows.FindWorkflow(r.Context(), platform.DefaultNamespace, r.PathValue("ref"))
+	wf, err := s.Workflows.FindWorkflow(r.Context(), namespace(r), r.PathValue("ref"))
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (s *Server) handleWorkflowManifest(w http.ResponseWriter, r *http.Request) 
 // handleWorkflowDelete handles "DELETE /api/v1/workflows/{ref}": the
 // workflow and its revisions; its runs stay.
 func (s *Server) handleWorkflowDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Workflows.DeleteWorkflow(r.Context(), platform.DefaultNamespace, r.PathValue("ref")); err != nil {
+	if err := s.Workflows.DeleteWorkflow(r.Context(), namespace(r), r.PathValue("ref")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -208,7 +208,7 @@ func (s *Server) handleRevisionList(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	page, err := s.Workflows.ListWorkflowRevisions(r.Context(), platform.RevisionFilter{Namespace: platform.DefaultNamespace,
+	page, err := s.Workflows.ListWorkflowRevisions(r.Context(), platform.RevisionFilter{Namespace: namespace(r),
 		Workflow: r.PathValue("ref"), After: after, Limit: limit})
 	if err != nil {
 		return err
@@ -224,7 +224,7 @@ func (s *Server) findRevision(r *http.Request) (*platform.WorkflowRevision, erro
 	if err != nil || n < 1 || strconv.Itoa(n) != raw {
 		return nil, platform.Errorf(platform.ENOTFOUND, "workflow %q has no revision %q: revisions are numbered from 1", ref, raw)
 	}
-	return s.Workflows.FindWorkflowRevision(r.Context(), platform.DefaultNamespace, ref, n)
+	return s.Workflows.FindWorkflowRevision(r.Context(), namespace(r), ref, n)
 }
 
 // handleRevisionGet handles "GET /api/v1/workflows/{ref}/revisions/{n}":

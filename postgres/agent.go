@@ -90,7 +90,10 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	where := []string{"namespace = " + arg(f.Namespace)}
+	where := []string{"TRUE"}
+	if f.Namespace != platform.AllNamespaces {
+		where = []string{"namespace = " + arg(f.Namespace)}
+	}
 	if f.After != "" {
 		after, err := uuid.Parse(f.After)
 		if err != nil {

@@ -101,17 +101,27 @@ func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunP
 }
 
 // CountRuns counts the namespace's queued and running runs and finds
-// the oldest queued one, from the runs_namespace_status_id index.
+// the oldest queued one, from the runs_namespace_status_id index; across
+// namespaces, from the queued and running entries of
+// runs_status_lease_until (min, not ORDER BY id, which could walk the
+// primary key through every finished run).
 func (db *DB) CountRuns(ctx context.Context, namespace string) (platform.RunCounts, error) {
 	var (
 		c      platform.RunCounts
 		oldest *time.Time
 	)
-	err := db.pool.QueryRow(ctx, `SELECT
+	query, args := `SELECT
 		(SELECT count(*) FROM runs WHERE namespace = $1 AND status = $2),
 		(SELECT count(*) FROM runs WHERE namespace = $1 AND status = $3),
 		(SELECT created_at FROM runs WHERE namespace = $1 AND status = $2 ORDER BY id LIMIT 1)`,
-		namespace, platform.RunQueued, platform.RunRunning).Scan(&c.Queued, &c.Running, &oldest)
+		[]any{namespace, platform.RunQueued, platform.RunRunning}
+	if namespace == platform.AllNamespaces {
+		query, args = `SELECT
+		(SELECT count(*) FROM runs WHERE status = $1),
+		(SELECT count(*) FROM runs WHERE status = $2),
+		(SELECT min(created_at) FROM runs WHERE status = $1)`, args[1:]
+	}
+	err := db.pool.QueryRow(ctx, query, args...).Scan(&c.Queued, &c.Running, &oldest)
 	if err != nil {
 		return platform.RunCounts{}, fmt.Errorf("count runs: %w", err)
 	}

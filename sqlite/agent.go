@@ -54,6 +54,9 @@ func (db *DB) FindAgent(ctx context.Context, namespace, ref string) (*platform.A
 func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.AgentPage, error) {
 	where := []string{"namespace = ?"}
 	args := []any{f.Namespace}
+	if f.Namespace == platform.AllNamespaces {
+		where, args = []string{"TRUE"}, nil
+	}
 	if f.After != "" {
 		where, args = append(where, "id > ?"), append(args, f.After)
 	}

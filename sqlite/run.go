@@ -103,16 +103,25 @@ func (db *DB) ListRuns(ctx context.Context, f platform.RunFilter) (platform.RunP
 }
 
 // CountRuns counts the namespace's queued and running runs and finds
-// the oldest queued one, from the runs_namespace_status_id index.
+// the oldest queued one, from the runs_namespace_status_id index; across
+// namespaces, from the queued and running entries of
+// runs_status_lease_until.
 func (db *DB) CountRuns(ctx context.Context, namespace string) (platform.RunCounts, error) {
 	var (
 		c      platform.RunCounts
 		oldest sql.NullInt64
 	)
-	err := db.db.QueryRowContext(ctx, `SELECT
+	query := `SELECT
 		(SELECT count(*) FROM runs WHERE namespace = ?1 AND status = ?2),
 		(SELECT count(*) FROM runs WHERE namespace = ?1 AND status = ?3),
-		(SELECT created_at FROM runs WHERE namespace = ?1 AND status = ?2 ORDER BY id LIMIT 1)`,
+		(SELECT created_at FROM runs WHERE namespace = ?1 AND status = ?2 ORDER BY id LIMIT 1)`
+	if namespace == platform.AllNamespaces {
+		query = `SELECT
+		(SELECT count(*) FROM runs WHERE status = ?2),
+		(SELECT count(*) FROM runs WHERE status = ?3),
+		(SELECT min(created_at) FROM runs WHERE status = ?2)` // ?1 is bound and unused
+	}
+	err := db.db.QueryRowContext(ctx, query,
 		namespace, platform.RunQueued, platform.RunRunning).Scan(&c.Queued, &c.Running, &oldest)
 	if err != nil {
 		return platform.RunCounts{}, err

@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Recorder", func(t *testing.T) { runRecorder(t, newStore) })
 	t.Run("CountRuns", func(t *testing.T) { runCountRuns(t, newStore) })
 	t.Run("RunEventData", func(t *testing.T) { runRunEventData(t, newStore) })
+	t.Run("AllNamespaces", func(t *testing.T) { runAllNamespaces(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
