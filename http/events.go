@@ -55,6 +55,25 @@ func (s *Server) registerEventRoutes() {
 	s.handle("GET /api/v1/runs/{id}/events", s.handleRunEventStream)
 }
 
+// subscriber returns a subscriber to the events of the namespaces the
+// request's principal sees: the hub filters them, live and replayed.
+func (s *Server) subscriber(r *http.Request) (*events.Subscriber, error) {
+	p := principal(r)
+	var namespaces []string // every namespace
+	if !slices.Contains(p.Namespaces, platform.AllNamespaces) {
+		if len(p.Namespaces) == 0 {
+			// None given would mean every one to the hub.
+			return nil, platform.Errorf(platform.EFORBIDDEN, "this caller may see no namespace's events")
+		}
+		namespaces = p.Namespaces
+	}
+	sub, err := s.Events.NewSubscriber(namespaces...)
+	if err != nil {
+		return nil, platform.Errorf(platform.EUNAVAILABLE, "%v", err)
+	}
+	return sub, nil
+}
+
 func (s *Server) eventsReady() error {
 	if s.Events == nil {
 		return platform.Errorf(platform.EUNAVAILABLE, "live events are not enabled on this gateway")
@@ -89,9 +108,9 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkWebSocketOrigin(r); err != nil {
 		return err
 	}
-	sub, err := s.Events.NewSubscriber()
+	sub, err := s.subscriber(r)
 	if err != nil {
-		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
+		return err
 	}
 	hj := &batchingHijacker{ResponseWriter: w}
 	// The origin is checked above, so that a refusal is a problem like
@@ -105,7 +124,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	end := s.longLived(r)
 	s.metrics.wsConnections.Inc()
 	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{},
-		sees: principal(r).SeesEvent, pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
+		pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
 	// The connection outlives the request: the handler returns, giving
 	// back its goroutine and stack, and two goroutines of the
 	// connection's own serve it.
@@ -224,9 +243,6 @@ type wsConn struct {
 	requests chan WSMessage
 	// subs are the subscribed channels by name.
 	subs map[string]*wsSub
-	// sees says which events the connection's principal may receive: those
-	// of the namespaces it sees.
-	sees func(*platform.Event) bool
 	// stop ends the connection: it cancels its context and wakes the
 	// writer.
 	stop func()
@@ -314,8 +330,8 @@ func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
 			if !looked || d.Subscription != name {
 				name, sub, looked = d.Subscription, ws.subs[d.Subscription], true
 			}
-			if sub == nil || d.Event.ID <= sub.last || !ws.sees(d.Event) {
-				continue // unsubscribed since, replayed already, or not the principal's to see
+			if sub == nil || d.Event.ID <= sub.last {
+				continue // unsubscribed since, or replayed already
 			}
 			sub.last = d.Event.ID
 			if err := ws.sendEvent(sub, d.Event, d.JSON); err != nil {
@@ -402,10 +418,7 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 			return nil
 		}
 		sub.last = max(*m.Since, start)
-		err = ws.hub.Replay(ctx, chans, *m.Since, start, func(e *platform.Event) error {
-			if !ws.sees(e) {
-				return nil
-			}
+		err = ws.sub.Replay(ctx, chans, *m.Since, start, func(e *platform.Event) error {
 			return ws.sendEvent(sub, e, nil)
 		})
 		if err != nil && ctx.Err() == nil {
@@ -566,10 +579,9 @@ func resumeFrom(r *http.Request, p *platform.Problems, def int64) int64 {
 // says an event was the last; only the events of the namespaces the
 // request's principal sees.
 func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platform.Channel, since int64, stop func(*platform.Event) bool) error {
-	sees := principal(r).SeesEvent
-	sub, err := s.Events.NewSubscriber()
+	sub, err := s.subscriber(r)
 	if err != nil {
-		return platform.Errorf(platform.EUNAVAILABLE, "%v", err)
+		return err
 	}
 	defer sub.Close()
 	defer s.longLived(r)()
@@ -622,11 +634,8 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, chans []platf
 		}
 	}()
 	err = sub.Stream(ctx, "sse", chans, since, func(e *platform.Event, encoded []byte) error {
-		if !sees(e) {
-			return nil
-		}
 		return write(sseFrame(e, encoded))
-	}, flush, func(e *platform.Event) bool { return sees(e) && stop(e) })
+	}, flush, stop)
 	if errors.Is(err, events.ErrSlow) || errors.Is(err, events.ErrClosed) {
 		// The client reconnects with Last-Event-ID and loses nothing.
 		if write([]byte(": "+err.Error()+"\n\n")) == nil {

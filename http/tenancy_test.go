@@ -18,7 +18,7 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
-	"github.com/ossa-platform/platform/internal/gatewaytest"
+	"github.com/ossa-platform/platform/ossatest"
 )
 
 // Keys of keyAuth, the test's Authenticator: each a principal of its own.
@@ -571,11 +571,8 @@ func TestTenancyEventStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stored) != 1 || stored[0].Namespace == "" {
-		// The store half of issue 12 records each event's namespace; until
-		// it is merged, events name none, and no stream can tell whose
-		// they are.
-		t.Skipf("the store records no event namespace yet: %d event(s), the first of namespace %q", len(stored), stored[0].Namespace)
+	if len(stored) != 1 || stored[0].Namespace != "team-a" {
+		t.Fatalf("stored events %+v, want the one registration in team-a", stored)
 	}
 	resp, b := g.as(t, keyA, "POST", "/api/v1/orchestrate?wait=30s", "application/json",
 		[]byte(`{"workflow":{"apiVersion":"ossa/v0.4.6","kind":"Workflow","metadata":{"name":"one"},"spec":{"steps":[{"id":"s","kind":"Agent","ref":"echo"}]}}}`))
@@ -660,10 +657,10 @@ func (g *gateway) dialWSWith(t *testing.T, ctx context.Context, header http.Head
 // every namespace, as the operator who scrapes it wants.
 func TestRunMetricsEveryNamespace(t *testing.T) {
 	t.Parallel()
-	db := gatewaytest.SQLite(t)
+	db := ossatest.SQLite(t)
 	// No queue works the runs, so they stay queued.
 	srv := &ohttp.Server{Addr: "127.0.0.1:0", Agents: db, Workflows: db, Runs: db, Database: db,
-		Orchestrator: gatewaytest.Engine(db, engine.Config{}), Logger: slog.New(slog.DiscardHandler)}
+		Orchestrator: ossatest.Engine(db, engine.Config{}), Logger: slog.New(slog.DiscardHandler)}
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
