@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/expr"
 	"github.com/ossa-platform/platform/manifest"
 )
 
@@ -147,12 +148,12 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 	}
 	for field, src := range map[string]string{"/condition": s.Condition} {
 		if src != "" {
-			if _, err := ParseCondition(src); err != nil {
+			if _, err := expr.ParseCondition(src); err != nil {
 				p.Add(ptr+field, "%s", err)
 			}
 		}
 	}
-	if _, err := Templates(s.Input); err != nil {
+	if _, err := expr.Templates(s.Input); err != nil {
 		p.Add(ptr+"/input", "%s", err)
 	}
 	switch n.kind {
@@ -171,7 +172,7 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 		}
 		for i, b := range s.Branches {
 			bp := fmt.Sprintf("%s/branches/%d", ptr, i)
-			if _, err := ParseCondition(b.Condition); err != nil || strings.TrimSpace(b.Condition) == "" {
+			if _, err := expr.ParseCondition(b.Condition); err != nil || strings.TrimSpace(b.Condition) == "" {
 				if err == nil {
 					err = fmt.Errorf("is required")
 				}
@@ -185,7 +186,7 @@ func compileStep(s *manifest.Step, ptr string, p *platform.Problems) *stepNode {
 		case s.Loop == nil || strings.TrimSpace(s.Loop.Over) == "":
 			p.Add(ptr+"/loop/over", "is required: an expression giving the list to loop over")
 		default:
-			if _, err := ParseCondition(s.Loop.Over); err != nil {
+			if _, err := expr.ParseCondition(s.Loop.Over); err != nil {
 				p.Add(ptr+"/loop/over", "%s", err)
 			}
 		}
@@ -244,7 +245,7 @@ func compileOnError(n *stepNode, ptr string, p *platform.Problems) {
 // read (steps.<id>...).
 func stepRefs(s *manifest.Step) []string {
 	var out []string
-	add := func(exprs []*Expr) {
+	add := func(exprs []*expr.Expr) {
 		for _, e := range exprs {
 			for _, r := range e.Refs() {
 				if r.Root == "steps" && len(r.Path) > 0 {
@@ -253,16 +254,16 @@ func stepRefs(s *manifest.Step) []string {
 			}
 		}
 	}
-	ts, _ := Templates(s.Input)
+	ts, _ := expr.Templates(s.Input)
 	add(ts)
 	for _, src := range []string{s.Condition, loopOver(s)} {
-		if e, err := ParseCondition(src); err == nil && e != nil {
-			add([]*Expr{e})
+		if e, err := expr.ParseCondition(src); err == nil && e != nil {
+			add([]*expr.Expr{e})
 		}
 	}
 	for _, b := range s.Branches {
-		if e, err := ParseCondition(b.Condition); err == nil && e != nil {
-			add([]*Expr{e})
+		if e, err := expr.ParseCondition(b.Condition); err == nil && e != nil {
+			add([]*expr.Expr{e})
 		}
 	}
 	for _, list := range [][]manifest.Step{s.Parallel, s.Steps, s.Else} {

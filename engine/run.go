@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/expr"
 )
 
 // Why a run's context ends before its steps do.
@@ -333,7 +334,7 @@ func (r *runner) runStep(ctx context.Context, n *stepNode, path string, sc *scop
 		}
 	}
 	vars := sc.values()
-	if ok, err := Condition(n.step.Condition, vars); err != nil {
+	if ok, err := expr.Condition(n.step.Condition, vars); err != nil {
 		return r.fail(ctx, n, &platform.StepRun{ID: path, StartedAt: r.now()}, "condition: "+err.Error())
 	} else if !ok {
 		return r.skip(ctx, path, "its condition is false")
@@ -425,7 +426,7 @@ func (r *runner) interrupted(ctx context.Context, rec *platform.StepRun) result 
 // the else steps.
 func (r *runner) runBranch(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
 	for i, b := range n.step.Branches {
-		ok, err := Condition(b.Condition, vars)
+		ok, err := expr.Condition(b.Condition, vars)
 		if err != nil {
 			return nil, fmt.Errorf("branch %d condition: %w", i, err)
 		}
@@ -440,7 +441,7 @@ func (r *runner) runBranch(ctx context.Context, n *stepNode, path string, sc *sc
 // output lists each iteration's outputs: the single step's output when the
 // loop has one step, else the outputs by step ID.
 func (r *runner) runLoop(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
-	e, _ := ParseCondition(n.step.Loop.Over)
+	e, _ := expr.ParseCondition(n.step.Loop.Over)
 	v, err := e.Eval(vars)
 	if err != nil {
 		return nil, fmt.Errorf("loop.over: %w", err)
