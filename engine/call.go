@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/expr"
 )
 
 // call runs an Agent or Task step: choose an agent, call it, retry what
@@ -19,7 +20,7 @@ func (r *runner) call(ctx context.Context, n *stepNode, path string, vars map[st
 	if rec == nil {
 		rec = &platform.StepRun{ID: path}
 	}
-	rendered, err := Render(n.step.Input, vars)
+	rendered, err := expr.Render(n.step.Input, vars)
 	if err != nil {
 		return r.fail(ctx, n, rec, "input: "+err.Error())
 	}

@@ -553,7 +553,7 @@ func testNewRunProblems(t *testing.T, backend string) {
 		{"manifest path ref", `{"steps":[{"id":"a","ref":"./agents/known.ossa.yaml"}]}`, `{}`, []string{"known"}, nil},
 		{"outside allowed", `{"steps":[{"id":"a","ref":"known"}]}`, `{}`, []string{}, nil},
 		{"cycle", `{"steps":[{"id":"a","ref":"known","depends_on":["b"]},{"id":"b","ref":"known","input":{"x":"${{ steps.a.output }}"}}]}`, `{}`, nil,
-			[]string{"/workflow/spec/steps: steps depend on each other in a cycle"}},
+			[]string{"/workflow/spec/steps/0/depends_on: the steps depend on each other in a cycle: a → b → a"}},
 		{"bad expression", `{"steps":[{"id":"a","ref":"known","input":{"x":"${{ steps.( }}"}}]}`, `{}`, nil, []string{"/workflow/spec/steps/0/input"}},
 		{"no agent", `{"steps":[{"id":"a","kind":"Agent"}]}`, `{}`, nil, []string{"/workflow/spec/steps/0: an Agent step needs a ref"}},
 		{"goto", `{"steps":[{"id":"a","ref":"known","on_error":{"action":"goto"}}]}`, `{}`, nil, []string{`/workflow/spec/steps/0/on_error/action: "goto" is not supported`}},

@@ -36,12 +36,40 @@ func FuzzCompile(f *testing.F) {
 		}
 		var check func(nodes []*stepNode)
 		check = func(nodes []*stepNode) {
-			if c := findCycle(nodes); c != nil {
-				t.Fatalf("plan has a cycle %v", c)
+			// Kahn's algorithm: every step must become ready, and wait
+			// only for siblings.
+			byID := map[string]*stepNode{}
+			for _, n := range nodes {
+				byID[n.step.ID] = n
+			}
+			done := map[string]bool{}
+			for progress := true; progress; {
+				progress = false
+				for _, n := range nodes {
+					if done[n.step.ID] {
+						continue
+					}
+					ready := true
+					for _, d := range n.deps {
+						if byID[d] == nil {
+							t.Fatalf("step %s waits for %q, which is not a sibling", n.ptr, d)
+						}
+						ready = ready && done[d]
+					}
+					if ready {
+						done[n.step.ID], progress = true, true
+					}
+				}
+			}
+			if len(done) != len(byID) {
+				t.Fatalf("plan has a cycle: only %v can run", done)
 			}
 			for _, n := range nodes {
 				for _, g := range n.children {
 					check(g)
+				}
+				if n.compensation != nil {
+					check([]*stepNode{n.compensation})
 				}
 			}
 		}

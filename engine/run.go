@@ -333,7 +333,7 @@ func (r *runner) runStep(ctx context.Context, n *stepNode, path string, sc *scop
 		}
 	}
 	vars := sc.values()
-	if ok, err := Condition(n.step.Condition, vars); err != nil {
+	if ok, err := holds(n.cond, vars); err != nil {
 		return r.fail(ctx, n, &platform.StepRun{ID: path, StartedAt: r.now()}, "condition: "+err.Error())
 	} else if !ok {
 		return r.skip(ctx, path, "its condition is false")
@@ -424,8 +424,8 @@ func (r *runner) interrupted(ctx context.Context, rec *platform.StepRun) result 
 // runBranch runs the steps of the first branch whose condition holds, or
 // the else steps.
 func (r *runner) runBranch(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
-	for i, b := range n.step.Branches {
-		ok, err := Condition(b.Condition, vars)
+	for i, cond := range n.branches {
+		ok, err := holds(cond, vars)
 		if err != nil {
 			return nil, fmt.Errorf("branch %d condition: %w", i, err)
 		}
@@ -440,8 +440,7 @@ func (r *runner) runBranch(ctx context.Context, n *stepNode, path string, sc *sc
 // output lists each iteration's outputs: the single step's output when the
 // loop has one step, else the outputs by step ID.
 func (r *runner) runLoop(ctx context.Context, n *stepNode, path string, sc *scope, vars map[string]any) (any, error) {
-	e, _ := ParseCondition(n.step.Loop.Over)
-	v, err := e.Eval(vars)
+	v, err := n.over.Eval(vars)
 	if err != nil {
 		return nil, fmt.Errorf("loop.over: %w", err)
 	}

@@ -31,10 +31,9 @@ func WorkflowETag(w *platform.Workflow) string {
 }
 
 // workflowFromBody reads and validates the Workflow manifest of a POST or
-// PUT body (YAML, or JSON, bare or as {"manifest": {...}}) with the checks
-// beyond the schema (unique step ids, depends_on without a cycle,
-// expressions that name real inputs and steps), and returns the workflow
-// to store. pathName, when set, is the name the route names, which the
+// PUT body (YAML, or JSON, bare or as {"manifest": {...}}), which compiles
+// it as the engine does (manifest.CompileWorkflow), so that what is stored
+// can run, and returns the workflow to store. pathName, when set, is the name the route names, which the
 // manifest's metadata.name must equal.
 func workflowFromBody(r *http.Request, body []byte, pathName string) (*platform.Workflow, error) {
 	if err := onlyParams(r.URL.Query()); err != nil {

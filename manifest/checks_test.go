@@ -17,17 +17,18 @@ func TestWorkflowChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, d := range check(docs[0]) {
+	for _, d := range Validate(docs[0]).Diagnostics {
 		got = append(got, d.Code+" "+d.Pointer+" "+d.Pos.String())
 	}
 	sort.Strings(got)
+	// A reference is located at its name inside the string.
 	want := []string{
 		"dependency-cycle /spec/steps/1/depends_on 23:19",
 		"duplicate-step-id /spec/steps/3/id 34:11",
 		"unknown-dependency /spec/steps/3/depends_on/0 37:20",
-		"unknown-input /spec/steps/1/input/branch 26:17",
-		"unknown-step /spec/steps/2/input/text 33:15",
-		"unknown-variable /spec/steps/1/input/zone 27:15",
+		"unknown-input /spec/steps/1/input/branch 26:21",
+		"unknown-step /spec/steps/2/input/text 33:19",
+		"unknown-variable /spec/steps/1/input/zone 27:19",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -14,9 +14,11 @@ metadata:
 spec:
   steps:
     - id: fetch
+      ref: fetcher
       depends_on: [review]
     - id: review
-      depends_on: [fetch]
+      ref: reviewer
+      input: {diff: "${{ steps.fetch.outputs.diff }}"}
 `)
 	docs, err := manifest.Parse("pipeline.yaml", src)
 	if err != nil {
@@ -28,5 +30,6 @@ spec:
 		}
 	}
 	// Output:
-	// pipeline.yaml:8:19: error: the steps depend on each other in a cycle: fetch → review → fetch (/spec/steps/0/depends_on)
+	// pipeline.yaml:9:19: error: the steps depend on each other in a cycle: fetch → review → fetch (/spec/steps/0/depends_on)
+	// pipeline.yaml:12:26: error: steps.fetch.outputs is never set: a step has output and status (/spec/steps/1/input/diff)
 }

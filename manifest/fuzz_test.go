@@ -62,10 +62,18 @@ func checkPositions(t *testing.T, n *Node) {
 	}
 }
 
-// FuzzValidate: validating any parsed document never panics, and every
-// diagnostic has a message and a position inside the file.
+// FuzzValidate: validating any parsed document never panics, every
+// diagnostic has a message and a position inside the file, and a Workflow
+// compiles from its JSON definition (as the engine compiles it) with the
+// problems validation found.
 func FuzzValidate(f *testing.F) {
 	f.Add([]byte("apiVersion: ossa/v0.4.6\nkind: Workflow\nmetadata: {name: w}\nspec:\n  steps:\n    - {id: a, depends_on: [b]}\n    - {id: b, depends_on: [a]}\n"))
+	files, _ := filepath.Glob("testdata/compile/*.yaml")
+	for _, file := range append(files, "testdata/workflow-bad.yaml") {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(data)
+		}
+	}
 	corpusSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		docs, err := Parse("fuzz.yaml", data)
@@ -81,6 +89,9 @@ func FuzzValidate(f *testing.F) {
 				if diag.Message == "" || diag.Pos.Line < 1 || diag.Pos.Line > lines {
 					t.Fatalf("bad diagnostic %+v for %q", diag, data)
 				}
+			}
+			if d.Kind() == "Workflow" {
+				assertDefinitionAgrees(t, d)
 			}
 			for _, p := range ProfileNames() {
 				if _, err := Conformance(d, p); err != nil {

@@ -1,14 +1,11 @@
 package manifest
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of this package's tests")
 
 // TestDiagnosticsGolden validates every document of testdata/diagnostics
 // and compares the diagnostics, as `ossa validate` prints them, with

@@ -43,6 +43,8 @@ type Node struct {
 	Items []*Node
 	// Fields are an Object's members in document order; keys are unique.
 	Fields []Field
+	// src is the file a String was read from, for PosAt.
+	src *source
 }
 
 // Field is one member of an Object.

@@ -58,6 +58,7 @@ const MaxDepth = 64
 // timestamps stay strings, aliases and << merge keys are resolved.
 func Parse(file string, data []byte) ([]*Document, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
+	src := &source{data: data}
 	var docs []*Document
 	for index := 0; ; index++ {
 		var y yaml.Node
@@ -68,7 +69,7 @@ func Parse(file string, data []byte) ([]*Document, error) {
 		if err != nil {
 			return docs, parseError(file, err)
 		}
-		c := &converter{file: file}
+		c := &converter{file: file, src: src}
 		root := c.convert(&y, 0)
 		if c.err != nil {
 			return docs, c.err
@@ -97,6 +98,7 @@ func parseError(file string, err error) error {
 
 type converter struct {
 	file     string
+	src      *source
 	problems []Diagnostic
 	expanded int
 	err      error
@@ -139,7 +141,11 @@ func (c *converter) convert(y *yaml.Node, depth int) *Node {
 	case yaml.MappingNode:
 		return c.mapping(y, depth)
 	case yaml.ScalarNode:
-		return scalar(y)
+		n := scalar(y)
+		if n.Kind == String {
+			n.src = c.src
+		}
+		return n
 	}
 	return &Node{Kind: Null, Pos: pos(y)}
 }

@@ -3,6 +3,8 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -48,7 +50,39 @@ func Validate(doc *Document) *Result {
 		r.add(doc.Root, "", "internal", "%v", err)
 	}
 	r.Diagnostics = append(r.Diagnostics, check(doc)...)
+	if kind == "Workflow" {
+		_, ds := compileWorkflow(doc.Root)
+		r.Diagnostics = append(r.Diagnostics, beyondSchema(doc.Root, r.Diagnostics, ds)...)
+	}
 	return r
+}
+
+// beyondSchema returns the compiler's diagnostics but those that repeat
+// one of the schema's: the same member's type or value, or a member the
+// schema already reported missing (at the nearest object that exists, as
+// schemas do).
+func beyondSchema(root *Node, have []Diagnostic, ds []compileDiag) []Diagnostic {
+	schemaAt := map[string]bool{}
+	for _, d := range have {
+		if d.Code == "schema" {
+			schemaAt[d.Pointer] = true
+		}
+	}
+	var out []Diagnostic
+	for _, d := range ds {
+		parent := d.Pointer
+		for parent != "" {
+			parent = parent[:strings.LastIndexByte(parent, '/')]
+			if exists(root, parent) {
+				break
+			}
+		}
+		if d.sameAsSchema && schemaAt[d.Pointer] || d.missing && schemaAt[parent] {
+			continue
+		}
+		out = append(out, d.Diagnostic)
+	}
+	return out
 }
 
 // validateSchema evaluates the document's schema, adding a diagnostic per
@@ -73,6 +107,27 @@ func validateSchema(r *Result) error {
 func (r *Result) SchemaValid() bool {
 	for _, d := range r.Diagnostics {
 		if d.Severity == SeverityError && (d.Code == "schema" || d.Code == "unsupported-version" || d.Code == "internal") {
+			return false
+		}
+	}
+	return true
+}
+
+// exists reports whether the JSON pointer names a node of root.
+func exists(root *Node, pointer string) bool {
+	n := root
+	for _, tok := range strings.Split(pointer, "/")[1:] {
+		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+		switch {
+		case n.kind() == Object && n.Get(tok) != nil:
+			n = n.Get(tok)
+		case n.kind() == Array:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(n.Items) {
+				return false
+			}
+			n = n.Items[i]
+		default:
 			return false
 		}
 	}

@@ -50,7 +50,7 @@ func fields(out string) [][]string {
 const nestedWorkflow = `{"apiVersion":"ossa/v0.4.6","kind":"Workflow","metadata":{"name":"nested"},
   "spec":{"steps":[
     {"id":"both","parallel":[{"id":"left","ref":"fetcher"},{"id":"right","capability":"summarize"}]},
-    {"id":"each","depends_on":["both"],"loop":{"over":"[1,2]"},"steps":[{"id":"one","capability":"review"}]},
+    {"id":"each","depends_on":["both"],"loop":{"over":"${{ fromJSON('[1,2]') }}"},"steps":[{"id":"one","capability":"review"}]},
     {"id":"choose","branches":[{"condition":"true","steps":[{"id":"yes","capability":"review"}]}],"else":[{"id":"no","capability":"review"}]}]}}`
 
 func TestWorkflowsVerbs(t *testing.T) {

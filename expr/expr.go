@@ -1,8 +1,9 @@
-package engine
+package expr
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -16,39 +17,53 @@ import (
 // The bounds on what one expression may cost, so that a hostile manifest
 // or step output can neither exhaust the stack nor memory.
 const (
-	// MaxExprLen is the longest expression, in bytes, between ${{ and }}.
-	MaxExprLen = 4096
-	// MaxExprDepth is how deeply parentheses, '!', brackets and function
+	// MaxLen is the longest expression, in bytes, between ${{ and }}.
+	MaxLen = 4096
+	// MaxDepth is how deeply parentheses, '!', brackets and function
 	// arguments may nest.
-	MaxExprDepth = 64
-	// MaxExprCost bounds the work of one Eval, Render or Condition call.
+	MaxDepth = 64
+	// MaxCost bounds the work of one Eval, Render or Condition call.
 	// Each byte that toJSON or interpolation writes, each byte that length,
 	// contains, startsWith, endsWith or an ordering reads, and each value
 	// that == or contains compares costs one; each byte fromJSON decodes
 	// costs four, decoding being the dearest of these.
-	MaxExprCost = 16 << 20
+	MaxCost = 16 << 20
 )
 
-// ExprError is a syntax or evaluation error in an expression.
-type ExprError struct {
+// ErrCost is why an evaluation stopped when it needed more work than its
+// budget allowed; the *Error of such an evaluation wraps it.
+var ErrCost = fmt.Errorf("the expression does more than the %d units of work allowed", MaxCost)
+
+// Error is a syntax or evaluation error in an expression.
+type Error struct {
 	Pos int    // byte offset in Src
 	Msg string // what is wrong, lowercase
 	Src string // the expression, or the whole string holding the template
+	err error  // the cause, when it is a sentinel such as ErrCost
 }
 
-func (e *ExprError) Error() string {
-	before := e.Src[:min(max(e.Pos, 0), len(e.Src))]
-	col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
-	if line := strings.Count(before, "\n") + 1; line > 1 {
+func (e *Error) Error() string {
+	line, col := e.Position()
+	if line > 1 {
 		return fmt.Sprintf("line %d, column %d: %s", line, col, e.Msg)
 	}
 	return fmt.Sprintf("column %d: %s", col, e.Msg)
 }
 
+// Unwrap returns ErrCost for an evaluation that ran out of work.
+func (e *Error) Unwrap() error { return e.err }
+
+// Position returns the line and column (1-based, in characters) of Pos in
+// Src.
+func (e *Error) Position() (line, column int) {
+	before := e.Src[:min(max(e.Pos, 0), len(e.Src))]
+	return strings.Count(before, "\n") + 1, utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
+}
+
 // Expr is a parsed expression. It does not change once parsed, so one
 // Expr may be evaluated by many goroutines at once.
 type Expr struct {
-	root exprNode
+	root node
 	src  string // for the Src of evaluation errors
 }
 
@@ -59,21 +74,38 @@ type Expr struct {
 type Ref struct {
 	Root string
 	Path []string
+	// Pos is the byte offset of the root's name in the source: the
+	// expression, or the whole string holding its template.
+	Pos int
 }
 
-// ParseExpr parses an expression written without its ${{ }}.
-func ParseExpr(src string) (*Expr, error) { return parseExprAt(src, 0, len(src)) }
+// Parse parses an expression written without its ${{ }}.
+func Parse(src string) (*Expr, error) { return parseAt(src, 0, len(src)) }
 
 // Eval evaluates e against scope, whose values are the JSON data model
 // (map[string]any, []any, float64, string, bool, nil; other numeric types
 // and json.Number are read as numbers).
 func (e *Expr) Eval(scope map[string]any) (any, error) {
-	return e.eval(&exprEval{scope: scope, budget: MaxExprCost})
+	return e.eval(&evaluator{scope: scope, budget: MaxCost})
 }
 
-func (e *Expr) eval(ev *exprEval) (any, error) {
+// EvalBudget is Eval within the work left in *budget (in the units of
+// MaxCost), which it charges, so that several evaluations can share one
+// budget. An evaluation that needs more fails with an error wrapping
+// ErrCost.
+func (e *Expr) EvalBudget(scope map[string]any, budget *int) (any, error) {
+	ev := &evaluator{scope: scope, budget: *budget}
+	v, err := e.eval(ev)
+	*budget = max(ev.budget, 0)
+	if err == nil && ev.budget < 0 {
+		return nil, &Error{Msg: ErrCost.Error(), Src: e.src, err: ErrCost}
+	}
+	return v, err
+}
+
+func (e *Expr) eval(ev *evaluator) (any, error) {
 	v, err := e.root.eval(ev)
-	if xe, ok := err.(*ExprError); ok && xe.Src == "" {
+	if xe, ok := err.(*Error); ok && xe.Src == "" {
 		xe.Src = e.src
 	}
 	return v, err
@@ -90,19 +122,19 @@ func (e *Expr) String() string {
 func (e *Expr) Refs() []Ref {
 	var refs []Ref
 	seen := map[string]bool{}
-	var visit func(n exprNode)
-	visit = func(n exprNode) {
+	var visit func(n node)
+	visit = func(n node) {
 		switch c := n.(type) {
-		case *exprLit:
+		case *litNode:
 			return
-		case *exprNot:
+		case *notNode:
 			visit(c.x)
 			return
-		case *exprBinary:
+		case *binaryNode:
 			visit(c.l)
 			visit(c.r)
 			return
-		case *exprCall:
+		case *callNode:
 			for _, a := range c.args {
 				visit(a)
 			}
@@ -111,14 +143,14 @@ func (e *Expr) Refs() []Ref {
 		// A path: walk down to its base, gathering the static segments
 		// (outermost first) and the computed indexes.
 		var segs []string
-		var computed []exprNode
+		var computed []node
 	walk:
 		for {
 			switch c := n.(type) {
-			case *exprMember:
+			case *memberNode:
 				segs = append(segs, c.name)
 				n = c.x
-			case *exprIndex:
+			case *indexNode:
 				if seg, ok := c.segment(); ok {
 					segs = append(segs, seg)
 				} else {
@@ -130,11 +162,11 @@ func (e *Expr) Refs() []Ref {
 				break walk
 			}
 		}
-		if id, ok := n.(*exprIdent); ok {
+		if id, ok := n.(*identNode); ok {
 			slices.Reverse(segs)
 			if key := id.name + "\x00" + strings.Join(segs, "\x00"); !seen[key] {
 				seen[key] = true
-				refs = append(refs, Ref{Root: id.name, Path: segs})
+				refs = append(refs, Ref{Root: id.name, Path: segs, Pos: id.pos})
 			}
 		} else {
 			visit(n)
@@ -193,12 +225,12 @@ func ParseCondition(src string) (*Expr, error) {
 			return nil, err
 		}
 		if after := closing + 2; strings.TrimSpace(src[after:]) != "" {
-			return nil, &ExprError{Pos: after, Src: src,
+			return nil, &Error{Pos: after, Src: src,
 				Msg: "a condition is one expression: wrap all of it in ${{ }} or none of it"}
 		}
 		start, end = open+3, closing
 	}
-	return parseExprAt(src, start, end)
+	return parseAt(src, start, end)
 }
 
 // Render returns v with every ${{ }} template replaced: a string that is
@@ -208,11 +240,33 @@ func ParseCondition(src string) (*Expr, error) {
 // Maps and lists are rendered recursively, map keys are not; v is not
 // modified, but values taken from scope are shared, not copied.
 func Render(v any, scope map[string]any) (any, error) {
-	out, err := (&exprEval{scope: scope, budget: MaxExprCost}).render(v)
-	if pe, ok := err.(*exprAtError); ok && pe.ptr == "" {
+	out, err := (&evaluator{scope: scope, budget: MaxCost}).render(v)
+	if pe, ok := err.(*atError); ok && pe.ptr == "" {
 		return nil, pe.err
 	}
 	return out, err
+}
+
+// ParseTemplates parses every ${{ }} template of one string, in order;
+// errors are located by their offset in s. A string without templates
+// gives none.
+func ParseTemplates(s string) ([]*Expr, error) {
+	var out []*Expr
+	for from := 0; ; {
+		open, end, err := nextTemplate(s, from)
+		if err != nil {
+			return nil, err
+		}
+		if open < 0 {
+			return out, nil
+		}
+		e, err := parseAt(s, open+3, end)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+		from = end + 2
+	}
 }
 
 // Templates returns every parsed expression inside v (strings in maps, in
@@ -224,22 +278,11 @@ func Templates(v any) ([]*Expr, error) {
 	walk = func(v any, ptr string) error {
 		switch v := v.(type) {
 		case string:
-			for from := 0; ; {
-				open, end, err := nextTemplate(v, from)
-				if err == nil && open >= 0 {
-					var e *Expr
-					if e, err = parseExprAt(v, open+3, end); err == nil {
-						out = append(out, e)
-					}
-				}
-				if err != nil {
-					return &exprAtError{ptr, err}
-				}
-				if open < 0 {
-					return nil
-				}
-				from = end + 2
+			es, err := ParseTemplates(v)
+			if err != nil {
+				return &atError{ptr, err}
 			}
+			out = append(out, es...)
 		case map[string]any:
 			for _, k := range slices.Sorted(maps.Keys(v)) {
 				if err := walk(v[k], ptr+"/"+escapePointerToken(k)); err != nil {
@@ -256,7 +299,7 @@ func Templates(v any) ([]*Expr, error) {
 		return nil
 	}
 	if err := walk(v, ""); err != nil {
-		if pe := err.(*exprAtError); pe.ptr == "" {
+		if pe := err.(*atError); pe.ptr == "" {
 			return nil, pe.err
 		}
 		return nil, err
@@ -264,14 +307,14 @@ func Templates(v any) ([]*Expr, error) {
 	return out, nil
 }
 
-// exprAtError locates an error inside a rendered value.
-type exprAtError struct {
+// atError locates an error inside a rendered value.
+type atError struct {
 	ptr string // JSON pointer
 	err error
 }
 
-func (e *exprAtError) Error() string { return e.ptr + ": " + e.err.Error() }
-func (e *exprAtError) Unwrap() error { return e.err }
+func (e *atError) Error() string { return e.ptr + ": " + e.err.Error() }
+func (e *atError) Unwrap() error { return e.err }
 
 func escapePointerToken(s string) string {
 	if !strings.ContainsAny(s, "~/") {
@@ -304,24 +347,24 @@ func nextTemplate(s string, from int) (open, end int, err error) {
 		}
 	}
 	if quote != 0 {
-		return 0, 0, &ExprError{Pos: quotePos, Msg: "unterminated string", Src: s}
+		return 0, 0, &Error{Pos: quotePos, Msg: "unterminated string", Src: s}
 	}
-	return 0, 0, &ExprError{Pos: open, Msg: "no '}}' closes this '${{'", Src: s}
+	return 0, 0, &Error{Pos: open, Msg: "no '}}' closes this '${{'", Src: s}
 }
 
-// exprEval carries the scope and what is left of the MaxExprCost budget
+// evaluator carries the scope and what is left of the MaxCost budget
 // through one Eval, Render or Condition call.
-type exprEval struct {
+type evaluator struct {
 	scope  map[string]any
 	budget int
 }
 
-func (ev *exprEval) render(v any) (any, error) {
+func (ev *evaluator) render(v any) (any, error) {
 	switch v := v.(type) {
 	case string:
 		out, err := ev.renderString(v)
 		if err != nil {
-			return nil, &exprAtError{"", err}
+			return nil, &atError{"", err}
 		}
 		return out, nil
 	case map[string]any:
@@ -330,15 +373,15 @@ func (ev *exprEval) render(v any) (any, error) {
 		}
 		out := make(map[string]any, len(v))
 		var firstKey string
-		var firstErr *exprAtError
+		var firstErr *atError
 		for k, x := range v {
 			r, err := ev.render(x)
 			if err != nil {
 				// Report the error under the smallest key, whatever the
 				// map's iteration order.
 				if firstErr == nil || k < firstKey {
-					pe := err.(*exprAtError)
-					firstKey, firstErr = k, &exprAtError{"/" + escapePointerToken(k) + pe.ptr, pe.err}
+					pe := err.(*atError)
+					firstKey, firstErr = k, &atError{"/" + escapePointerToken(k) + pe.ptr, pe.err}
 				}
 				continue
 			}
@@ -356,8 +399,8 @@ func (ev *exprEval) render(v any) (any, error) {
 		for i, x := range v {
 			r, err := ev.render(x)
 			if err != nil {
-				pe := err.(*exprAtError)
-				return nil, &exprAtError{"/" + strconv.Itoa(i) + pe.ptr, pe.err}
+				pe := err.(*atError)
+				return nil, &atError{"/" + strconv.Itoa(i) + pe.ptr, pe.err}
 			}
 			out[i] = r
 		}
@@ -366,7 +409,7 @@ func (ev *exprEval) render(v any) (any, error) {
 	return v, nil
 }
 
-func (ev *exprEval) renderString(s string) (any, error) {
+func (ev *evaluator) renderString(s string) (any, error) {
 	var b strings.Builder
 	last := 0
 	for {
@@ -377,7 +420,7 @@ func (ev *exprEval) renderString(s string) (any, error) {
 		if open < 0 {
 			break
 		}
-		e, err := parseExprAt(s, open+3, end)
+		e, err := parseAt(s, open+3, end)
 		if err != nil {
 			return nil, err
 		}
@@ -390,7 +433,7 @@ func (ev *exprEval) renderString(s string) (any, error) {
 		}
 		text, err := ev.text(v)
 		if err != nil {
-			return nil, &ExprError{Pos: open, Msg: err.Error(), Src: s}
+			return nil, &Error{Pos: open, Msg: err.Error(), Src: s, err: unwrapCost(err)}
 		}
 		b.WriteString(s[last:open])
 		b.WriteString(text)
@@ -405,7 +448,7 @@ func (ev *exprEval) renderString(s string) (any, error) {
 
 // text is v interpolated into a string: strings as-is, null as "", others
 // as compact JSON.
-func (ev *exprEval) text(v any) (string, error) {
+func (ev *evaluator) text(v any) (string, error) {
 	var s string
 	switch v := v.(type) {
 	case nil:
@@ -423,22 +466,28 @@ func (ev *exprEval) text(v any) (string, error) {
 		return ev.toJSON(v)
 	}
 	if !ev.spend(len(s)) {
-		return "", errExprCost
+		return "", ErrCost
 	}
 	return s, nil
 }
 
-var errExprCost = fmt.Errorf("the expression does more than the %d units of work allowed", MaxExprCost)
+// unwrapCost returns ErrCost when err is one, for the *Error wrapping it.
+func unwrapCost(err error) error {
+	if errors.Is(err, ErrCost) {
+		return ErrCost
+	}
+	return nil
+}
 
 // spend charges n units of work and reports whether the budget holds.
-func (ev *exprEval) spend(n int) bool {
+func (ev *evaluator) spend(n int) bool {
 	ev.budget -= n
 	return ev.budget >= 0
 }
 
-func (ev *exprEval) toJSON(v any) (string, error) {
+func (ev *evaluator) toJSON(v any) (string, error) {
 	if s, ok := v.(string); ok && len(s) > ev.budget {
-		return "", errExprCost // its JSON is longer still
+		return "", ErrCost // its JSON is longer still
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -447,7 +496,7 @@ func (ev *exprEval) toJSON(v any) (string, error) {
 		return "", err
 	}
 	if !ev.spend(buf.Len()) {
-		return "", errExprCost
+		return "", ErrCost
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
@@ -481,7 +530,7 @@ func asNumber(v any) (float64, bool) {
 // equal is JSON equality by value: numbers numerically, lists and objects
 // element by element, values of different types never. It gives up, false,
 // when the budget runs out.
-func (ev *exprEval) equal(a, b any) bool {
+func (ev *evaluator) equal(a, b any) bool {
 	if !ev.spend(1) {
 		return false
 	}

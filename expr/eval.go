@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"cmp"
@@ -12,11 +12,11 @@ import (
 
 // Evaluating parsed expressions.
 
-func (n *exprLit) eval(*exprEval) (any, error) { return n.v, nil }
+func (n *litNode) eval(*evaluator) (any, error) { return n.v, nil }
 
-func (n *exprIdent) eval(ev *exprEval) (any, error) { return ev.scope[n.name], nil }
+func (n *identNode) eval(ev *evaluator) (any, error) { return ev.scope[n.name], nil }
 
-func (n *exprMember) eval(ev *exprEval) (any, error) {
+func (n *memberNode) eval(ev *evaluator) (any, error) {
 	x, err := n.x.eval(ev)
 	if m, ok := x.(map[string]any); ok && err == nil {
 		return m[n.name], nil
@@ -24,7 +24,7 @@ func (n *exprMember) eval(ev *exprEval) (any, error) {
 	return nil, err
 }
 
-func (n *exprIndex) eval(ev *exprEval) (any, error) {
+func (n *indexNode) eval(ev *evaluator) (any, error) {
 	x, err := n.x.eval(ev)
 	if err != nil {
 		return nil, err
@@ -46,12 +46,12 @@ func (n *exprIndex) eval(ev *exprEval) (any, error) {
 	return nil, nil
 }
 
-func (n *exprNot) eval(ev *exprEval) (any, error) {
+func (n *notNode) eval(ev *evaluator) (any, error) {
 	x, err := n.x.eval(ev)
 	return !Truthy(x), err
 }
 
-func (n *exprBinary) eval(ev *exprEval) (any, error) {
+func (n *binaryNode) eval(ev *evaluator) (any, error) {
 	l, err := n.l.eval(ev)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func (n *exprBinary) eval(ev *exprEval) (any, error) {
 	}
 	switch {
 	case ev.budget < 0:
-		return nil, &ExprError{Pos: n.pos, Msg: errExprCost.Error()}
+		return nil, &Error{Pos: n.pos, Msg: ErrCost.Error(), err: ErrCost}
 	case n.op == "==":
 		return eq, nil
 	case n.op == "!=":
@@ -98,7 +98,7 @@ func (n *exprBinary) eval(ev *exprEval) (any, error) {
 }
 
 // compare orders two numbers or two strings; other pairs have no order.
-func (ev *exprEval) compare(a, b any) (int, bool) {
+func (ev *evaluator) compare(a, b any) (int, bool) {
 	if x, ok := asNumber(a); ok {
 		y, ok := asNumber(b)
 		if !ok || math.IsNaN(x) || math.IsNaN(y) {
@@ -115,7 +115,7 @@ func (ev *exprEval) compare(a, b any) (int, bool) {
 	return strings.Compare(x, y), true
 }
 
-func (n *exprCall) eval(ev *exprEval) (any, error) {
+func (n *callNode) eval(ev *evaluator) (any, error) {
 	args := make([]any, len(n.args))
 	for i, a := range n.args {
 		if i == 1 && n.name == "default" && args[0] != nil {
@@ -129,15 +129,15 @@ func (n *exprCall) eval(ev *exprEval) (any, error) {
 	}
 	v, err := n.apply(ev, args)
 	if err == nil && ev.budget < 0 {
-		err = errExprCost
+		err = ErrCost
 	}
 	if err != nil {
-		return nil, &ExprError{Pos: n.pos, Msg: err.Error()}
+		return nil, &Error{Pos: n.pos, Msg: err.Error(), err: err}
 	}
 	return v, nil
 }
 
-func (n *exprCall) apply(ev *exprEval, args []any) (any, error) {
+func (n *callNode) apply(ev *evaluator, args []any) (any, error) {
 	switch n.name {
 	case "length":
 		switch x := args[0].(type) {
@@ -173,7 +173,7 @@ func (n *exprCall) apply(ev *exprEval, args []any) (any, error) {
 		return strings.HasSuffix(s, fix), nil
 	case "toJSON":
 		s, err := ev.toJSON(args[0])
-		if err != nil && err != errExprCost {
+		if err != nil && err != ErrCost {
 			err = fmt.Errorf("toJSON: %w", err)
 		}
 		return s, err

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// exprTestScope is what the tests' expressions read, shaped like a run's.
-func exprTestScope() map[string]any {
+// testScope is what the tests' expressions read, shaped like a run's.
+func testScope() map[string]any {
 	return map[string]any{
 		"workflow": map[string]any{"input": map[string]any{
 			"repo": "ossa/platform", "strict": true, "count": 3.0, "tags": []any{"a", "b"}, "none": nil,
@@ -26,7 +26,7 @@ func exprTestScope() map[string]any {
 	}
 }
 
-func TestExprEval(t *testing.T) {
+func TestEval(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		src  string
@@ -167,11 +167,11 @@ func TestExprEval(t *testing.T) {
 		{"default(false, true)", false},
 		{"DEFAULT(null, 2)", 2.0},
 	}
-	scope := exprTestScope()
+	scope := testScope()
 	for _, tt := range tests {
-		e, err := ParseExpr(tt.src)
+		e, err := Parse(tt.src)
 		if err != nil {
-			t.Errorf("ParseExpr(%q): %v", tt.src, err)
+			t.Errorf("Parse(%q): %v", tt.src, err)
 			continue
 		}
 		got, err := e.Eval(scope)
@@ -185,9 +185,9 @@ func TestExprEval(t *testing.T) {
 	}
 }
 
-func TestExprEvalNilScope(t *testing.T) {
+func TestEvalNilScope(t *testing.T) {
 	t.Parallel()
-	e, err := ParseExpr("workflow.input.x == null && !steps")
+	e, err := Parse("workflow.input.x == null && !steps")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,33 +196,33 @@ func TestExprEvalNilScope(t *testing.T) {
 	}
 }
 
-func TestExprEvalErrors(t *testing.T) {
+func TestEvalErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		{"fromJSON('{')", "column 1: fromJSON: unexpected end of JSON input"},
 		{"1 == 1 && fromJSON('[1,]')", "column 11: fromJSON: invalid character ']' looking for beginning of value"},
 		{"toJSON(bad)", "column 1: toJSON: json: unsupported value: NaN"},
 	}
-	scope := map[string]any{"bad": []any{exprNaN()}}
+	scope := map[string]any{"bad": []any{nan()}}
 	for _, tt := range tests {
-		e, err := ParseExpr(tt.src)
+		e, err := Parse(tt.src)
 		if err != nil {
-			t.Fatalf("ParseExpr(%q): %v", tt.src, err)
+			t.Fatalf("Parse(%q): %v", tt.src, err)
 		}
 		_, err = e.Eval(scope)
-		var xe *ExprError
+		var xe *Error
 		if !errors.As(err, &xe) || xe.Src != tt.src || err.Error() != tt.want {
 			t.Errorf("Eval(%q) error = %v (%#v), want %q", tt.src, err, xe, tt.want)
 		}
 	}
 }
 
-func exprNaN() float64 {
+func nan() float64 {
 	zero := 0.0
 	return zero / zero
 }
 
-func TestParseExprErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		{"", "column 1: empty expression"},
@@ -270,19 +270,19 @@ func TestParseExprErrors(t *testing.T) {
 		{"'é' )", "column 5: unexpected ')'"},
 	}
 	for _, tt := range tests {
-		_, err := ParseExpr(tt.src)
-		var xe *ExprError
+		_, err := Parse(tt.src)
+		var xe *Error
 		if !errors.As(err, &xe) || xe.Src != tt.src {
-			t.Errorf("ParseExpr(%q) error = %#v, want an *ExprError on the source", tt.src, err)
+			t.Errorf("Parse(%q) error = %#v, want an *Error on the source", tt.src, err)
 			continue
 		}
 		if err.Error() != tt.want {
-			t.Errorf("ParseExpr(%q) error = %q, want %q", tt.src, err, tt.want)
+			t.Errorf("Parse(%q) error = %q, want %q", tt.src, err, tt.want)
 		}
 	}
 }
 
-func TestExprString(t *testing.T) {
+func TestString(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		{"a.b['c d'][0]", "a.b['c d'][0]"},
@@ -309,47 +309,56 @@ func TestExprString(t *testing.T) {
 		{"a[b[c]]", "a[b[c]]"},
 	}
 	for _, tt := range tests {
-		e, err := ParseExpr(tt.src)
+		e, err := Parse(tt.src)
 		if err != nil {
-			t.Fatalf("ParseExpr(%q): %v", tt.src, err)
+			t.Fatalf("Parse(%q): %v", tt.src, err)
 		}
 		if got := e.String(); got != tt.want {
-			t.Errorf("ParseExpr(%q).String() = %q, want %q", tt.src, got, tt.want)
+			t.Errorf("Parse(%q).String() = %q, want %q", tt.src, got, tt.want)
 		}
-		again, err := ParseExpr(e.String())
+		again, err := Parse(e.String())
 		if err != nil || again.String() != tt.want {
-			t.Errorf("ParseExpr(%q) does not round-trip: %v", e.String(), err)
+			t.Errorf("Parse(%q) does not round-trip: %v", e.String(), err)
 		}
 	}
 }
 
-func TestExprRefs(t *testing.T) {
+func TestRefs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		src  string
 		want []Ref
 	}{
-		{"steps.fetch-data.output.diff", []Ref{{"steps", []string{"fetch-data", "output", "diff"}}}},
-		{"loop", []Ref{{"loop", nil}}},
-		{"a['k'][0]['x y']", []Ref{{"a", []string{"k", "0", "x y"}}}},
-		{"workflow.input.tags[loop.index].x", []Ref{{"workflow", []string{"input", "tags"}}, {"loop", []string{"index"}}}},
-		{"a[b[c.d]][e].f", []Ref{{"a", nil}, {"b", nil}, {"c", []string{"d"}}, {"e", nil}}},
-		{"a[1.5].b", []Ref{{"a", nil}}},
+		{"steps.fetch-data.output.diff", []Ref{{"steps", []string{"fetch-data", "output", "diff"}, 0}}},
+		{"loop", []Ref{{"loop", nil, 0}}},
+		{"a['k'][0]['x y']", []Ref{{"a", []string{"k", "0", "x y"}, 0}}},
+		{"workflow.input.tags[loop.index].x", []Ref{{"workflow", []string{"input", "tags"}, 0}, {"loop", []string{"index"}, 20}}},
+		{"a[b[c.d]][e].f", []Ref{{"a", nil, 0}, {"b", nil, 2}, {"c", []string{"d"}, 4}, {"e", nil, 10}}},
+		{"a[1.5].b", []Ref{{"a", nil, 0}}},
 		{"length(steps.x.output) > 0 && context.variables.region == 'eu'",
-			[]Ref{{"steps", []string{"x", "output"}}, {"context", []string{"variables", "region"}}}},
-		{"a.b || a.b || !a.b.c", []Ref{{"a", []string{"b"}}, {"a", []string{"b", "c"}}}},
-		{"fromJSON(steps.a.output.j).x", []Ref{{"steps", []string{"a", "output", "j"}}}},
-		{"(workflow.input).repo", []Ref{{"workflow", []string{"input", "repo"}}}},
+			[]Ref{{"steps", []string{"x", "output"}, 7}, {"context", []string{"variables", "region"}, 30}}},
+		{"a.b || a.b || !a.b.c", []Ref{{"a", []string{"b"}, 0}, {"a", []string{"b", "c"}, 15}}},
+		{"fromJSON(steps.a.output.j).x", []Ref{{"steps", []string{"a", "output", "j"}, 9}}},
+		{"(workflow.input).repo", []Ref{{"workflow", []string{"input", "repo"}, 1}}},
+		{"'steps.nope' == steps['ok']", []Ref{{"steps", []string{"ok"}, 16}}},
 		{"1 == 'a'", nil},
 	}
 	for _, tt := range tests {
-		e, err := ParseExpr(tt.src)
+		e, err := Parse(tt.src)
 		if err != nil {
-			t.Fatalf("ParseExpr(%q): %v", tt.src, err)
+			t.Fatalf("Parse(%q): %v", tt.src, err)
 		}
 		if got := e.Refs(); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("Refs(%q) = %q, want %q", tt.src, got, tt.want)
+			t.Errorf("Refs(%q) = %v, want %v", tt.src, got, tt.want)
 		}
+	}
+	// In a template, positions are offsets in the whole string.
+	es, err := ParseTemplates("é ${{ a }} and ${{ 'x' || steps.b }}")
+	if err != nil || len(es) != 2 {
+		t.Fatalf("ParseTemplates: %v, %v", es, err)
+	}
+	if got := append(es[0].Refs(), es[1].Refs()...); !reflect.DeepEqual(got, []Ref{{"a", nil, 7}, {"steps", []string{"b"}, 27}}) {
+		t.Errorf("template refs = %v", got)
 	}
 }
 
@@ -360,7 +369,7 @@ func TestTruthy(t *testing.T) {
 		want bool
 	}{
 		{nil, false}, {false, false}, {true, true},
-		{0.0, false}, {0, false}, {json.Number("0"), false}, {exprNaN(), false},
+		{0.0, false}, {0, false}, {json.Number("0"), false}, {nan(), false},
 		{1.0, true}, {-1, true}, {json.Number("0.5"), true},
 		{"", false}, {"false", true}, {"0", true},
 		{[]any{}, true}, {map[string]any{}, true},
@@ -393,7 +402,7 @@ func TestCondition(t *testing.T) {
 		{"fromJSON('[]')", true},
 		{"${{ '}}' == '}}' }}", true},
 	}
-	scope := exprTestScope()
+	scope := testScope()
 	for _, tt := range tests {
 		got, err := Condition(tt.src, scope)
 		if err != nil || got != tt.want {
@@ -415,7 +424,7 @@ func TestConditionErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := Condition(tt.src, nil)
-		var xe *ExprError
+		var xe *Error
 		if !errors.As(err, &xe) || xe.Src != tt.src || err.Error() != tt.want {
 			t.Errorf("Condition(%q) error = %v, want %q", tt.src, err, tt.want)
 		}
@@ -424,7 +433,7 @@ func TestConditionErrors(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	t.Parallel()
-	scope := exprTestScope()
+	scope := testScope()
 	loopItem := scope["loop"].(map[string]any)["item"]
 	tests := []struct {
 		in   any
@@ -481,7 +490,7 @@ func TestRenderDoesNotModify(t *testing.T) {
 	t.Parallel()
 	in := map[string]any{"a": []any{"${{ workflow.input.repo }}", map[string]any{"b": "${{ loop.index }}"}}}
 	before, _ := json.Marshal(in)
-	out, err := Render(in, exprTestScope())
+	out, err := Render(in, testScope())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,11 +519,11 @@ func TestRenderErrors(t *testing.T) {
 		// The error reported is the one under the smallest key.
 		{map[string]any{"z": "${{ ) }}", "b": "${{ ( }}", "k": "${{ ] }}", "c": "${{ [ }}"}, "/b: column 7: unexpected end of expression"},
 	}
-	scope := map[string]any{"bad": []any{exprNaN()}, "nan": exprNaN()}
+	scope := map[string]any{"bad": []any{nan()}, "nan": nan()}
 	for _, tt := range tests {
 		for range 5 { // map order varies
 			_, err := Render(tt.in, scope)
-			var xe *ExprError
+			var xe *Error
 			if !errors.As(err, &xe) || err.Error() != tt.want {
 				t.Errorf("Render(%#v) error = %v, want %q", tt.in, err, tt.want)
 				break
@@ -552,7 +561,7 @@ func TestTemplates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := Templates(tt.in)
-		var xe *ExprError
+		var xe *Error
 		if !errors.As(err, &xe) || err.Error() != tt.want {
 			t.Errorf("Templates(%#v) error = %v, want %q", tt.in, err, tt.want)
 		}
@@ -562,44 +571,44 @@ func TestTemplates(t *testing.T) {
 	}
 }
 
-func TestExprHostileInput(t *testing.T) {
+func TestHostileInput(t *testing.T) {
 	t.Parallel()
 	deep := func(open, mid, close string, n int) string {
 		return strings.Repeat(open, n) + mid + strings.Repeat(close, n)
 	}
 	ok := []string{
-		deep("(", "a", ")", MaxExprDepth),
-		deep("!", "a", "", MaxExprDepth),
-		deep("a[", "0", "]", MaxExprDepth),
-		deep("length(", "a", ")", MaxExprDepth),
-		"a" + strings.Repeat(" && a", (MaxExprLen-1)/5),
-		strings.Repeat("a.", MaxExprLen/2-1) + "b",
+		deep("(", "a", ")", MaxDepth),
+		deep("!", "a", "", MaxDepth),
+		deep("a[", "0", "]", MaxDepth),
+		deep("length(", "a", ")", MaxDepth),
+		"a" + strings.Repeat(" && a", (MaxLen-1)/5),
+		strings.Repeat("a.", MaxLen/2-1) + "b",
 	}
 	for _, src := range ok {
-		e, err := ParseExpr(src)
+		e, err := Parse(src)
 		if err != nil {
-			t.Errorf("ParseExpr(%.40q...): %v", src, err)
+			t.Errorf("Parse(%.40q...): %v", src, err)
 			continue
 		}
-		if _, err := e.Eval(exprTestScope()); err != nil {
+		if _, err := e.Eval(testScope()); err != nil {
 			t.Errorf("Eval(%.40q...): %v", src, err)
 		}
 	}
 	tooDeep := "the expression nests deeper than 64 levels"
 	bad := []struct{ src, want string }{
-		{deep("(", "a", ")", MaxExprDepth+1), tooDeep},
+		{deep("(", "a", ")", MaxDepth+1), tooDeep},
 		{deep("(", "a", ")", 2000), tooDeep},
 		{deep("!", "a", "", 4000), tooDeep},
 		{deep("a[", "0", "]", 1000), tooDeep},
 		{deep("toJSON(", "a", ")", 500), tooDeep},
 		{deep("(", "a", ")", 1e6), "the expression is longer than 4096 bytes"},
-		{strings.Repeat("a", MaxExprLen+1), "the expression is longer than 4096 bytes"},
+		{strings.Repeat("a", MaxLen+1), "the expression is longer than 4096 bytes"},
 	}
 	for _, tt := range bad {
-		_, err := ParseExpr(tt.src)
-		var xe *ExprError
+		_, err := Parse(tt.src)
+		var xe *Error
 		if !errors.As(err, &xe) || xe.Msg != tt.want {
-			t.Errorf("ParseExpr(%.40q...) error = %v, want %q", tt.src, err, tt.want)
+			t.Errorf("Parse(%.40q...) error = %v, want %q", tt.src, err, tt.want)
 		}
 	}
 
@@ -616,12 +625,12 @@ func TestExprHostileInput(t *testing.T) {
 		"s < s" + strings.Repeat(" || s < s", 16),
 	}
 	for _, src := range costly {
-		e, err := ParseExpr(src)
+		e, err := Parse(src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = e.Eval(big)
-		var xe *ExprError
+		var xe *Error
 		if !errors.As(err, &xe) || !strings.Contains(err.Error(), "units of work allowed") {
 			t.Errorf("Eval(%.40q...) error = %v, want the cost limit", src, err)
 		}
@@ -634,13 +643,13 @@ func TestExprHostileInput(t *testing.T) {
 	}
 	// A long string of templates, each within the limit, renders.
 	many := strings.Repeat("${{ loop.index }},", 10000)
-	if out, err := Render(many, exprTestScope()); err != nil || out != strings.Repeat("1,", 10000) {
+	if out, err := Render(many, testScope()); err != nil || out != strings.Repeat("1,", 10000) {
 		t.Errorf("Render of 10000 templates: %v", err)
 	}
 }
 
 // A typical step input: a few references, one interpolated prompt.
-var exprBenchInput = map[string]any{
+var benchInput = map[string]any{
 	"repo":   "${{ workflow.input.repo }}",
 	"prompt": "Review this change to ${{ workflow.input.repo }} in ${{ context.variables.region }}:\n${{ steps.fetch-data.output.diff }}",
 	"files":  []any{"${{ steps.fetch-data.output.files }}", "${{ loop.file }}"},
@@ -650,10 +659,10 @@ var exprBenchInput = map[string]any{
 }
 
 func BenchmarkRender(b *testing.B) {
-	scope := exprTestScope()
+	scope := testScope()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Render(exprBenchInput, scope); err != nil {
+		if _, err := Render(benchInput, scope); err != nil {
 			b.Fatal(err)
 		}
 	}

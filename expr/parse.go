@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"fmt"
@@ -12,36 +12,36 @@ import (
 // The parser: a hand-written lexer and a precedence-climbing parser over
 // src[pos:end], so positions in errors are offsets in the whole string.
 
-type exprTokKind uint8
+type tokKind uint8
 
 const (
-	tEOF    exprTokKind = iota
-	tName               // identifier or keyword
-	tMember             // .name; text is the name
-	tNumber             // num
-	tString             // text is the decoded value
-	tPunct              // ( ) [ ] , ! < <= > >= == != && ||
+	tEOF    tokKind = iota
+	tName           // identifier or keyword
+	tMember         // .name; text is the name
+	tNumber         // num
+	tString         // text is the decoded value
+	tPunct          // ( ) [ ] , ! < <= > >= == != && ||
 )
 
-type exprToken struct {
-	kind     exprTokKind
+type token struct {
+	kind     tokKind
 	pos, end int
 	text     string
 	num      float64
 }
 
-type exprParser struct {
+type parser struct {
 	src      string
 	pos, end int
-	tok      exprToken
+	tok      token
 	depth    int
 }
 
-func parseExprAt(src string, start, end int) (*Expr, error) {
-	if end-start > MaxExprLen {
-		return nil, &ExprError{Pos: start, Src: src, Msg: fmt.Sprintf("the expression is longer than %d bytes", MaxExprLen)}
+func parseAt(src string, start, end int) (*Expr, error) {
+	if end-start > MaxLen {
+		return nil, &Error{Pos: start, Src: src, Msg: fmt.Sprintf("the expression is longer than %d bytes", MaxLen)}
 	}
-	p := &exprParser{src: src, pos: start, end: end}
+	p := &parser{src: src, pos: start, end: end}
 	if err := p.next(); err != nil {
 		return nil, err
 	}
@@ -58,11 +58,11 @@ func parseExprAt(src string, start, end int) (*Expr, error) {
 	return &Expr{root: n, src: src}, nil
 }
 
-func (p *exprParser) errorf(pos int, format string, args ...any) *ExprError {
-	return &ExprError{Pos: pos, Msg: fmt.Sprintf(format, args...), Src: p.src}
+func (p *parser) errorf(pos int, format string, args ...any) *Error {
+	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...), Src: p.src}
 }
 
-func (p *exprParser) unexpected() *ExprError {
+func (p *parser) unexpected() *Error {
 	t := p.tok
 	text := p.src[t.pos:t.end]
 	if len(text) > 24 {
@@ -81,20 +81,20 @@ func (p *exprParser) unexpected() *ExprError {
 	return p.errorf(t.pos, "unexpected '%s'", text)
 }
 
-func (p *exprParser) is(punct string) bool { return p.tok.kind == tPunct && p.tok.text == punct }
+func (p *parser) is(punct string) bool { return p.tok.kind == tPunct && p.tok.text == punct }
 
 // enter and leave bound the nesting depth, so deep input is an error
 // rather than a stack overflow.
-func (p *exprParser) enter() error {
-	if p.depth++; p.depth > MaxExprDepth {
-		return p.errorf(p.tok.pos, "the expression nests deeper than %d levels", MaxExprDepth)
+func (p *parser) enter() error {
+	if p.depth++; p.depth > MaxDepth {
+		return p.errorf(p.tok.pos, "the expression nests deeper than %d levels", MaxDepth)
 	}
 	return nil
 }
 
-func (p *exprParser) leave() { p.depth-- }
+func (p *parser) leave() { p.depth-- }
 
-func binaryPrec(t exprToken) int {
+func binaryPrec(t token) int {
 	if t.kind == tPunct {
 		switch t.text {
 		case "||":
@@ -110,7 +110,7 @@ func binaryPrec(t exprToken) int {
 	return 0
 }
 
-func (p *exprParser) binary(minPrec int) (exprNode, error) {
+func (p *parser) binary(minPrec int) (node, error) {
 	left, err := p.unary()
 	if err != nil {
 		return nil, err
@@ -128,11 +128,11 @@ func (p *exprParser) binary(minPrec int) (exprNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		left = &exprBinary{op: op.text, pos: op.pos, level: prec, l: left, r: right}
+		left = &binaryNode{op: op.text, pos: op.pos, level: prec, l: left, r: right}
 	}
 }
 
-func (p *exprParser) unary() (exprNode, error) {
+func (p *parser) unary() (node, error) {
 	if !p.is("!") {
 		return p.postfix()
 	}
@@ -147,11 +147,11 @@ func (p *exprParser) unary() (exprNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &exprNot{x}, nil
+	return &notNode{x}, nil
 }
 
 // nested parses an expression inside brackets, parentheses or arguments.
-func (p *exprParser) nested() (exprNode, error) {
+func (p *parser) nested() (node, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
@@ -159,31 +159,31 @@ func (p *exprParser) nested() (exprNode, error) {
 	return p.binary(1)
 }
 
-func (p *exprParser) expect(punct string) error {
+func (p *parser) expect(punct string) error {
 	if !p.is(punct) {
 		return p.unexpected()
 	}
 	return p.next()
 }
 
-func (p *exprParser) postfix() (exprNode, error) {
+func (p *parser) postfix() (node, error) {
 	t := p.tok
-	var x exprNode
+	var x node
 	switch {
 	case t.kind == tNumber:
-		return &exprLit{t.num}, p.next()
+		return &litNode{t.num}, p.next()
 	case t.kind == tString:
-		return &exprLit{t.text}, p.next()
+		return &litNode{t.text}, p.next()
 	case t.kind == tName && t.text == "null":
-		return &exprLit{nil}, p.next()
+		return &litNode{nil}, p.next()
 	case t.kind == tName && (t.text == "true" || t.text == "false"):
-		return &exprLit{t.text == "true"}, p.next()
+		return &litNode{t.text == "true"}, p.next()
 	case t.kind == tName:
 		if err := p.next(); err != nil {
 			return nil, err
 		}
 		if !p.is("(") {
-			x = &exprIdent{t.text}
+			x = &identNode{name: t.text, pos: t.pos}
 			break
 		}
 		c, err := p.call(t)
@@ -209,7 +209,7 @@ func (p *exprParser) postfix() (exprNode, error) {
 	for {
 		switch {
 		case p.tok.kind == tMember:
-			x = &exprMember{x: x, name: p.tok.text}
+			x = &memberNode{x: x, name: p.tok.text}
 			if err := p.next(); err != nil {
 				return nil, err
 			}
@@ -224,15 +224,15 @@ func (p *exprParser) postfix() (exprNode, error) {
 			if err := p.expect("]"); err != nil {
 				return nil, err
 			}
-			x = &exprIndex{x: x, i: i}
+			x = &indexNode{x: x, i: i}
 		default:
 			return x, nil
 		}
 	}
 }
 
-// exprFuncs maps each function's lowercase name to its spelling and arity.
-var exprFuncs = map[string]struct {
+// funcs maps each function's lowercase name to its spelling and arity.
+var funcs = map[string]struct {
 	name  string
 	arity int
 }{
@@ -245,12 +245,12 @@ var exprFuncs = map[string]struct {
 	"default":    {"default", 2},
 }
 
-func (p *exprParser) call(name exprToken) (*exprCall, error) {
-	fn, ok := exprFuncs[strings.ToLower(name.text)]
+func (p *parser) call(name token) (*callNode, error) {
+	fn, ok := funcs[strings.ToLower(name.text)]
 	if !ok {
 		return nil, p.errorf(name.pos, "unknown function %s", name.text)
 	}
-	c := &exprCall{pos: name.pos, name: fn.name}
+	c := &callNode{pos: name.pos, name: fn.name}
 	if err := p.next(); err != nil { // (
 		return nil, err
 	}
@@ -290,13 +290,13 @@ func isNameByte(c byte) bool {
 func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
 
 // next reads the next token into p.tok.
-func (p *exprParser) next() error {
+func (p *parser) next() error {
 	s := p.src
 	for p.pos < p.end && strings.IndexByte(" \t\r\n", s[p.pos]) >= 0 {
 		p.pos++
 	}
 	start := p.pos
-	p.tok = exprToken{kind: tEOF, pos: start, end: start}
+	p.tok = token{kind: tEOF, pos: start, end: start}
 	if start >= p.end {
 		return nil
 	}
@@ -309,12 +309,12 @@ func (p *exprParser) next() error {
 	switch c := s[start]; {
 	case isNameByte(c) && c != '-' && !isDigitByte(c):
 		p.pos = scan(start)
-		p.tok = exprToken{kind: tName, pos: start, end: p.pos, text: s[start:p.pos]}
+		p.tok = token{kind: tName, pos: start, end: p.pos, text: s[start:p.pos]}
 	case c == '.':
 		if p.pos = scan(start + 1); p.pos == start+1 {
 			return p.errorf(start, "expected a name after '.'")
 		}
-		p.tok = exprToken{kind: tMember, pos: start, end: p.pos, text: s[start+1 : p.pos]}
+		p.tok = token{kind: tMember, pos: start, end: p.pos, text: s[start+1 : p.pos]}
 	case c == '-' || isDigitByte(c):
 		return p.lexNumber()
 	case c == '\'' || c == '"':
@@ -324,13 +324,13 @@ func (p *exprParser) next() error {
 			switch two := s[start : start+2]; two {
 			case "<=", ">=", "==", "!=", "&&", "||":
 				p.pos += 2
-				p.tok = exprToken{kind: tPunct, pos: start, end: p.pos, text: two}
+				p.tok = token{kind: tPunct, pos: start, end: p.pos, text: two}
 				return nil
 			}
 		}
 		if strings.IndexByte("()[],!<>", c) >= 0 {
 			p.pos++
-			p.tok = exprToken{kind: tPunct, pos: start, end: p.pos, text: s[start:p.pos]}
+			p.tok = token{kind: tPunct, pos: start, end: p.pos, text: s[start:p.pos]}
 			return nil
 		}
 		r, _ := utf8.DecodeRuneInString(s[start:p.end])
@@ -340,7 +340,7 @@ func (p *exprParser) next() error {
 }
 
 // lexNumber reads a number in JSON syntax.
-func (p *exprParser) lexNumber() error {
+func (p *parser) lexNumber() error {
 	s, start := p.src, p.pos
 	i := start
 	digits := func() bool {
@@ -383,13 +383,13 @@ func (p *exprParser) lexNumber() error {
 		return p.errorf(start, "number %s is out of range", s[start:i])
 	}
 	p.pos = i
-	p.tok = exprToken{kind: tNumber, pos: start, end: i, num: f}
+	p.tok = token{kind: tNumber, pos: start, end: i, num: f}
 	return nil
 }
 
 // lexString reads a quoted string: backslash escapes as in JSON, plus \',
 // and, as in GitHub Actions, the quote written twice stands for itself.
-func (p *exprParser) lexString() error {
+func (p *parser) lexString() error {
 	s, start := p.src, p.pos
 	q := s[start]
 	var b []byte
@@ -405,7 +405,7 @@ func (p *exprParser) lexString() error {
 			from = i
 		case c == q:
 			p.pos = i + 1
-			p.tok = exprToken{kind: tString, pos: start, end: p.pos, text: string(append(b, s[from:i]...))}
+			p.tok = token{kind: tString, pos: start, end: p.pos, text: string(append(b, s[from:i]...))}
 			return nil
 		case c == '\\':
 			b = append(b, s[from:i]...)
@@ -453,7 +453,7 @@ func (p *exprParser) lexString() error {
 	}
 }
 
-func (p *exprParser) hex4(i int) (rune, bool) {
+func (p *parser) hex4(i int) (rune, bool) {
 	if i+4 > p.end {
 		return 0, false
 	}
@@ -464,44 +464,47 @@ func (p *exprParser) hex4(i int) (rune, bool) {
 // The syntax tree. prec orders nodes for printing: binary operators 1-4,
 // '!' 5, literals 6, paths and calls 7.
 
-type exprNode interface {
-	eval(ev *exprEval) (any, error)
+type node interface {
+	eval(ev *evaluator) (any, error)
 	format(b *strings.Builder)
 	prec() int
 }
 
 type (
-	exprLit    struct{ v any }
-	exprIdent  struct{ name string }
-	exprMember struct {
-		x    exprNode
+	litNode   struct{ v any }
+	identNode struct {
+		name string
+		pos  int
+	}
+	memberNode struct {
+		x    node
 		name string
 	}
-	exprIndex  struct{ x, i exprNode }
-	exprNot    struct{ x exprNode }
-	exprBinary struct {
+	indexNode  struct{ x, i node }
+	notNode    struct{ x node }
+	binaryNode struct {
 		op    string
 		pos   int
 		level int
-		l, r  exprNode
+		l, r  node
 	}
-	exprCall struct {
+	callNode struct {
 		pos  int
 		name string
-		args []exprNode
+		args []node
 	}
 )
 
-func (n *exprLit) prec() int    { return 6 }
-func (n *exprIdent) prec() int  { return 7 }
-func (n *exprMember) prec() int { return 7 }
-func (n *exprIndex) prec() int  { return 7 }
-func (n *exprNot) prec() int    { return 5 }
-func (n *exprBinary) prec() int { return n.level }
-func (n *exprCall) prec() int   { return 7 }
+func (n *litNode) prec() int    { return 6 }
+func (n *identNode) prec() int  { return 7 }
+func (n *memberNode) prec() int { return 7 }
+func (n *indexNode) prec() int  { return 7 }
+func (n *notNode) prec() int    { return 5 }
+func (n *binaryNode) prec() int { return n.level }
+func (n *callNode) prec() int   { return 7 }
 
 // writeOperand writes x, in parentheses when it binds looser than minPrec.
-func writeOperand(b *strings.Builder, x exprNode, minPrec int) {
+func writeOperand(b *strings.Builder, x node, minPrec int) {
 	if x.prec() >= minPrec {
 		x.format(b)
 		return
@@ -511,7 +514,7 @@ func writeOperand(b *strings.Builder, x exprNode, minPrec int) {
 	b.WriteByte(')')
 }
 
-func (n *exprLit) format(b *strings.Builder) {
+func (n *litNode) format(b *strings.Builder) {
 	switch v := n.v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -545,33 +548,33 @@ func (n *exprLit) format(b *strings.Builder) {
 	}
 }
 
-func (n *exprIdent) format(b *strings.Builder) { b.WriteString(n.name) }
+func (n *identNode) format(b *strings.Builder) { b.WriteString(n.name) }
 
-func (n *exprMember) format(b *strings.Builder) {
+func (n *memberNode) format(b *strings.Builder) {
 	writeOperand(b, n.x, 7)
 	b.WriteByte('.')
 	b.WriteString(n.name)
 }
 
-func (n *exprIndex) format(b *strings.Builder) {
+func (n *indexNode) format(b *strings.Builder) {
 	writeOperand(b, n.x, 7)
 	b.WriteByte('[')
 	n.i.format(b)
 	b.WriteByte(']')
 }
 
-func (n *exprNot) format(b *strings.Builder) {
+func (n *notNode) format(b *strings.Builder) {
 	b.WriteByte('!')
 	writeOperand(b, n.x, 5)
 }
 
-func (n *exprBinary) format(b *strings.Builder) {
+func (n *binaryNode) format(b *strings.Builder) {
 	writeOperand(b, n.l, n.level)
 	b.WriteString(" " + n.op + " ")
 	writeOperand(b, n.r, n.level+1)
 }
 
-func (n *exprCall) format(b *strings.Builder) {
+func (n *callNode) format(b *strings.Builder) {
 	b.WriteString(n.name)
 	b.WriteByte('(')
 	for i, a := range n.args {
@@ -585,8 +588,8 @@ func (n *exprCall) format(b *strings.Builder) {
 
 // segment is the index as a path segment, when it is a literal key or a
 // literal whole number.
-func (n *exprIndex) segment() (string, bool) {
-	l, ok := n.i.(*exprLit)
+func (n *indexNode) segment() (string, bool) {
+	l, ok := n.i.(*litNode)
 	if !ok {
 		return "", false
 	}
