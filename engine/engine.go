@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/ossa-platform/platform"
@@ -63,8 +62,6 @@ type Engine struct {
 	log    *slog.Logger
 	agents *picker
 
-	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -93,7 +90,7 @@ func New(cfg Config) *Engine {
 		_, _ = rand.Read(b)
 		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, running: map[string]context.CancelCauseFunc{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger}
 	e.agents = newPicker(cfg.Agents, cfg.Now)
 	return e
 }

@@ -496,9 +496,8 @@ func testChoosingAgents(t *testing.T, backend string) {
 	down := e.agent("down", []string{"sum2"}, handler("down", 0))
 	e.agent("up", []string{"sum2"}, handler("up", 0))
 	down.Close()
-	a, _ := e.db.FindAgent(context.Background(), platform.DefaultNamespace, "down")
 	output(t, e.run(`{"steps":[{"id":"a","ref":"down","continue_on_error":true,"retry":{"max_attempts":1}}]}`, `{}`))
-	a, _ = e.db.FindAgent(context.Background(), platform.DefaultNamespace, "down")
+	a, _ := e.db.FindAgent(context.Background(), platform.DefaultNamespace, "down")
 	if a.Health.Status != platform.HealthUnhealthy || a.Health.Reason == "" {
 		t.Fatalf("a failed call marks the agent unhealthy: %s", dump(a.Health))
 	}

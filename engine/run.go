@@ -194,7 +194,9 @@ func (r *runner) save(ctx context.Context, s *platform.StepRun) {
 		r.cancel(errLeaseLost)
 	default:
 		r.e.log.Error("save step", "run", r.run.ID, "step", s.ID, "error", err.Error())
-		r.cancel(fmt.Errorf("%w: %v", errStore, err))
+		// The store's error stays text: the run ends for errStore, not
+		// for whatever code the store's error carries.
+		r.cancel(fmt.Errorf("%w: %v", errStore, err)) //nolint:errorlint // see above
 	}
 }
 
@@ -358,7 +360,7 @@ func (r *runner) runStep(ctx context.Context, n *stepNode, path string, sc *scop
 	if res.blocking != nil && n.onError == "compensate" && ctx.Err() == nil {
 		comp := r.runStep(ctx, n.compensation, path+"/compensation", sc)
 		if comp.blocking != nil {
-			res.blocking = fmt.Errorf("%w; its compensation failed too: %v", res.blocking, comp.blocking)
+			res.blocking = fmt.Errorf("%w; its compensation failed too: %w", res.blocking, comp.blocking)
 		}
 	}
 	return res

@@ -3,6 +3,7 @@ package expr
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -173,7 +174,7 @@ func (n *callNode) apply(ev *evaluator, args []any) (any, error) {
 		return strings.HasSuffix(s, fix), nil
 	case "toJSON":
 		s, err := ev.toJSON(args[0])
-		if err != nil && err != ErrCost {
+		if err != nil && !errors.Is(err, ErrCost) {
 			err = fmt.Errorf("toJSON: %w", err)
 		}
 		return s, err

@@ -105,7 +105,7 @@ func (e *Expr) EvalBudget(scope map[string]any, budget *int) (any, error) {
 
 func (e *Expr) eval(ev *evaluator) (any, error) {
 	v, err := e.root.eval(ev)
-	if xe, ok := err.(*Error); ok && xe.Src == "" {
+	if xe := (*Error)(nil); errors.As(err, &xe) && xe.Src == "" {
 		xe.Src = e.src
 	}
 	return v, err
@@ -241,7 +241,7 @@ func ParseCondition(src string) (*Expr, error) {
 // modified, but values taken from scope are shared, not copied.
 func Render(v any, scope map[string]any) (any, error) {
 	out, err := (&evaluator{scope: scope, budget: MaxCost}).render(v)
-	if pe, ok := err.(*atError); ok && pe.ptr == "" {
+	if pe := (*atError)(nil); errors.As(err, &pe) && pe.ptr == "" {
 		return nil, pe.err
 	}
 	return out, err
@@ -299,7 +299,7 @@ func Templates(v any) ([]*Expr, error) {
 		return nil
 	}
 	if err := walk(v, ""); err != nil {
-		if pe := err.(*atError); pe.ptr == "" {
+		if pe := (*atError)(nil); errors.As(err, &pe) && pe.ptr == "" {
 			return nil, pe.err
 		}
 		return nil, err
@@ -335,9 +335,10 @@ func nextTemplate(s string, from int) (open, end int, err error) {
 	for j := open + 3; j < len(s); j++ {
 		switch c := s[j]; {
 		case quote != 0:
-			if c == '\\' {
+			switch c {
+			case '\\':
 				j++
-			} else if c == quote {
+			case quote:
 				quote = 0
 			}
 		case c == '\'' || c == '"':
@@ -380,7 +381,8 @@ func (ev *evaluator) render(v any) (any, error) {
 				// Report the error under the smallest key, whatever the
 				// map's iteration order.
 				if firstErr == nil || k < firstKey {
-					pe := err.(*atError)
+					var pe *atError
+					errors.As(err, &pe)
 					firstKey, firstErr = k, &atError{"/" + escapePointerToken(k) + pe.ptr, pe.err}
 				}
 				continue
@@ -399,7 +401,8 @@ func (ev *evaluator) render(v any) (any, error) {
 		for i, x := range v {
 			r, err := ev.render(x)
 			if err != nil {
-				pe := err.(*atError)
+				var pe *atError
+				errors.As(err, &pe)
 				return nil, &atError{"/" + strconv.Itoa(i) + pe.ptr, pe.err}
 			}
 			out[i] = r

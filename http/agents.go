@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -79,7 +80,9 @@ func decodeAgent(body []byte, required []string) (*platform.Agent, error) {
 		}
 	}
 	if err := a.Validate(); err != nil {
-		for _, f := range err.(*platform.Error).Fields {
+		var e *platform.Error
+		errors.As(err, &e)
+		for _, f := range e.Fields {
 			if !hasField(problems, f.Field) {
 				problems = append(problems, f)
 			}
@@ -158,7 +161,8 @@ func agentFromManifest(body []byte, yamlBody bool, endpoint, protocol string) (*
 		// Point at where the manifest (or the query) gave the value.
 		where := map[string]string{"/name": "/metadata/name", "/endpoint": "endpoint", "/version": "/metadata/version",
 			"/description": "/metadata/description", "/protocol": "protocol"}
-		e := err.(*platform.Error)
+		var e *platform.Error
+		errors.As(err, &e)
 		for i, f := range e.Fields {
 			if to, ok := where[f.Field]; ok {
 				e.Fields[i].Field = to

@@ -63,7 +63,7 @@ func TestAgentLifecycle(t *testing.T) {
 	}
 
 	// A fetched agent can be sent back as it is.
-	resp, b = g.do(t, "GET", "/api/v1/agents/"+a.ID, "", nil)
+	_, b = g.do(t, "GET", "/api/v1/agents/"+a.ID, "", nil)
 	resp, b = g.do(t, "PUT", "/api/v1/agents/"+a.ID, "application/json", b)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("round trip put: %d %s", resp.StatusCode, b)

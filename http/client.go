@@ -538,7 +538,7 @@ func (c *Client) Events(ctx context.Context, channels []string, since int64, fn 
 	}
 	_, err := c.follow(ctx, "/api/v1/events", q, since, fn)
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // the caller ended the stream: not a failure
 	}
 	return err
 }

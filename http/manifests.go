@@ -154,8 +154,11 @@ func writeManifest(w http.ResponseWriter, r *http.Request, src *platform.Manifes
 	body := src.Body
 	if want != src.Format {
 		docs, err := manifest.Parse("manifest", src.Body)
-		if err != nil || len(docs) != 1 {
-			return fmt.Errorf("stored manifest cannot be re-read: %v", err)
+		if err != nil {
+			return fmt.Errorf("stored manifest cannot be re-read: %w", err)
+		}
+		if len(docs) != 1 {
+			return fmt.Errorf("stored manifest holds %d documents, not one", len(docs))
 		}
 		if want == "json" {
 			body, err = docs[0].Root.MarshalJSON()

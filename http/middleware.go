@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -205,7 +206,7 @@ func recoverPanics(next http.Handler) http.Handler {
 			if v == nil {
 				return
 			}
-			if v == http.ErrAbortHandler {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
 			logger(r).ErrorContext(r.Context(), "panic", slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
@@ -342,7 +343,7 @@ func (s *Server) principalOf(r *http.Request) (*platform.Principal, error) {
 		}
 		if err := p.Validate(); err != nil {
 			// %v, not %w: the caller did nothing wrong, so this is a 500.
-			return nil, fmt.Errorf("the authenticator returned a principal that cannot be used: %v", err)
+			return nil, fmt.Errorf("the authenticator returned a principal that cannot be used: %v", err) //nolint:errorlint // see above
 		}
 	}
 	values := r.Header.Values(NamespaceHeader)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -244,7 +245,8 @@ func inlineWorkflow(ns string, body []byte) (*platform.Workflow, *platform.Error
 	}
 	doc := &manifest.Document{File: "workflow", Root: docs[0].Root.Get("workflow"), Problems: docs[0].Problems}
 	if _, err := validManifest(doc, "Workflow"); err != nil {
-		e := err.(*platform.Error)
+		var e *platform.Error
+		errors.As(err, &e)
 		for i, f := range e.Fields {
 			e.Fields[i].Field = "/workflow" + f.Field
 		}

@@ -611,7 +611,7 @@ func TestTenancyEventStreams(t *testing.T) {
 	sse, _ := g.sseStream(t, "/api/v1/events?since=0", "Authorization", "Bearer "+keyB)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	header := http.Header{"Authorization": {"Bearer " + keyB}}
-	ws := g.dialWSWith(t, ctx, header)
+	ws := g.dialWSWith(ctx, t, header)
 	cancel()
 	ws.send(t, `{"type":"subscribe","channel":"*","since":0}`)
 	ws.expect(t, "subscribed", "*")
@@ -643,7 +643,7 @@ func TestTenancyEventStreams(t *testing.T) {
 }
 
 // dialWSWith opens /ws with the headers.
-func (g *gateway) dialWSWith(t *testing.T, ctx context.Context, header http.Header) *wsClient {
+func (g *gateway) dialWSWith(ctx context.Context, t *testing.T, header http.Header) *wsClient {
 	t.Helper()
 	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.URL(), "http")+"/ws", &websocket.DialOptions{HTTPHeader: header})
 	if err != nil {

@@ -75,9 +75,3 @@ func (n *Node) items() []*Node {
 	return n.Items
 }
 
-func (n *Node) fields() []Field {
-	if n == nil || n.Kind != Object {
-		return nil
-	}
-	return n.Fields
-}

@@ -160,16 +160,16 @@ func (b *Bus) Subscribe(ctx context.Context, fn func([]platform.Event)) error {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
-	return nil
+	return nil //nolint:nilerr // Subscribe ends, as its contract says, when ctx does
 }
 
 // subscribe runs one subscription until it breaks, calling live once it
 // is confirmed.
 func (b *Bus) subscribe(ctx context.Context, fn func([]platform.Event), live func()) error {
 	ps := b.client.Subscribe(ctx)
-	defer ps.Close()
+	defer func() { _ = ps.Close() }()
 	// A receive waits on its timeout, not on ctx: closing ends it.
-	defer context.AfterFunc(ctx, func() { ps.Close() })()
+	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
 	if err := ps.Subscribe(ctx, b.channel); err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	riverdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		sqldb.Close()
+		_ = sqldb.Close()
 		return nil, err
 	}
 	// SQLite has one writer at a time: more connections than a few only
@@ -105,8 +105,8 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	riverdb.SetMaxOpenConns(1)
 	db := &DB{db: sqldb, river: riverdb, path: path, now: time.Now}
 	fail := func(err error) (*DB, error) {
-		riverdb.Close()
-		sqldb.Close()
+		_ = riverdb.Close()
+		_ = sqldb.Close()
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {

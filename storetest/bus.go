@@ -129,7 +129,7 @@ func listen(t *testing.T, bus platform.EventBus) *listener {
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
-		bus.Subscribe(ctx, func(b []platform.Event) {
+		_ = bus.Subscribe(ctx, func(b []platform.Event) {
 			if b == nil {
 				once.Do(func() { close(live) })
 				return

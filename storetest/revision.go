@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -150,7 +151,7 @@ func runRevisions(t *testing.T, newStore func(t *testing.T) Store) {
 			return refuse
 		}
 		_, err := s.PutWorkflow(ctx, revisionOf("guarded", 1), check)
-		if err != refuse || len(saw) != 1 || saw[0] != nil {
+		if !errors.Is(err, refuse) || len(saw) != 1 || saw[0] != nil {
 			t.Fatalf("check of a new name: %v, saw %v", err, saw)
 		}
 		if _, err := s.FindWorkflow(ctx, ns, "guarded"); platform.ErrorCode(err) != platform.ENOTFOUND {
@@ -159,7 +160,7 @@ func runRevisions(t *testing.T, newStore func(t *testing.T) Store) {
 		w := put(t, s, revisionOf("guarded", 1), platform.WorkflowCreated)
 		saw = nil
 		attempt := revisionOf("guarded", 2)
-		if _, err := s.PutWorkflow(ctx, attempt, check); err != refuse || len(saw) != 1 || saw[0].ID != w.ID || saw[0].Revision != 1 {
+		if _, err := s.PutWorkflow(ctx, attempt, check); !errors.Is(err, refuse) || len(saw) != 1 || saw[0].ID != w.ID || saw[0].Revision != 1 {
 			t.Fatalf("check of a stored name: %v, saw %+v", err, saw)
 		}
 		if attempt.ID != "" || attempt.Revision != 0 {
@@ -286,8 +287,8 @@ func runRevisions(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("RunsRecordTheirRevision", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		w := put(t, s, revisionOf("ran", 1), platform.WorkflowCreated)
-		w = put(t, s, revisionOf("ran", 2), platform.WorkflowUpdated)
+		put(t, s, revisionOf("ran", 1), platform.WorkflowCreated)
+		w := put(t, s, revisionOf("ran", 2), platform.WorkflowUpdated)
 		r := NewRun("ran")
 		r.WorkflowID, r.WorkflowRevision, r.WorkflowVersion, r.Definition = w.ID, w.Revision, w.Version, w.Definition
 		createRun(t, s, r)

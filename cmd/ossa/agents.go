@@ -317,7 +317,7 @@ func agentManifest(b []byte, name string) ([]byte, error) {
 	if manifestContentType(b) == "application/json" {
 		var members map[string]json.RawMessage
 		if json.Unmarshal(b, &members) != nil {
-			return nil, nil // decodeAgentFile says what is wrong
+			return nil, nil //nolint:nilerr // not a manifest: decodeAgentFile says what is wrong
 		}
 		if inner, ok := members["manifest"]; ok && len(members) == 1 {
 			return bytes.TrimSpace(inner), nil

@@ -87,7 +87,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	m := NewMain(cfg, stderr)
 	if err := m.Open(ctx); err != nil {
 		fmt.Fprintf(stderr, "ossa serve: %v\n", err)
-		m.Close(context.Background())
+		_ = m.Close(context.Background()) // what opened before the failure
 		return 1
 	}
 	<-ctx.Done()

@@ -185,7 +185,7 @@ func (d *Doc) validate(fragment string, body []byte, what string) error {
 		return fmt.Errorf("%s is not JSON: %w", what, err)
 	}
 	if err := s.Validate(v); err != nil {
-		return fmt.Errorf("%s does not match its schema in the document: %v\nbody: %s", what, err, body)
+		return fmt.Errorf("%s does not match its schema in the document: %w\nbody: %s", what, err, body)
 	}
 	return nil
 }

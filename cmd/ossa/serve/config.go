@@ -339,7 +339,7 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			v, source = *flags[s.flag], "flag --"+s.flag
 		}
 		if err := s.set(&c, strings.TrimSpace(v)); err != nil {
-			return c, fmt.Errorf("invalid %s=%q (from %s): %v", s.env, v, source, err)
+			return c, fmt.Errorf("invalid %s=%q (from %s): %w", s.env, v, source, err)
 		}
 	}
 	return c, nil
