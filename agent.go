@@ -184,7 +184,7 @@ func (a *Agent) Validate() error {
 		p.Add("/labels", "must have at most %d entries", MaxLabels)
 	}
 	for _, k := range sortedKeys(a.Labels) {
-		field := "/labels/" + escapePointer(k)
+		field := "/labels/" + EscapePointer(k)
 		if len(k) > MaxLabelKeyLen || !labelKeyRe.MatchString(k) {
 			p.Add(field, "key must be at most %d letters, digits and '-_./', starting and ending with a letter or digit", MaxLabelKeyLen)
 		}

@@ -178,7 +178,7 @@ func (e *Engine) setHealth(a *platform.Agent, status platform.HealthStatus, reas
 		return
 	}
 	now := e.cfg.Now().UTC()
-	h := platform.AgentHealth{Status: status, Reason: truncate(reason, 500), CheckedAt: &now}
+	h := platform.AgentHealth{Status: status, Reason: platform.Truncate(reason, 500), CheckedAt: &now}
 	// A detached context: the health of an agent outlives the call that
 	// found it, even a cancelled one.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -237,15 +237,4 @@ func (e *Engine) probeAll(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }

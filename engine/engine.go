@@ -62,8 +62,8 @@ type Engine struct {
 	log    *slog.Logger
 	agents *picker
 
-	stop    context.CancelFunc
-	done    chan struct{}
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 var (

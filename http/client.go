@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ossa-platform/platform"
 )
@@ -496,7 +495,7 @@ func problemFrom(resp *http.Response) *Problem {
 		Type:      problemType(resp.StatusCode),
 		Title:     http.StatusText(resp.StatusCode),
 		Status:    resp.StatusCode,
-		Detail:    truncate(strings.TrimSpace(string(body)), maxErrorDetail),
+		Detail:    platform.Truncate(strings.TrimSpace(string(body)), maxErrorDetail),
 		Instance:  resp.Request.URL.Path,
 		RequestID: resp.Header.Get("X-Request-ID"),
 	}
@@ -512,17 +511,6 @@ func problemType(status int) string {
 		}
 	}
 	return "about:blank"
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // Events follows GET /api/v1/events: it calls fn with each event of the
@@ -632,7 +620,7 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, since in
 		case len(line) == 0 && data != nil:
 			var e platform.Event
 			if err := json.Unmarshal(data, &e); err != nil {
-				return last, nil, fmt.Errorf("event stream: bad event %s: %w", truncate(string(data), 200), err)
+				return last, nil, fmt.Errorf("event stream: bad event %s: %w", platform.Truncate(string(data), 200), err)
 			}
 			data = nil
 			if e.ID <= last {

@@ -150,7 +150,7 @@ func decodeValue(raw json.RawMessage, v reflect.Value, pointer string, problems 
 		out := reflect.MakeMapWithSize(t, len(entries))
 		for k, e := range entries {
 			ev := reflect.New(t.Elem()).Elem()
-			decodeValue(e, ev, pointer+"/"+escapePointer(k), problems)
+			decodeValue(e, ev, pointer+"/"+platform.EscapePointer(k), problems)
 			out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
 		}
 		v.Set(out)
@@ -160,11 +160,6 @@ func decodeValue(raw json.RawMessage, v reflect.Value, pointer string, problems 
 		problems.Add(pointer, "must be %s", describe(t, err))
 		v.SetZero()
 	}
-}
-
-// escapePointer escapes a JSON pointer reference token (RFC 6901).
-func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
 // strictUnmarshal decodes exactly one JSON value from body into dst.

@@ -45,8 +45,8 @@ func RegistryAgent(doc *Document) *platform.Agent {
 		Type:        platform.AgentWorker,
 		Endpoint:    endpoint,
 		Protocol:    protocol,
-		Description: truncate(m.Metadata.Description, platform.MaxDescriptionLen),
-		Version:     truncate(m.Metadata.Version, platform.MaxVersionLen),
+		Description: platform.Truncate(m.Metadata.Description, platform.MaxDescriptionLen),
+		Version:     platform.Truncate(m.Metadata.Version, platform.MaxVersionLen),
 		Labels:      map[string]string{},
 		APIVersion:  doc.APIVersion(),
 	}
@@ -80,11 +80,4 @@ func RegistryAgent(doc *Document) *platform.Agent {
 	}
 	a.Normalize()
 	return a
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

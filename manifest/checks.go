@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"fmt"
-	"strings"
 )
 
 // Codes of the checks beyond the schema. The workflow compiler
@@ -59,8 +58,6 @@ func (c *checker) agent() {
 	}
 }
 
-func escape(s string) string { return strings.NewReplacer("~", "~0", "/", "~1").Replace(s) }
-
 func (n *Node) kind() Kind {
 	if n == nil {
 		return Null
@@ -74,4 +71,3 @@ func (n *Node) items() []*Node {
 	}
 	return n.Items
 }
-

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/expr"
 )
 
@@ -130,7 +131,7 @@ func (c *compilation) templates(node *Node, ptr string, n *PlanStep, sc *scope) 
 		}
 	case Object:
 		for _, f := range node.Fields {
-			c.templates(f.Value, ptr+"/"+escape(f.Key), n, sc)
+			c.templates(f.Value, ptr+"/"+platform.EscapePointer(f.Key), n, sc)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/ossa-platform/platform"
 )
 
 // decoder fills a typed view from Nodes, strictly: a member whose value
@@ -98,7 +100,7 @@ func (d *decoder) decode(n *Node, v reflect.Value, ptr, code string) {
 			m := reflect.MakeMapWithSize(t, len(n.Fields))
 			for _, f := range n.Fields {
 				e := reflect.New(t.Elem()).Elem()
-				d.decode(f.Value, e, ptr+"/"+escape(f.Key), code)
+				d.decode(f.Value, e, ptr+"/"+platform.EscapePointer(f.Key), code)
 				m.SetMapIndex(reflect.ValueOf(f.Key), e)
 			}
 			v.Set(m)
@@ -109,7 +111,7 @@ func (d *decoder) decode(n *Node, v reflect.Value, ptr, code string) {
 		if n.Kind == Object {
 			for _, f := range n.Fields {
 				if i, ok := fieldByTag(t, f.Key); ok {
-					d.decode(f.Value, v.Field(i), ptr+"/"+escape(f.Key), code)
+					d.decode(f.Value, v.Field(i), ptr+"/"+platform.EscapePointer(f.Key), code)
 				}
 			}
 			return
@@ -149,7 +151,7 @@ func (d *decoder) plain(n *Node, ptr, code string) (any, bool) {
 	case Object:
 		out := make(map[string]any, len(n.Fields))
 		for _, f := range n.Fields {
-			x, ok := d.plain(f.Value, ptr+"/"+escape(f.Key), code)
+			x, ok := d.plain(f.Value, ptr+"/"+platform.EscapePointer(f.Key), code)
 			if !ok {
 				return nil, false
 			}

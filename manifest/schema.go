@@ -15,6 +15,8 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/ossa-platform/platform"
 )
 
 // schemaFS holds the platform's own JSON Schema documents (draft-07,
@@ -206,7 +208,7 @@ func pointer(tokens []string) string {
 	var b strings.Builder
 	for _, t := range tokens {
 		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(t))
+		b.WriteString(platform.EscapePointer(t))
 	}
 	return b.String()
 }

@@ -48,7 +48,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt = id.String(), now, now
 	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
-		format, body := manifestArgs(row.Manifest)
+		format, body := sqlstore.ManifestArgs(row.Manifest)
 		status, reason, checked := sqlstore.HealthArgs(row.Health)
 		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
@@ -157,7 +157,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		if !a.UpdatedAt.After(prev.UpdatedAt) {
 			a.UpdatedAt = prev.UpdatedAt.Add(time.Microsecond)
 		}
-		format, body := manifestArgs(a.Manifest)
+		format, body := sqlstore.ManifestArgs(a.Manifest)
 		_, err = tx.Exec(ctx, `UPDATE agents SET name = $2, type = $3, capabilities = $4, endpoint = $5,
 			description = $6, version = $7, labels = $8, metadata = $9, status = $10, api_version = $11,
 			manifest_format = $12, manifest_body = $13, updated_at = $14, protocol = $15
@@ -267,21 +267,7 @@ func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, err
 	return &a, nil
 }
 
-// manifestArgs returns the manifest_format and manifest_body arguments for
-// m: both NULL when there is no manifest. An empty body is stored empty,
-// not NULL, so the format alone tells whether there is a manifest.
-func manifestArgs(m *platform.ManifestSource) (format, body any) {
-	if m == nil {
-		return nil, nil
-	}
-	b := m.Body
-	if b == nil {
-		b = []byte{}
-	}
-	return m.Format, b
-}
-
-// manifestOf is the inverse of manifestArgs.
+// manifestOf is the inverse of sqlstore.ManifestArgs.
 func manifestOf(format *string, body []byte) *platform.ManifestSource {
 	if format == nil {
 		return nil

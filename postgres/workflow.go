@@ -43,7 +43,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 	now := db.timestamp()
 	row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = id.String(), now, now, 1
 	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
-		format, body := manifestArgs(row.Manifest)
+		format, body := sqlstore.ManifestArgs(row.Manifest)
 		_, err := tx.Exec(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			row.ID, row.Namespace, row.Name, row.Version, row.Description, row.APIVersion,
@@ -66,7 +66,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 
 // insertRevision keeps w, as it now is, as its revision w.Revision.
 func insertRevision(ctx context.Context, tx pgx.Tx, w *platform.Workflow) error {
-	format, body := manifestArgs(w.Manifest)
+	format, body := sqlstore.ManifestArgs(w.Manifest)
 	_, err := tx.Exec(ctx, `INSERT INTO workflow_revisions (workflow_id, revision, version, description,
 		api_version, definition, manifest_format, manifest_body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		w.ID, w.Revision, w.Version, w.Description, w.APIVersion, w.Definition, format, body, w.UpdatedAt)
@@ -128,7 +128,7 @@ func putWorkflow(ctx context.Context, tx pgx.Tx, rec *sqlstore.Recorder, row *pl
 		}
 	}
 	now := timestamp()
-	format, body := manifestArgs(row.Manifest)
+	format, body := sqlstore.ManifestArgs(row.Manifest)
 	switch {
 	case cur == nil:
 		id, err := uuid.NewV7()

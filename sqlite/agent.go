@@ -120,7 +120,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 			a.UpdatedAt = created.Add(time.Microsecond)
 		}
 		caps, labels := encodeJSON(a.Capabilities), encodeJSON(a.Labels)
-		format, body := manifestArgs(a.Manifest)
+		format, body := sqlstore.ManifestArgs(a.Manifest)
 		if _, err := tx.ExecContext(ctx, `UPDATE agents SET name = ?, type = ?, capabilities = ?, endpoint = ?,
 			description = ?, version = ?, labels = ?, metadata = ?, status = ?, api_version = ?,
 			manifest_format = ?, manifest_body = ?, updated_at = ?, protocol = ? WHERE id = ?`,
@@ -217,7 +217,7 @@ func findAgent(ctx context.Context, q querier, namespace, ref string) (*platform
 }
 
 func insertAgent(ctx context.Context, tx *sql.Tx, a *platform.Agent) error {
-	format, body := manifestArgs(a.Manifest)
+	format, body := sqlstore.ManifestArgs(a.Manifest)
 	status, reason, checked := sqlstore.HealthArgs(a.Health)
 	_, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -263,21 +263,7 @@ func scanAgent(s scanner, withManifest bool) (*platform.Agent, error) {
 	return &a, nil
 }
 
-// manifestArgs returns the manifest_format and manifest_body arguments for
-// m: both NULL when there is no manifest. An empty body is stored empty,
-// not NULL, so the format alone tells whether there is a manifest.
-func manifestArgs(m *platform.ManifestSource) (format, body any) {
-	if m == nil {
-		return nil, nil
-	}
-	b := m.Body
-	if b == nil {
-		b = []byte{}
-	}
-	return m.Format, b
-}
-
-// manifestOf is the inverse of manifestArgs.
+// manifestOf is the inverse of sqlstore.ManifestArgs.
 func manifestOf(format sql.NullString, body []byte) *platform.ManifestSource {
 	if !format.Valid {
 		return nil

@@ -62,7 +62,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 // insertWorkflow writes a new workflow and its first revision, and records
 // its workflow.created event.
 func insertWorkflow(ctx context.Context, tx *sql.Tx, rec *sqlstore.Recorder, w *platform.Workflow) error {
-	format, body := manifestArgs(w.Manifest)
+	format, body := sqlstore.ManifestArgs(w.Manifest)
 	_, err := tx.ExecContext(ctx, `INSERT INTO workflows (`+workflowColumns+`, `+manifestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, w.Namespace, w.Name, w.Version, w.Description, w.APIVersion,
@@ -79,7 +79,7 @@ func insertWorkflow(ctx context.Context, tx *sql.Tx, rec *sqlstore.Recorder, w *
 
 // insertRevision keeps w, as it now is, as its revision w.Revision.
 func insertRevision(ctx context.Context, tx *sql.Tx, w *platform.Workflow) error {
-	format, body := manifestArgs(w.Manifest)
+	format, body := sqlstore.ManifestArgs(w.Manifest)
 	_, err := tx.ExecContext(ctx, `INSERT INTO workflow_revisions (workflow_id, revision, version, description,
 		api_version, definition, manifest_format, manifest_body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, w.Revision, w.Version, w.Description, w.APIVersion, string(w.Definition), format, body, w.UpdatedAt.UnixMicro())
@@ -128,7 +128,7 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 		}
 		row.ID, row.CreatedAt, row.UpdatedAt, row.Revision = cur.ID, cur.CreatedAt, now, cur.Revision+1
 		change = platform.WorkflowUpdated
-		format, body := manifestArgs(row.Manifest)
+		format, body := sqlstore.ManifestArgs(row.Manifest)
 		if _, err := tx.ExecContext(ctx, `UPDATE workflows SET version = ?, description = ?, api_version = ?,
 			definition = ?, manifest_format = ?, manifest_body = ?, updated_at = ?, revision = ? WHERE id = ?`,
 			row.Version, row.Description, row.APIVersion, string(row.Definition), format, body,

@@ -213,3 +213,17 @@ func MicroPtr(t *time.Time) *time.Time {
 	m := Micro(*t)
 	return &m
 }
+
+// ManifestArgs are the format and body columns of a stored manifest: NULL
+// for none, and an empty body rather than NULL for an empty one, so that a
+// manifest that was stored reads back as stored.
+func ManifestArgs(m *platform.ManifestSource) (format, body any) {
+	if m == nil {
+		return nil, nil
+	}
+	b := m.Body
+	if b == nil {
+		b = []byte{}
+	}
+	return m.Format, b
+}
