@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -29,23 +30,24 @@ import (
 // HTTP/1.1, with TLS for https endpoints), proxies from HTTP_PROXY, and
 // transparent gzip.
 type transport struct {
-	dialer net.Dialer
+	dialer *net.Dialer
 	// tls configures connections to https endpoints; nil is the default.
 	tls *tls.Config
 	// maxIdle is how many idle connections are kept per agent address.
 	maxIdle int
-	// idleTimeout is how long an idle connection is kept.
+	// idleTimeout is how long an idle connection is kept: a timer closes
+	// it then.
 	idleTimeout time.Duration
 
 	mu   sync.Mutex
 	idle map[string][]*persistConn // by scheme://host:port, newest last
 }
 
-func newTransport() *transport {
+func newTransport(dialer *net.Dialer, idleTimeout time.Duration) *transport {
 	return &transport{
-		dialer:      net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
-		maxIdle:     256,
-		idleTimeout: 90 * time.Second,
+		dialer:      dialer,
+		maxIdle:     maxIdlePerAgent,
+		idleTimeout: idleTimeout,
 		idle:        map[string][]*persistConn{},
 	}
 }
@@ -59,6 +61,8 @@ type persistConn struct {
 	limit     *headLimit
 	bw        *bufio.Writer
 	idleSince time.Time
+	// idleTimer closes the connection once it was idle for idleTimeout.
+	idleTimer *time.Timer
 }
 
 // maxHeadBytes bounds the status line and headers of an agent's answer
@@ -177,6 +181,7 @@ func (t *transport) get(ctx context.Context, key string, req *http.Request) (pc 
 	for conns := t.idle[key]; len(conns) > 0; conns = t.idle[key] {
 		pc = conns[len(conns)-1]
 		t.idle[key] = conns[:len(conns)-1]
+		pc.idleTimer.Stop()
 		if now.Sub(pc.idleSince) < t.idleTimeout {
 			t.mu.Unlock()
 			return pc, true, nil
@@ -196,7 +201,7 @@ func (t *transport) get(ctx context.Context, key string, req *http.Request) (pc 
 			cfg.ServerName = req.URL.Hostname()
 		}
 		cfg.NextProtos = []string{"http/1.1"}
-		conn, err = (&tls.Dialer{NetDialer: &t.dialer, Config: cfg}).DialContext(ctx, "tcp", addr)
+		conn, err = (&tls.Dialer{NetDialer: t.dialer, Config: cfg}).DialContext(ctx, "tcp", addr)
 	} else {
 		conn, err = t.dialer.DialContext(ctx, "tcp", addr)
 	}
@@ -210,12 +215,35 @@ func (t *transport) get(ctx context.Context, key string, req *http.Request) (pc 
 // put keeps pc for the next call to its address, or closes it when
 // enough are kept.
 func (t *transport) put(pc *persistConn) {
-	pc.idleSince = time.Now()
 	t.mu.Lock()
 	if conns := t.idle[pc.key]; len(conns) < t.maxIdle {
+		pc.idleSince = time.Now()
 		t.idle[pc.key] = append(conns, pc)
+		if pc.idleTimer == nil {
+			pc.idleTimer = time.AfterFunc(t.idleTimeout, func() { t.expire(pc) })
+		} else {
+			pc.idleTimer.Reset(t.idleTimeout)
+		}
 		t.mu.Unlock()
 		return
+	}
+	t.mu.Unlock()
+	pc.conn.Close()
+}
+
+// expire closes pc if it is still idle and has been for idleTimeout: its
+// timer may have fired while a call took it, which then gave it back.
+func (t *transport) expire(pc *persistConn) {
+	t.mu.Lock()
+	conns := t.idle[pc.key]
+	i := slices.Index(conns, pc)
+	if i < 0 || time.Since(pc.idleSince) < t.idleTimeout {
+		t.mu.Unlock()
+		return
+	}
+	t.idle[pc.key] = slices.Delete(conns, i, i+1)
+	if len(t.idle[pc.key]) == 0 {
+		delete(t.idle, pc.key)
 	}
 	t.mu.Unlock()
 	pc.conn.Close()
@@ -230,6 +258,7 @@ func (t *transport) CloseIdleConnections() {
 	t.mu.Unlock()
 	for _, conns := range idle {
 		for _, pc := range conns {
+			pc.idleTimer.Stop()
 			pc.conn.Close()
 		}
 	}
