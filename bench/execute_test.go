@@ -358,8 +358,7 @@ func startGatewayProcess(b *testing.B, env ...string) gatewayProcess {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "ossa")
-	build := append(append([]string{"build", "-o", bin}, pprofOverlay(b, dir)...), gatewayBuildFlags...)
-	build = append(build, "../cmd/ossa")
+	build := append(append([]string{"build", "-o", bin}, pprofOverlay(b, dir)...), "../cmd/ossa")
 	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -390,9 +389,6 @@ func startGatewayProcess(b *testing.B, env ...string) gatewayProcess {
 		}
 	}
 }
-
-// gatewayBuildFlags are added to the go build of the gateway.
-var gatewayBuildFlags []string
 
 // pprofEnv, set to a loopback address, builds the gateway with
 // net/http/pprof serving on it (a file added with go build -overlay; the

@@ -114,42 +114,34 @@ func BenchmarkOrchestrate(b *testing.B) {
 	for _, be := range runBackends {
 		for _, wf := range workflows {
 			b.Run(be.name+"/"+wf.name, func(b *testing.B) {
-				orchestrate(b, be.name, be.open, wf.steps, wf.spec, noopAgent)
+				db, dbCPU := be.open(b)
+				noopAgent(b, db)
+				eng := gatewaytest.Engine(db, engine.Config{})
+				b.Cleanup(func() { eng.Close() })
+				submitted := submit(b, eng, db, wf.spec, b.N)
+
+				cpu0, db0 := processCPU(), dbCPU()
+				b.ResetTimer()
+				if err := db.StartQueue(context.Background(), queue.Config{Executor: eng, Workers: runWorkers, ReapEvery: reapEvery}); err != nil {
+					b.Fatal(err)
+				}
+				eng.Start()
+				waitIdle(b, db)
+				b.StopTimer()
+				cpu, dbc := processCPU()-cpu0, dbCPU()-db0
+
+				checkSucceeded(b, db)
+				steps := float64(b.N * wf.steps)
+				secs := b.Elapsed().Seconds()
+				b.ReportMetric(steps/secs, "steps/s")
+				b.ReportMetric(float64(b.N)/secs, "runs/s")
+				b.ReportMetric(float64(b.N)/submitted.Seconds(), "submit_runs/s")
+				b.ReportMetric(float64(cpu.Microseconds())/steps, "cpu_us/step")
+				if be.name == "postgres" {
+					b.ReportMetric(float64(dbc.Microseconds())/steps, "pg_cpu_us/step")
+				}
 			})
 		}
-	}
-}
-
-// orchestrate is one BenchmarkOrchestrate case: a store opened by open,
-// the agent "noop" registered in it by addAgent, a backlog of b.N runs of
-// the workflow spec (steps agent calls each).
-func orchestrate(b *testing.B, backend string, open func(*testing.B) (gatewaytest.Store, func() time.Duration),
-	steps int, spec string, addAgent func(*testing.B, platform.AgentStore)) {
-	db, dbCPU := open(b)
-	addAgent(b, db)
-	eng := gatewaytest.Engine(db, engine.Config{})
-	b.Cleanup(func() { eng.Close() })
-	submitted := submit(b, eng, db, spec, b.N)
-
-	cpu0, db0 := processCPU(), dbCPU()
-	b.ResetTimer()
-	if err := db.StartQueue(context.Background(), queue.Config{Executor: eng, Workers: runWorkers, ReapEvery: reapEvery}); err != nil {
-		b.Fatal(err)
-	}
-	eng.Start()
-	waitIdle(b, db)
-	b.StopTimer()
-	cpu, dbc := processCPU()-cpu0, dbCPU()-db0
-
-	checkSucceeded(b, db)
-	total := float64(b.N * steps)
-	secs := b.Elapsed().Seconds()
-	b.ReportMetric(total/secs, "steps/s")
-	b.ReportMetric(float64(b.N)/secs, "runs/s")
-	b.ReportMetric(float64(b.N)/submitted.Seconds(), "submit_runs/s")
-	b.ReportMetric(float64(cpu.Microseconds())/total, "cpu_us/step")
-	if backend == "postgres" {
-		b.ReportMetric(float64(dbc.Microseconds())/total, "pg_cpu_us/step")
 	}
 }
 

@@ -41,8 +41,9 @@ type Client struct {
 	// HTTP/1.1 over kept-alive connections, up to 256 idle ones per agent
 	// address, each closed after IdleConnTimeout idle, without proxies,
 	// that does not follow redirects, and that has no overall timeout: each
-	// call's context carries the step timeout. Default: such a client,
-	// shared by every Client that leaves this nil and Guard nil.
+	// call's context carries the step timeout. Default (nil): such a
+	// client, shared by every Client that leaves this nil; a Client with a
+	// Guard needs New's.
 	HTTP *http.Client
 	// Guard, when set, judges every address the client connects to, at
 	// dial time (see Guard). It applies to the HTTP client New sets; a
@@ -84,24 +85,13 @@ func New() *Client {
 // newHTTPClient returns the client of every call to agents, which opens
 // its connections with dialer and closes them after idleTimeout idle.
 func newHTTPClient(dialer *net.Dialer, idleTimeout time.Duration) *http.Client {
-	var rt http.RoundTripper
-	if benchTransport() == "nethttp" {
-		rt = newStdTransport(dialer, idleTimeout)
-	} else {
-		rt = newTransport(dialer, idleTimeout)
-	}
 	return &http.Client{
-		Transport: rt,
+		Transport: newTransport(dialer, idleTimeout),
 		// A redirected POST would arrive as a GET without its body: an
 		// agent that moved must be registered at its new endpoint.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
-
-// benchTransport names the transport newHTTPClient uses: "nethttp" for
-// net/http's, else, by default, transport.go's. Only the benchmark's build
-// (tag ossabench) changes it.
-var benchTransport = func() string { return "" }
 
 func defaultUserAgent() string { return "ossa-gateway/" + platform.Version }
 
@@ -377,7 +367,7 @@ func transportError(ctx context.Context, a *platform.Agent, err error, onDeadlin
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
 	}
-	if errors.Is(err, errHeadTooLarge) || headTooLarge(err) {
+	if headTooLarge(err) {
 		return permanent(0, "agent %s answered with a status line and headers of more than %d bytes", name, maxHeadBytes)
 	}
 	var refused *refusedError

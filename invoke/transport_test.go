@@ -134,8 +134,8 @@ func TestTransportDropsConnectionsItCannotReuse(t *testing.T) {
 }
 
 // An agent that closes each connection after answering, without saying so,
-// leaves a dead connection in the pool: the next call finds it so before any
-// answer and goes again on a new one.
+// leaves a dead connection behind: the pool drops it, or the next call finds
+// it dead before any answer and goes again on a new one.
 func TestTransportRetriesConnectionClosedWhileIdle(t *testing.T) {
 	t.Parallel()
 	var requests atomic.Int64
@@ -172,12 +172,7 @@ func TestTransportHTTPS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
 	c := New()
-	switch tr := c.HTTP.Transport.(type) {
-	case *transport:
-		tr.tls = &tls.Config{RootCAs: roots}
-	case *http.Transport:
-		tr.TLSClientConfig = &tls.Config{RootCAs: roots}
-	}
+	c.HTTP.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: roots}
 	a := &platform.Agent{Name: "a", Endpoint: srv.URL}
 	for range 2 {
 		out, err := call(t, c, a, 5*time.Second)
