@@ -227,7 +227,7 @@ func (c *Client) rpc(ctx context.Context, a *platform.Agent, inv *platform.Invoc
 	if method == methodTasksGet {
 		onDeadline = "agent " + name + " did not finish its task within the step timeout"
 	}
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return nil, 0, transportError(ctx, a, err, onDeadline)
 	}

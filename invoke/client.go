@@ -37,13 +37,20 @@ const detailLimit = 200
 // Client calls agents over HTTP or A2A. Its zero value works; New returns
 // one tuned for a gateway. A Client is safe for concurrent use.
 type Client struct {
-	// HTTP is the client used for every call. New sets one that makes
-	// each call on the caller's goroutine over kept-alive HTTP/1.1
-	// connections, up to 256 idle ones per agent address (transport.go),
+	// HTTP is the client used for every call. New sets one that speaks
+	// HTTP/1.1 over kept-alive connections, up to 256 idle ones per agent
+	// address, each closed after IdleConnTimeout idle, without proxies,
 	// that does not follow redirects, and that has no overall timeout: each
-	// call's context carries the step timeout. Default: such a client,
-	// shared by every Client that leaves this nil.
+	// call's context carries the step timeout. Default (nil): such a
+	// client, shared by every Client that leaves this nil; a Client with a
+	// Guard needs New's.
 	HTTP *http.Client
+	// Guard, when set, judges every address the client connects to, at
+	// dial time (see Guard). It applies to the HTTP client New sets; a
+	// Client with a Guard and any other HTTP client, or none, fails every
+	// call, since its connections could not be guarded. Set it before the
+	// first call. Default nil: every address may be called.
+	Guard Guard
 	// MaxResponseBytes bounds an agent's answer; a larger one is a
 	// permanent failure. Default DefaultMaxResponseBytes (10 MiB).
 	MaxResponseBytes int64
@@ -56,6 +63,9 @@ type Client struct {
 	// polling delay; a task that is still running when the agent answers is
 	// polled either way.
 	A2ANonBlocking bool
+
+	// guarded is the HTTP client New made, whose dialer asks Guard.
+	guarded *http.Client
 }
 
 var _ platform.AgentInvoker = (*Client)(nil)
@@ -63,16 +73,20 @@ var _ platform.AgentInvoker = (*Client)(nil)
 // New returns a Client with a connection pool sized for many concurrent
 // calls to few agents.
 func New() *Client {
-	return &Client{
-		HTTP:             newHTTPClient(),
+	c := &Client{
 		MaxResponseBytes: DefaultMaxResponseBytes,
 		UserAgent:        defaultUserAgent(),
 	}
+	c.HTTP = newHTTPClient(newDialer(func() Guard { return c.Guard }), IdleConnTimeout)
+	c.guarded = c.HTTP
+	return c
 }
 
-func newHTTPClient() *http.Client {
+// newHTTPClient returns the client of every call to agents, which opens
+// its connections with dialer and closes them after idleTimeout idle.
+func newHTTPClient(dialer *net.Dialer, idleTimeout time.Duration) *http.Client {
 	return &http.Client{
-		Transport: newTransport(),
+		Transport: newTransport(dialer, idleTimeout),
 		// A redirected POST would arrive as a GET without its body: an
 		// agent that moved must be registered at its new endpoint.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -81,13 +95,40 @@ func newHTTPClient() *http.Client {
 
 func defaultUserAgent() string { return "ossa-gateway/" + platform.Version }
 
-var sharedHTTP = sync.OnceValue(newHTTPClient)
+var sharedHTTP = sync.OnceValue(func() *http.Client { return newHTTPClient(newDialer(nil), IdleConnTimeout) })
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+// errUnguarded fails the calls of a Client with a Guard and an HTTP
+// client New did not make.
+var errUnguarded = errors.New("the client has a Guard but not the HTTP client invoke.New made, so its connections cannot be guarded")
+
+// httpClient returns the client for a call: HTTP, or the shared default.
+// It fails when Guard cannot apply.
+func (c *Client) httpClient() (*http.Client, error) {
+	switch {
+	case c.Guard != nil && (c.HTTP == nil || c.HTTP != c.guarded):
+		return nil, errUnguarded
+	case c.HTTP != nil:
+		return c.HTTP, nil
 	}
-	return sharedHTTP()
+	return sharedHTTP(), nil
+}
+
+// do sends req with the client's HTTP client.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return hc.Do(req)
+}
+
+// CloseIdleConnections closes the connections kept to agents that no call
+// is using: after a Guard changed its mind, or before the Client is
+// dropped.
+func (c *Client) CloseIdleConnections() {
+	if hc, err := c.httpClient(); err == nil {
+		hc.CloseIdleConnections()
+	}
 }
 
 func (c *Client) maxResponseBytes() int64 {
@@ -162,7 +203,7 @@ func (c *Client) get(ctx context.Context, a *platform.Agent, u, subject string) 
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent())
 	onDeadline := subject + " did not answer in time"
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return nil, transportError(ctx, a, err, onDeadline)
 	}
@@ -326,8 +367,15 @@ func transportError(ctx context.Context, a *platform.Agent, err error, onDeadlin
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
 	}
-	if errors.Is(err, errHeadTooLarge) {
+	if headTooLarge(err) {
 		return permanent(0, "agent %s answered with a status line and headers of more than %d bytes", name, maxHeadBytes)
+	}
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		return permanent(0, "agent %s was not called: %v", name, refused)
+	}
+	if errors.Is(err, errUnguarded) {
+		return permanent(0, "agent %s was not called: %v", name, err)
 	}
 	var dnsErr *net.DNSError
 	var netErr net.Error
@@ -348,6 +396,13 @@ func transportError(ctx context.Context, a *platform.Agent, err error, onDeadlin
 		msg = fmt.Sprintf("calling agent %s failed: %v", name, err)
 	}
 	return &platform.InvocationError{Retryable: true, Message: msg}
+}
+
+// headTooLarge reports whether err is net/http's Transport refusing an
+// answer whose head is over MaxResponseHeaderBytes: an error without a
+// type of its own, known by its text, which a test pins.
+func headTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "net/http: server response headers exceeded ")
 }
 
 func permanent(status int, format string, args ...any) *platform.InvocationError {

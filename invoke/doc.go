@@ -13,4 +13,10 @@
 // tasks the agent failed or rejected are not. A call whose context is
 // cancelled (rather than timed out) is not retryable either: whoever
 // cancelled it no longer wants the answer.
+//
+// Calls go over net/http's Transport, tuned in transport.go: HTTP/1.1,
+// kept-alive connections closed after IdleConnTimeout idle, no proxy, no
+// redirects. Every connection is opened by the dialer of dial.go, where a
+// Client's Guard judges each address a host name resolved to before it is
+// connected to, and a refusal fails the call for good.
 package invoke

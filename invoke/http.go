@@ -54,7 +54,7 @@ func (c *Client) invokeHTTP(ctx context.Context, a *platform.Agent, inv *platfor
 	}
 
 	onDeadline := "agent " + name + " did not answer within the step timeout"
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return nil, transportError(ctx, a, err, onDeadline)
 	}

@@ -134,8 +134,8 @@ func TestTransportDropsConnectionsItCannotReuse(t *testing.T) {
 }
 
 // An agent that closes each connection after answering, without saying so,
-// leaves a dead connection in the pool: the next call finds it so before any
-// answer and goes again on a new one.
+// leaves a dead connection behind: the pool drops it, or the next call finds
+// it dead before any answer and goes again on a new one.
 func TestTransportRetriesConnectionClosedWhileIdle(t *testing.T) {
 	t.Parallel()
 	var requests atomic.Int64
@@ -158,19 +158,21 @@ func TestTransportRetriesConnectionClosedWhileIdle(t *testing.T) {
 	}
 }
 
+// An https agent is called over TLS with HTTP/1.1, though the server
+// offers HTTP/2.
 func TestTransportHTTPS(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"output":%q}`, r.Proto)
 	}))
+	srv.EnableHTTP2 = true
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	tr := newTransport()
-	tr.tls = &tls.Config{RootCAs: roots}
-	c := &Client{HTTP: &http.Client{Transport: tr}}
+	c := New()
+	c.HTTP.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: roots}
 	a := &platform.Agent{Name: "a", Endpoint: srv.URL}
 	for range 2 {
 		out, err := call(t, c, a, 5*time.Second)
