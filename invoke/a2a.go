@@ -192,13 +192,13 @@ func taskOutcome(name string, status int, t *a2aResult) (json.RawMessage, error)
 	case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
 		msg := fmt.Sprintf("agent %s ended the task as %s", name, state)
 		if text := partsText(statusParts); text != "" {
-			msg += ": " + truncate(text, detailLimit)
+			msg += ": " + excerpt(text, detailLimit)
 		}
 		return nil, permanent(status, "%s", msg)
 	case a2a.TaskStateInputRequired, a2a.TaskStateAuthRequired:
 		msg := fmt.Sprintf("agent %s paused the task as %s, waiting for something the gateway cannot give", name, state)
 		if text := partsText(statusParts); text != "" {
-			msg += ": " + truncate(text, detailLimit)
+			msg += ": " + excerpt(text, detailLimit)
 		}
 		return nil, permanent(status, "%s", msg)
 	default:
@@ -270,7 +270,7 @@ func (e *rpcError) invocationError(name, method string, status int) *platform.In
 		detail = strings.TrimPrefix(detail+": "+d, ": ")
 	}
 	if detail != "" {
-		msg += ": " + truncate(detail, detailLimit)
+		msg += ": " + excerpt(detail, detailLimit)
 	}
 	return &platform.InvocationError{Retryable: e.Code == rpcInternalError, StatusCode: status, Message: msg}
 }

@@ -296,13 +296,13 @@ func errorDetail(contentType string, body []byte) string {
 		}
 		for _, key := range []string{"detail", "error", "message", "title"} {
 			if s := textOf(obj[key]); s != "" {
-				return truncate(s, detailLimit)
+				return excerpt(s, detailLimit)
 			}
 		}
 		return ""
 	}
 	if strings.HasPrefix(contentType, "text/plain") && utf8.Valid(body) {
-		return truncate(string(body), detailLimit)
+		return excerpt(string(body), detailLimit)
 	}
 	return ""
 }
@@ -326,8 +326,10 @@ func textOf(raw json.RawMessage) string {
 	return ""
 }
 
-// truncate shortens s to at most n runes, marking the cut.
-func truncate(s string, n int) string {
+// excerpt is s on one line (every run of white space one space), shortened
+// to at most n characters with the cut marked: an agent's own words in a
+// message.
+func excerpt(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) <= n {
 		return s
