@@ -1,20 +1,17 @@
 package http
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,22 +105,25 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkWebSocketOrigin(r); err != nil {
 		return err
 	}
+	if err := checkHandshake(r); err != nil {
+		return err
+	}
 	sub, err := s.subscriber(r)
 	if err != nil {
 		return err
 	}
-	hj := &batchingHijacker{ResponseWriter: w}
-	// The origin is checked above, so that a refusal is a problem like
-	// every other error.
-	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	c, out, err := acceptBatched(w, r)
 	if err != nil {
+		// Only taking the connection over can fail once the handshake is
+		// checked, and Accept has answered.
 		sub.Close()
-		return nil // Accept has answered
+		logger(r).WarnContext(r.Context(), "websocket accept failed", slog.String("error", err.Error()))
+		return nil //nolint:nilerr // Accept has answered
 	}
 	c.SetReadLimit(wsMaxMessage)
 	end := s.longLived(r)
 	s.metrics.wsConnections.Inc()
-	ws := &wsConn{c: c, conn: hj.conn, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{},
+	ws := &wsConn{c: c, out: out, sub: sub, hub: s.Events, requests: make(chan WSMessage, 2), subs: map[string]*wsSub{},
 		pingEvery: cmp.Or(s.WSPingInterval, wsPingInterval), pongWait: cmp.Or(s.WSPongTimeout, wsPongTimeout)}
 	// The connection outlives the request: the handler returns, giving
 	// back its goroutine and stack, and two goroutines of the
@@ -137,7 +137,8 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 		defer sub.Close()
 		defer cancel()
 		status, reason := ws.write(ctx)
-		c.Close(status, reason)
+		// The close handshake fails when the client is gone already.
+		_ = c.Close(status, reason)
 	}()
 	return nil
 }
@@ -160,84 +161,15 @@ func (s *Server) checkWebSocketOrigin(r *http.Request) error {
 		"origin %q may not open a WebSocket here: it is not this host (%q) and not listed in CORS_ORIGIN", origin, r.Host)
 }
 
-// batchingHijacker hands websocket.Accept the hijacked connection as a
-// batchConn.
-type batchingHijacker struct {
-	http.ResponseWriter
-	conn *batchConn
-}
-
-func (h *batchingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	// net/http flushed the response before hijacking, so the writer it
-	// returns is empty and a writer over the batchConn may replace it.
-	h.conn = &batchConn{Conn: conn}
-	return h.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.conn, 4096)), nil
-}
-
-// batchConn is a WebSocket's connection on which the gateway sends its
-// messages in batches: it puts a batch of frames together itself (frame)
-// and sends them with one write, one system call, where the WebSocket
-// library would flush, and so write, after every message. The library
-// still reads, answers pings and closes; it writes one whole control frame
-// per Write, and writes take turns, so frames never interleave.
-//
-// A write that cannot finish within wsWriteTimeout fails. The deadline is
-// moved forward only when less than half of that is left, not before and
-// after every write: under load a connection takes dozens of batches a
-// second, and each deadline change costs a timer update.
-type batchConn struct {
-	net.Conn
-	mu       sync.Mutex
-	deadline time.Time
-}
-
-// Write writes p, one whole frame or a batch of frames.
-func (c *batchConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now := time.Now(); c.deadline.Sub(now) < wsWriteTimeout/2 {
-		c.deadline = now.Add(wsWriteTimeout)
-		_ = c.Conn.SetWriteDeadline(c.deadline)
-	}
-	return c.Conn.Write(p)
-}
-
-// appendFrame appends to b one unmasked WebSocket text frame (RFC 6455,
-// 5.2) whose payload is the concatenation of parts.
-func appendFrame(b []byte, parts ...[]byte) []byte {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	switch {
-	case n < 126:
-		b = append(b, 0x81, byte(n))
-	case n < 1<<16:
-		b = append(b, 0x81, 126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x81, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
-
 // wsConn is one WebSocket client: a reader goroutine that parses what the
 // client sends, and a writer goroutine that writes everything, so
 // that acknowledgements, replays and live events go out in one order.
 // The writer waits on one thing, its subscriber's Ready, whatever woke it:
 // events, a client message, the end, or a ping due.
 type wsConn struct {
-	c    *websocket.Conn
-	conn *batchConn
-	// out is the batch of frames being put together.
-	out      []byte
+	c *websocket.Conn
+	// out sends the messages, in batches.
+	out      *batchWriter
 	sub      *events.Subscriber
 	hub      *events.Hub
 	requests chan WSMessage
@@ -338,7 +270,7 @@ func (ws *wsConn) write(ctx context.Context) (websocket.StatusCode, string) {
 				return websocket.StatusInternalError, "write failed"
 			}
 		}
-		if err := ws.flush(); err != nil {
+		if err := ws.out.Flush(); err != nil {
 			return websocket.StatusInternalError, "write failed"
 		}
 		if cap(buf) > 256 {
@@ -441,14 +373,14 @@ func (ws *wsConn) handle(ctx context.Context, m WSMessage) error {
 // maxChannels caps one connection's subscriptions.
 const maxChannels = 64
 
-// send adds m to the batch being put together; flush sends the batch,
-// within wsWriteTimeout. A long replay goes out a batch at a time.
+// send adds m to the batch being put together, which write flushes. A
+// long replay goes out a batch at a time.
 func (ws *wsConn) send(m WSMessage) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return ws.writeMessage(b)
+	return ws.out.Message(b)
 }
 
 // sendEvent sends an event message on sub, from the event's JSON when the
@@ -460,38 +392,10 @@ func (ws *wsConn) sendEvent(sub *wsSub, e *platform.Event, encoded []byte) error
 			return err
 		}
 	}
-	return ws.writeMessage(sub.prefix, encoded, closeBrace)
+	return ws.out.Message(sub.prefix, encoded, closeBrace)
 }
 
 var closeBrace = []byte("}")
-
-// writeBatch is how many bytes of messages are sent at most at once: a
-// long replay or a client far behind goes out in writes of this size.
-const writeBatch = 32 << 10
-
-// writeMessage adds one text message made of parts to the batch, and
-// sends the batch once it is big enough.
-func (ws *wsConn) writeMessage(parts ...[]byte) error {
-	ws.out = appendFrame(ws.out, parts...)
-	if len(ws.out) > writeBatch {
-		return ws.flush()
-	}
-	return nil
-}
-
-// flush sends the batch.
-func (ws *wsConn) flush() error {
-	if len(ws.out) == 0 {
-		return nil
-	}
-	_, err := ws.conn.Write(ws.out)
-	if cap(ws.out) > 4*writeBatch {
-		ws.out = nil // a burst is over: give its memory back
-	} else {
-		ws.out = ws.out[:0]
-	}
-	return err
-}
 
 // eventStreamParams are the query parameters of GET /api/v1/events.
 var eventStreamParams = []string{"channels", "since"}

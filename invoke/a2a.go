@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -395,7 +396,10 @@ func (c *Client) probeA2A(ctx context.Context, a *platform.Agent) error {
 		if err == nil {
 			return nil
 		}
-		ie := err.(*platform.InvocationError)
+		var ie *platform.InvocationError
+		if !errors.As(err, &ie) {
+			return err
+		}
 		if failed == nil {
 			failed = ie
 		} else {
