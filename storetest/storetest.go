@@ -26,6 +26,7 @@ type Store interface {
 	platform.RunStore
 	platform.RunLedger
 	platform.EventStore
+	platform.KeyStore
 	platform.Database
 	// PendingRunJobs returns the run IDs of the run jobs in the store's
 	// queue that are not finished, oldest first: the suite's way to see
@@ -57,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("CountRuns", func(t *testing.T) { runCountRuns(t, newStore) })
 	t.Run("RunEventData", func(t *testing.T) { runRunEventData(t, newStore) })
 	t.Run("AllNamespaces", func(t *testing.T) { runAllNamespaces(t, newStore) })
+	t.Run("Keys", func(t *testing.T) { runKeys(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
