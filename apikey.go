@@ -57,9 +57,10 @@ type KeyStore interface {
 	// ListKeys returns the keys of a namespace (AllNamespaces: of every
 	// one) in ID order, revoked ones too.
 	ListKeys(ctx context.Context, namespace string) ([]*APIKey, error)
-	// RevokeKey marks the key with that ID in that namespace revoked at
-	// the store's time and returns it; a key revoked already keeps its
-	// time. Another namespace's key, or none, is ENOTFOUND.
+	// RevokeKey marks the key with that ID in that namespace (or in any,
+	// for AllNamespaces) revoked at the store's time and returns it; a key
+	// revoked already keeps its time. Another namespace's key, or none, is
+	// ENOTFOUND.
 	RevokeKey(ctx context.Context, namespace, id string) (*APIKey, error)
 	// TouchKeys records when keys were last used, by ID; unknown IDs are
 	// ignored.

@@ -16,12 +16,12 @@ import (
 )
 
 func (s *Server) registerAgentRoutes() {
-	s.handle("POST /api/v1/agents", s.handleAgentCreate)
-	s.handle("GET /api/v1/agents", s.handleAgentList)
-	s.handle("GET /api/v1/agents/{ref}", s.handleAgentGet)
-	s.handle("PUT /api/v1/agents/{ref}", s.handleAgentReplace)
-	s.handle("PATCH /api/v1/agents/{ref}", s.handleAgentPatch)
-	s.handle("DELETE /api/v1/agents/{ref}", s.handleAgentDelete)
+	s.handle("POST /api/v1/agents", platform.ScopeAgentsWrite, s.handleAgentCreate)
+	s.handle("GET /api/v1/agents", platform.ScopeAgentsRead, s.handleAgentList)
+	s.handle("GET /api/v1/agents/{ref}", platform.ScopeAgentsRead, s.handleAgentGet)
+	s.handle("PUT /api/v1/agents/{ref}", platform.ScopeAgentsWrite, s.handleAgentReplace)
+	s.handle("PATCH /api/v1/agents/{ref}", platform.ScopeAgentsWrite, s.handleAgentPatch)
+	s.handle("DELETE /api/v1/agents/{ref}", platform.ScopeAgentsWrite, s.handleAgentDelete)
 }
 
 // AgentInput is the writable part of an agent: the body of POST and PUT,

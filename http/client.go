@@ -27,6 +27,9 @@ type Client struct {
 	BaseURL string
 	// HTTPClient sends the requests; http.DefaultClient when nil.
 	HTTPClient *http.Client
+	// APIKey, when set, is sent with every request as "Authorization:
+	// Bearer <key>".
+	APIKey string
 }
 
 // NewClient returns a client of the gateway at baseURL.
@@ -439,11 +442,19 @@ func (c *Client) sendWith(ctx context.Context, method, path string, query url.Va
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", "ossa-client/"+platform.Version)
+	c.authorize(req)
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	return hc.Do(req)
+}
+
+// authorize sets req's credentials.
+func (c *Client) authorize(req *http.Request) {
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
 }
 
 // drain reads what is left of the body, so the connection can be reused,
@@ -596,6 +607,7 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, since in
 	}
 	req.Header.Set("Accept", "text/event-stream, application/problem+json")
 	req.Header.Set("User-Agent", "ossa-client/"+platform.Version)
+	c.authorize(req)
 	if since >= 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(since, 10))
 	}
@@ -638,4 +650,36 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, since in
 		}
 	}
 	return last, nil, sc.Err()
+}
+
+// CreateKey makes an API key: the answer holds the key, shown this once.
+func (c *Client) CreateKey(ctx context.Context, in KeyInput) (*CreatedKey, error) {
+	var out CreatedKey
+	if err := c.do(ctx, http.MethodPost, "/api/v1/keys", nil, "application/json", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListKeys lists the API keys of the client's namespace, or of every
+// namespace it sees when all is set.
+func (c *Client) ListKeys(ctx context.Context, all bool) ([]*platform.APIKey, error) {
+	var q url.Values
+	if all {
+		q = url.Values{"all": {"true"}}
+	}
+	var out Page[*platform.APIKey]
+	if err := c.do(ctx, http.MethodGet, "/api/v1/keys", q, "", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}
+
+// RevokeKey revokes the API key with that ID and returns its record.
+func (c *Client) RevokeKey(ctx context.Context, id string) (*platform.APIKey, error) {
+	var out platform.APIKey
+	if err := c.do(ctx, http.MethodDelete, "/api/v1/keys/"+url.PathEscape(id), nil, "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

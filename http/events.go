@@ -47,9 +47,9 @@ const (
 )
 
 func (s *Server) registerEventRoutes() {
-	s.handle("GET /ws", s.handleWebSocket)
-	s.handle("GET /api/v1/events", s.handleEventStream)
-	s.handle("GET /api/v1/runs/{id}/events", s.handleRunEventStream)
+	s.handle("GET /ws", platform.ScopeEventsRead, s.handleWebSocket)
+	s.handle("GET /api/v1/events", platform.ScopeEventsRead, s.handleEventStream)
+	s.handle("GET /api/v1/runs/{id}/events", platform.ScopeRunsRead, s.handleRunEventStream)
 }
 
 // subscriber returns a subscriber to the events of the namespaces the

@@ -8,7 +8,7 @@ import (
 )
 
 func (s *Server) registerExecuteRoutes() {
-	s.handle("POST /api/v1/agents/{ref}/execute", s.handleAgentExecute)
+	s.handle("POST /api/v1/agents/{ref}/execute", platform.ScopeRunsWrite, s.handleAgentExecute)
 }
 
 // handleAgentExecute handles "POST /api/v1/agents/{ref}/execute": one call

@@ -50,9 +50,9 @@ const (
 )
 
 func (s *Server) registerHealthRoutes() {
-	s.handle("GET /health", s.handleHealth)
-	s.handle("GET /healthz", s.handleLiveness)
-	s.handle("GET /readyz", s.handleReadiness)
+	s.handle("GET /health", anyScope, s.handleHealth)
+	s.handle("GET /healthz", public, s.handleLiveness)
+	s.handle("GET /readyz", public, s.handleReadiness)
 }
 
 // handleHealth handles "GET /health": 200 while healthy or degraded, 503

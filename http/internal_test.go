@@ -16,7 +16,7 @@ import (
 func TestPanicBecomesProblem(t *testing.T) {
 	s := &Server{Logger: slog.New(slog.DiscardHandler)}
 	s.Handler()
-	s.handle("GET /boom", func(w http.ResponseWriter, r *http.Request) error { panic("boom") })
+	s.handle("GET /boom", anyScope, func(w http.ResponseWriter, r *http.Request) error { panic("boom") })
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 

@@ -100,8 +100,8 @@ type ValidationReport struct {
 }
 
 func (s *Server) registerManifestRoutes() {
-	s.handle("POST /api/v1/validate", s.handleValidate)
-	s.handle("GET /api/v1/agents/{ref}/manifest", s.handleAgentManifest)
+	s.handle("POST /api/v1/validate", anyScope, s.handleValidate)
+	s.handle("GET /api/v1/agents/{ref}/manifest", platform.ScopeAgentsRead, s.handleAgentManifest)
 }
 
 // handleValidate handles "POST /api/v1/validate": it validates a manifest

@@ -146,8 +146,8 @@ func (s *Server) registerMetricsRoutes() {
 	h := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	serve := func(w http.ResponseWriter, r *http.Request) error { h.ServeHTTP(w, r); return nil }
 	// The guide's path, and Prometheus' conventional one.
-	s.handle("GET /api/v1/metrics", serve)
-	s.handle("GET /metrics", serve)
+	s.handle("GET /api/v1/metrics", platform.ScopeMetrics, serve)
+	s.handle("GET /metrics", platform.ScopeMetrics, serve)
 }
 
 // InstrumentInvoker returns inv counting and timing every agent call on

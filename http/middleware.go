@@ -29,7 +29,7 @@ type requestInfo struct {
 	// longLived is set by Server.longLived.
 	longLived bool
 	// principal is who the authenticate layer found is calling; nil until
-	// then, and on the routes that ask nobody (publicPaths).
+	// then, and on the routes that ask nobody (the public ones).
 	principal *platform.Principal
 }
 
@@ -301,11 +301,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 // the caller's own: one of the namespaces its principal sees.
 const NamespaceHeader = "X-OSSA-Namespace"
 
-// publicPaths are the probes, which act as no principal, so that nothing
-// of a request fails them: a kubelet or a load balancer calls them without
-// credentials.
-var publicPaths = map[string]bool{"/healthz": true, "/readyz": true}
-
 // authenticate establishes the request's principal and puts it in the
 // request's context, where every handler takes its namespace from (see
 // principal): the Authenticator's, or platform.AllowAll without one,
@@ -314,7 +309,10 @@ var publicPaths = map[string]bool{"/healthz": true, "/readyz": true}
 // see, goes no further.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if publicPaths[r.URL.Path] {
+		// The probes act as no principal, so that nothing of a request
+		// fails them: a kubelet or a load balancer calls them without
+		// credentials.
+		if s.public[r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return
 		}

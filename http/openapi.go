@@ -15,7 +15,7 @@ var openAPIDocument []byte
 func OpenAPIDocument() []byte { return openAPIDocument }
 
 func (s *Server) registerOpenAPIRoutes() {
-	s.handle("GET /openapi.json", s.handleOpenAPI)
+	s.handle("GET /openapi.json", anyScope, s.handleOpenAPI)
 }
 
 // handleOpenAPI handles "GET /openapi.json".

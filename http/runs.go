@@ -16,10 +16,10 @@ import (
 )
 
 func (s *Server) registerRunRoutes() {
-	s.handle("POST /api/v1/orchestrate", s.handleOrchestrate)
-	s.handle("GET /api/v1/runs", s.handleRunList)
-	s.handle("GET /api/v1/runs/{id}", s.handleRunGet)
-	s.handle("POST /api/v1/runs/{id}/cancel", s.handleRunCancel)
+	s.handle("POST /api/v1/orchestrate", platform.ScopeRunsWrite, s.handleOrchestrate)
+	s.handle("GET /api/v1/runs", platform.ScopeRunsRead, s.handleRunList)
+	s.handle("GET /api/v1/runs/{id}", platform.ScopeRunsRead, s.handleRunGet)
+	s.handle("POST /api/v1/runs/{id}/cancel", platform.ScopeRunsWrite, s.handleRunCancel)
 }
 
 // MaxRunWait is the longest wait POST /api/v1/orchestrate accepts.

@@ -49,6 +49,9 @@ type Server struct {
 	// Authenticator tells who calls each request; nil means authentication
 	// is off, and every request is platform.AllowAll's.
 	Authenticator Authenticator
+	// Keys keeps the API keys that /api/v1/keys makes, lists and revokes;
+	// while nil those routes answer 503.
+	Keys platform.KeyStore
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
 	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
@@ -69,7 +72,9 @@ type Server struct {
 	Metrics *prometheus.Registry
 
 	mux      *http.ServeMux
-	routes   []string
+	routes   []route
+	// public are the paths of the routes that ask nobody.
+	public map[string]bool
 	server   *http.Server
 	bindings []net.Listener
 	started  time.Time
@@ -197,7 +202,7 @@ func (s *Server) Handler() http.Handler {
 		return s.handler
 	}
 	s.started = time.Now()
-	s.mux = http.NewServeMux()
+	s.mux, s.public = http.NewServeMux(), map[string]bool{}
 	s.metrics = newMetrics(s.Metrics, s.Agents, s.Runs, s.Events)
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
@@ -208,6 +213,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerRunRoutes()
 	s.registerExecuteRoutes()
 	s.registerEventRoutes()
+	s.registerKeyRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }
@@ -215,9 +221,35 @@ func (s *Server) Handler() http.Handler {
 // Routes lists the registered route patterns ("GET /health"), sorted.
 func (s *Server) Routes() []string {
 	s.Handler()
-	out := append([]string(nil), s.routes...)
+	out := make([]string, 0, len(s.routes))
+	for _, r := range s.routes {
+		out = append(out, r.pattern)
+	}
 	sort.Strings(out)
 	return out
+}
+
+// RouteScopes returns the scope each route pattern needs: a
+// platform.Scope, "" for any caller that authenticated, "public" for
+// none.
+func (s *Server) RouteScopes() map[string]platform.Scope {
+	s.Handler()
+	out := make(map[string]platform.Scope, len(s.routes))
+	for _, r := range s.routes {
+		out[r.pattern] = r.scope
+	}
+	return out
+}
+
+// allowed refuses a request whose principal lacks scope (EFORBIDDEN).
+func (s *Server) allowed(r *http.Request, scope platform.Scope) error {
+	if scope == public || scope == anyScope {
+		return nil
+	}
+	if p := principal(r); !p.Can(scope) {
+		return platform.Errorf(platform.EFORBIDDEN, "this caller lacks the scope %q, which %s %s needs", scope, r.Method, r.URL.Path)
+	}
+	return nil
 }
 
 // Registry is the Prometheus registry behind /metrics.
@@ -229,12 +261,33 @@ func (s *Server) Registry() *prometheus.Registry {
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// handle registers fn for pattern; one place turns its errors into
-// problems, and refuses a POST that is not JSON or YAML (postType).
-func (s *Server) handle(pattern string, fn handlerFunc) {
-	s.routes = append(s.routes, pattern)
+// What a route needs of its caller, beside the scopes of platform.Scope:
+// anyScope, a principal (any caller that authenticated); public, nothing
+// (the probes, which a load balancer calls without credentials).
+const (
+	anyScope platform.Scope = ""
+	public   platform.Scope = "public"
+)
+
+// route is one registered route and the scope its caller needs.
+type route struct {
+	pattern string
+	scope   platform.Scope
+}
+
+// handle registers fn for pattern, for callers that hold scope; one place
+// refuses the others (403), turns fn's errors into problems, and refuses a
+// POST that is not JSON or YAML (postType).
+func (s *Server) handle(pattern string, scope platform.Scope, fn handlerFunc) {
+	s.routes = append(s.routes, route{pattern, scope})
+	if scope == public {
+		s.public[pattern[strings.IndexByte(pattern, ' ')+1:]] = true
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		err := postType(r)
+		err := s.allowed(r, scope)
+		if err == nil {
+			err = postType(r)
+		}
 		if err == nil {
 			err = fn(w, r)
 		}

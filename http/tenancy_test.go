@@ -55,7 +55,11 @@ func keyAuth(asked *atomic.Int64) ohttp.Authenticator {
 func newTenantGateway(t *testing.T) (*gateway, *atomic.Int64) {
 	t.Helper()
 	asked := new(atomic.Int64)
-	return newGateway(t, func(s *ohttp.Server) { s.Authenticator = keyAuth(asked) }), asked
+	db := ossatest.SQLite(t)
+	srv := ossatest.Start(t, ossatest.WithStore(db), ossatest.WithGateway(func(s *ohttp.Server) {
+		s.Authenticator, s.Keys = keyAuth(asked), db
+	})).Gateway
+	return &gateway{Server: srv, db: db}, asked
 }
 
 // as sends a request with key's credentials (none when key is "").
@@ -175,6 +179,12 @@ func TestTenancyEveryRoute(t *testing.T) {
 		}
 	}
 
+	teamKey := &platform.APIKey{Name: "ci", Namespace: "team-a", Namespaces: []string{"team-a"}, Scopes: []platform.Scope{platform.ScopeRunsRead}}
+	_, teamKey.Prefix, teamKey.Hash = platform.NewAPIKeySecret()
+	if err := g.db.CreateKey(ctx, teamKey); err != nil {
+		t.Fatal(err)
+	}
+
 	// listed checks a list's items: all of the caller's namespace, and,
 	// for team-a, holding id.
 	listed := func(id string) func(t *testing.T, ns string, b []byte) {
@@ -284,6 +294,10 @@ func TestTenancyEveryRoute(t *testing.T) {
 		// The streams' namespaces are TestTenancyEventStreams'.
 		{route: "GET /api/v1/events", method: "GET", path: "/api/v1/events", a: 200, b: 200, stream: true},
 		{route: "GET /ws", method: "GET", path: "/ws", a: 426, b: 426},
+		{route: "POST /api/v1/keys", method: "POST", path: "/api/v1/keys", contentType: "application/json",
+			body: []byte(`{"name":"extra","scopes":["agents:read"]}`), a: 201, b: 201, check: inNamespace},
+		{route: "GET /api/v1/keys", method: "GET", path: "/api/v1/keys", a: 200, b: 200, check: listed(teamKey.ID)},
+		{route: "DELETE /api/v1/keys/{id}", method: "DELETE", path: "/api/v1/keys/" + teamKey.ID, a: 200, b: 404, check: inNamespace},
 		{route: "DELETE /api/v1/agents/{ref}", method: "DELETE", path: "/api/v1/agents/" + echo.ID, a: 204, b: 404},
 		{route: "DELETE /api/v1/workflows/{ref}", method: "DELETE", path: "/api/v1/workflows/" + wf.ID, a: 204, b: 404},
 	}

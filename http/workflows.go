@@ -11,15 +11,15 @@ import (
 )
 
 func (s *Server) registerWorkflowRoutes() {
-	s.handle("POST /api/v1/workflows", s.handleWorkflowCreate)
-	s.handle("GET /api/v1/workflows", s.handleWorkflowList)
-	s.handle("GET /api/v1/workflows/{ref}", s.handleWorkflowGet)
-	s.handle("PUT /api/v1/workflows/{ref}", s.handleWorkflowPut)
-	s.handle("GET /api/v1/workflows/{ref}/manifest", s.handleWorkflowManifest)
-	s.handle("DELETE /api/v1/workflows/{ref}", s.handleWorkflowDelete)
-	s.handle("GET /api/v1/workflows/{ref}/revisions", s.handleRevisionList)
-	s.handle("GET /api/v1/workflows/{ref}/revisions/{n}", s.handleRevisionGet)
-	s.handle("GET /api/v1/workflows/{ref}/revisions/{n}/manifest", s.handleRevisionManifest)
+	s.handle("POST /api/v1/workflows", platform.ScopeWorkflowsWrite, s.handleWorkflowCreate)
+	s.handle("GET /api/v1/workflows", platform.ScopeWorkflowsRead, s.handleWorkflowList)
+	s.handle("GET /api/v1/workflows/{ref}", platform.ScopeWorkflowsRead, s.handleWorkflowGet)
+	s.handle("PUT /api/v1/workflows/{ref}", platform.ScopeWorkflowsWrite, s.handleWorkflowPut)
+	s.handle("GET /api/v1/workflows/{ref}/manifest", platform.ScopeWorkflowsRead, s.handleWorkflowManifest)
+	s.handle("DELETE /api/v1/workflows/{ref}", platform.ScopeWorkflowsWrite, s.handleWorkflowDelete)
+	s.handle("GET /api/v1/workflows/{ref}/revisions", platform.ScopeWorkflowsRead, s.handleRevisionList)
+	s.handle("GET /api/v1/workflows/{ref}/revisions/{n}", platform.ScopeWorkflowsRead, s.handleRevisionGet)
+	s.handle("GET /api/v1/workflows/{ref}/revisions/{n}/manifest", platform.ScopeWorkflowsRead, s.handleRevisionManifest)
 }
 
 // WorkflowETag is the entity tag of a workflow's stored state, which

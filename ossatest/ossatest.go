@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/auth"
 	"github.com/ossa-platform/platform/cmd/ossa/serve"
 	"github.com/ossa-platform/platform/engine"
 	ohttp "github.com/ossa-platform/platform/http"
@@ -47,6 +49,9 @@ type Platform struct {
 	Gateway *ohttp.Server
 	// Main is the wiring itself: its Config, Hub and Services.
 	Main *serve.Main
+	// AdminKey is an API key with every right in every namespace, with
+	// authentication on (WithAuth); Client sends it.
+	AdminKey string
 
 	dir   string // removed by Close: Open's data directory
 	once  sync.Once
@@ -68,12 +73,13 @@ type options struct {
 
 // Config returns the configuration Start and Open begin from, with its
 // data directory in dir: serve.DefaultConfig with the gateway on a free
-// port of 127.0.0.1, no rate limit (tests send many requests from one
+// port of 127.0.0.1, no authentication (WithAuth turns it on), no rate limit (tests send many requests from one
 // client), no agent health probes (tests say when an agent is down), 20
 // run workers, and the store looked at for unannounced events every 100 ms.
 func Config(dir string) serve.Config {
 	c := serve.DefaultConfig()
 	c.Port, c.Host, c.DataDir = 0, "127.0.0.1", dir
+	c.Auth = "none"
 	c.RateLimit = 0
 	c.AgentHealthInterval = 0
 	c.RunWorkers = 20
@@ -127,6 +133,13 @@ func WithGateway(fns ...func(*ohttp.Server)) Option {
 // sharing the platform's store, logger, registry and shutdown.
 func WithService(svcs ...serve.Service) Option {
 	return func(o *options) error { o.services = append(o.services, svcs...); return nil }
+}
+
+// WithAuth turns authentication on (OSSA_AUTH=keys), as a gateway has it
+// by default: the platform's AdminKey is an admin key, which its Client
+// sends.
+func WithAuth() Option {
+	return func(o *options) error { o.cfg.Auth = "keys"; return nil }
 }
 
 // WithLogs writes the platform's JSON log lines to w, at the
@@ -199,7 +212,29 @@ func open(ctx context.Context, t testing.TB, dir string, opts []Option) (*Platfo
 	if err := m.Open(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("ossatest: start the platform: %w", err), m.Close(context.Background()))
 	}
-	return &Platform{URL: m.Server.URL(), Client: ohttp.NewClient(m.Server.URL()), Store: m.Store, Gateway: m.Server, Main: m}, nil
+	p := &Platform{URL: m.Server.URL(), Client: ohttp.NewClient(m.Server.URL()), Store: m.Store, Gateway: m.Server, Main: m}
+	if m.Auth != nil {
+		var err error
+		if p.AdminKey, err = adminKey(ctx, m); err != nil {
+			return nil, errors.Join(err, m.Close(context.Background()))
+		}
+		p.Client.APIKey = p.AdminKey
+	}
+	return p, nil
+}
+
+// adminKey is the admin key the first start wrote to the data directory,
+// or, when another platform over the same store made the first, a new one.
+func adminKey(ctx context.Context, m *serve.Main) (string, error) {
+	key, err := auth.ReadKeyFile(m.Config.DataDir)
+	if err != nil || key != "" {
+		return key, err
+	}
+	key, prefix, hash := platform.NewAPIKeySecret()
+	err = m.Store.CreateKey(ctx, &platform.APIKey{Name: "ossatest admin", Namespace: platform.DefaultNamespace,
+		Namespaces: []string{platform.AllNamespaces}, Scopes: []platform.Scope{platform.ScopeAdmin},
+		Prefix: prefix, Hash: hash, CreatedBy: "ossatest"})
+	return key, err
 }
 
 // Close drains the platform's requests in flight, for at most the

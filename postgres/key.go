@@ -106,7 +106,7 @@ func (db *DB) RevokeKey(ctx context.Context, namespace, id string) (*platform.AP
 	err = db.change(ctx, func(tx pgx.Tx, _ *sqlstore.Recorder) error {
 		var err error
 		k, err = scanKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1)
-			WHERE namespace = $2 AND id = $3 RETURNING `+keyColumns, db.timestamp(), namespace, uid))
+			WHERE ($2 = '*' OR namespace = $2) AND id = $3 RETURNING `+keyColumns, db.timestamp(), namespace, uid))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound
 		}

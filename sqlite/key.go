@@ -100,12 +100,12 @@ func (db *DB) ListKeys(ctx context.Context, namespace string) ([]*platform.APIKe
 func (db *DB) RevokeKey(ctx context.Context, namespace, id string) (*platform.APIKey, error) {
 	var k *platform.APIKey
 	err := db.change(ctx, func(tx *sql.Tx, _ *sqlstore.Recorder) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE namespace = ? AND id = ?`,
-			db.timestamp().UnixMicro(), namespace, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE (? = '*' OR namespace = ?) AND id = ?`,
+			db.timestamp().UnixMicro(), namespace, namespace, id); err != nil {
 			return translate(err)
 		}
 		var err error
-		k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE namespace = ? AND id = ?`, namespace, id))
+		k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE (? = '*' OR namespace = ?) AND id = ?`, namespace, namespace, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return platform.Errorf(platform.ENOTFOUND, "no API key %q in namespace %q", id, namespace)
 		}

@@ -110,6 +110,14 @@ func runKeys(t *testing.T, newStore func(t *testing.T) Store) {
 		if got, _ := s.FindKeyByPrefix(ctx, k.Prefix); got.RevokedAt == nil || got.Usable(time.Now()) == nil {
 			t.Fatalf("a revoked key reads back as %+v, usable", got)
 		}
+		// Every namespace's, for an admin that sees them all.
+		k2, _ := newKey("team-b", platform.ScopeAgentsRead)
+		if err := s.CreateKey(ctx, k2); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.RevokeKey(ctx, platform.AllNamespaces, k2.ID); err != nil || r.RevokedAt == nil || r.Namespace != "team-b" {
+			t.Fatalf("RevokeKey(%q) = %+v, %v", platform.AllNamespaces, r, err)
+		}
 	})
 
 	t.Run("Touch", func(t *testing.T) {

@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/auth"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/manifest"
 )
@@ -30,6 +33,8 @@ Verbs:
 
 Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --api-key KEY        the API key (default $OSSA_API_KEY, else, for a gateway on this
+                       machine, the admin key its first start wrote to $OSSA_DATA_DIR/admin.key)
   --output FORMAT      table or json (default table)
 
 Run 'ossa agents <verb> --help' for the flags of a verb.
@@ -81,6 +86,7 @@ type agentsCLI struct {
 	// its synopsis and flags.
 	help   string
 	server string
+	apiKey string
 	output string
 }
 
@@ -154,6 +160,7 @@ func (c *agentsCLI) flagSet(verb, synopsis string) *flag.FlagSet {
 		server = defaultServer
 	}
 	fs.StringVar(&c.server, "server", server, "the gateway's `URL` (OSSA_SERVER)")
+	fs.StringVar(&c.apiKey, "api-key", c.getenv("OSSA_API_KEY"), "the API `key` (OSSA_API_KEY; else data/admin.key for a gateway on this machine)")
 	fs.StringVar(&c.output, "output", "table", "the output `format`: table or json")
 	c.fs, c.synopsis = fs, strings.TrimSpace(c.command+" "+verb)+" "+synopsis
 	return fs
@@ -188,7 +195,43 @@ func (c *agentsCLI) parse(args []string, names ...string) ([]string, error) {
 	return pos, nil
 }
 
-func (c *agentsCLI) client() *ohttp.Client { return ohttp.NewClient(c.server) }
+func (c *agentsCLI) client() *ohttp.Client {
+	cl := ohttp.NewClient(c.server)
+	cl.APIKey = c.key()
+	return cl
+}
+
+// key is the API key the client sends: --api-key or OSSA_API_KEY, else,
+// when the gateway is on this machine, the admin key its first start
+// wrote into the data directory (OSSA_DATA_DIR, default ./data). That key
+// is never sent to a gateway elsewhere.
+func (c *agentsCLI) key() string {
+	if c.apiKey != "" {
+		return c.apiKey
+	}
+	u, err := url.Parse(c.server)
+	if err != nil || !isLoopbackHost(u.Hostname()) {
+		return ""
+	}
+	dir := c.getenv("OSSA_DATA_DIR")
+	if dir == "" {
+		dir = "data"
+	}
+	k, err := auth.ReadKeyFile(dir)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ossa: cannot read the admin key: %v\n", err)
+	}
+	return k
+}
+
+// isLoopbackHost reports whether host names this machine.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
 
 // list handles `ossa agents list`.
 func (c *agentsCLI) list(ctx context.Context, args []string) error {

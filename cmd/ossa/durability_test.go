@@ -56,7 +56,7 @@ func startGateway(t *testing.T, env ...string) *gatewayProcess {
 	}
 	g := &gatewayProcess{cmd: exec.Command(bin, "serve")}
 	g.cmd.Env = append(os.Environ(), append([]string{"SERVICE_PORT=0", "OSSA_HOST=127.0.0.1",
-		"API_RATE_LIMIT=0", "OSSA_AGENT_HEALTH_INTERVAL=0", "OSSA_RUN_LEASE_TTL=1s", "LOG_LEVEL=info"}, env...)...)
+		"API_RATE_LIMIT=0", "OSSA_AGENT_HEALTH_INTERVAL=0", "OSSA_RUN_LEASE_TTL=1s", "LOG_LEVEL=info", "OSSA_AUTH=none"}, env...)...)
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -11,10 +11,9 @@ import (
 	"time"
 )
 
-// TestListensOnLoopbackByDefault checks that the gateway, whose API has no
-// authentication, listens on the loopback addresses only unless told
-// otherwise, that its log says where, and that it warns when told to
-// listen beyond the machine.
+// TestListensOnLoopbackByDefault checks that the gateway listens on the
+// loopback addresses only unless told otherwise, and that its log says
+// where.
 func TestListensOnLoopbackByDefault(t *testing.T) {
 	t.Chdir(t.TempDir())
 	c, err := LoadConfig([]string{"--port", "0", "--data-dir", t.TempDir()}, env(nil), io.Discard)
@@ -70,13 +69,22 @@ func TestListensOnLoopbackByDefault(t *testing.T) {
 	}
 }
 
-// TestWarnsWhenListeningBeyondLoopback checks the warning of a gateway told
-// to listen on every interface.
-func TestWarnsWhenListeningBeyondLoopback(t *testing.T) {
-	c := newConfig(t)
+// TestAuthNoneStaysOnLoopback checks that a gateway without authentication
+// refuses to listen beyond loopback unless told twice, and then warns; with
+// authentication (the default) it listens where it is told.
+func TestAuthNoneStaysOnLoopback(t *testing.T) {
+	c := newConfig(t) // OSSA_AUTH=none
 	c.Host = "0.0.0.0"
+	m := NewMain(c, io.Discard)
+	err := m.Open(context.Background())
+	m.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "OSSA_AUTH_NONE_EXPOSE=true") || !strings.Contains(err.Error(), "OSSA_HOST") {
+		t.Fatalf("OSSA_AUTH=none on 0.0.0.0 opened: %v", err)
+	}
+
+	c.AuthNoneExpose = true
 	logs := &syncBuffer{}
-	m := NewMain(c, logs)
+	m = NewMain(c, logs)
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +95,18 @@ func TestWarnsWhenListeningBeyondLoopback(t *testing.T) {
 	}
 	if !strings.HasPrefix(m.Server.URL(), "http://127.0.0.1:") {
 		t.Fatalf("URL = %s, want one usable on this machine", m.Server.URL())
+	}
+
+	c = newConfig(t)
+	c.Host, c.Auth = "0.0.0.0", "keys"
+	logs = &syncBuffer{}
+	m2 := NewMain(c, logs)
+	if err := m2.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m2.Close(context.Background()) })
+	if strings.Contains(logs.String(), "no authentication") {
+		t.Fatalf("a warning with authentication on: %s", logs.String())
 	}
 }
 

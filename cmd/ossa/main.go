@@ -31,11 +31,13 @@ Commands:
   run        start a run of a workflow, and follow it with --follow
   events     print the gateway's events as they happen
   execute    call one agent through the gateway
+  keys       make, list and revoke API keys
   validate   check OSSA manifests against their release's schema
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
-(default http://localhost:3100).
+(default http://localhost:3100), OSSA_API_KEY the key they send (default: for a
+gateway on this machine, the admin key in $OSSA_DATA_DIR/admin.key, ./data by default).
 `
 
 // run is main without the process: tests call it with their own arguments,
@@ -47,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	switch args[0] {
 	case "serve":
-		return runServe(ctx, args[1:], stderr, getenv)
+		return runServe(ctx, args[1:], stdout, stderr, getenv)
 	case "agents":
 		return runAgents(ctx, args[1:], stdout, stderr, getenv)
 	case "workflows":
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runEvents(ctx, args[1:], stdout, stderr, getenv)
 	case "execute":
 		return runExecute(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
 		return runValidate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // runServe runs the gateway until ctx ends (SIGINT or SIGTERM), then drains
 // the requests in flight.
-func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg, err := LoadConfig(args, getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -85,6 +89,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return 2
 	}
 	m := NewMain(cfg, stderr)
+	m.Out = stdout
 	if err := m.Open(ctx); err != nil {
 		fmt.Fprintf(stderr, "ossa serve: %v\n", err)
 		_ = m.Close(context.Background()) // what opened before the failure

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/auth"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/internal/testenv"
 )
@@ -23,7 +24,7 @@ import (
 func newConfig(t *testing.T) Config {
 	t.Helper()
 	t.Chdir(t.TempDir())
-	c, err := LoadConfig([]string{"--port", "0", "--host", "127.0.0.1", "--data-dir", t.TempDir()}, env(nil), io.Discard)
+	c, err := LoadConfig([]string{"--port", "0", "--host", "127.0.0.1", "--data-dir", t.TempDir(), "--auth", "none"}, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,18 +149,28 @@ func listeningURL(t *testing.T, logs *syncBuffer) string {
 // still completes before serve returns 0.
 func TestServeDrainsOnSignal(t *testing.T) {
 	t.Chdir(t.TempDir())
+	dir := t.TempDir()
 	ctx, signal := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", t.TempDir()}, io.Discard, logs, env(nil))
+		exit <- run(ctx, []string{"serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dir}, io.Discard, logs, env(nil))
 	}()
 	url := listeningURL(t, logs)
+	// Authentication is on, as by default: the admin key of the first
+	// start is in the data directory.
+	key, err := auth.ReadKeyFile(dir)
+	if err != nil || key == "" {
+		t.Fatalf("no admin key in the data directory: %q, %v", key, err)
+	}
 
 	body, writer := io.Pipe()
 	done := make(chan *http.Response, 1)
 	go func() {
-		resp, err := http.Post(url+"/api/v1/agents", "application/json", body)
+		req, _ := http.NewRequest(http.MethodPost, url+"/api/v1/agents", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Errorf("in-flight request failed: %v", err)
 			close(done)

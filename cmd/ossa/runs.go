@@ -21,6 +21,8 @@ Verbs:
 
 Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --api-key KEY        the API key (default $OSSA_API_KEY, else, for a gateway on this
+                       machine, the admin key its first start wrote to $OSSA_DATA_DIR/admin.key)
   --output FORMAT      table or json (default table)
 `
 
@@ -160,6 +162,8 @@ Flags:
   --capability NAME    the capability to ask for
   --input JSON         the input, any JSON (default null)
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --api-key KEY        the API key (default $OSSA_API_KEY, else, for a gateway on this
+                       machine, the admin key its first start wrote to $OSSA_DATA_DIR/admin.key)
   --output FORMAT      table (the output only) or json (the whole answer)
 `
 

@@ -28,6 +28,8 @@ Verbs:
 
 Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --api-key KEY        the API key (default $OSSA_API_KEY, else, for a gateway on this
+                       machine, the admin key its first start wrote to $OSSA_DATA_DIR/admin.key)
   --output FORMAT      table or json (default table)
 
 Run 'ossa workflows <verb> --help' for the flags of a verb.

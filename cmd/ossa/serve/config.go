@@ -25,9 +25,18 @@ type Config struct {
 	// Port is SERVICE_PORT: the gateway's port. Default 3100; 0 picks a free one.
 	Port int
 	// Host is OSSA_HOST: the address to listen on. Default "localhost": the
-	// loopback addresses 127.0.0.1 and ::1 only, as the API has no
-	// authentication; 0.0.0.0 or :: listen on every interface.
+	// loopback addresses 127.0.0.1 and ::1 only; 0.0.0.0 or :: listen on
+	// every interface.
 	Host string
+	// Auth is OSSA_AUTH: "keys" (every route but /healthz and /readyz
+	// needs an API key, or an OpenID Connect token when an issuer is
+	// configured; the first start makes an admin key) or "none" (anyone
+	// who can reach the gateway may do anything: only on loopback, unless
+	// AuthNoneExpose). Default "keys".
+	Auth string
+	// AuthNoneExpose is OSSA_AUTH_NONE_EXPOSE: with OSSA_AUTH=none, listen
+	// beyond loopback all the same, the second time of telling. Default false.
+	AuthNoneExpose bool
 	// DataDir is OSSA_DATA_DIR: where the embedded database lives. Default ./data.
 	DataDir string
 	// PostgresURL is POSTGRES_URL. Default "": state in embedded SQLite.
@@ -112,7 +121,22 @@ var settings = []setting{
 		c.Port, err = intIn(v, 0, 65535)
 		return err
 	}},
-	{"OSSA_HOST", "host", "localhost", "address to listen on: localhost is 127.0.0.1 and ::1; 0.0.0.0 or :: is every interface, which exposes the unauthenticated API", func(c *Config, v string) error { c.Host = v; return nil }},
+	{"OSSA_HOST", "host", "localhost", "address to listen on: localhost is 127.0.0.1 and ::1; 0.0.0.0 or :: is every interface", func(c *Config, v string) error { c.Host = v; return nil }},
+	{"OSSA_AUTH", "auth", "keys", "keys: every route but /healthz and /readyz needs an API key (or an OpenID Connect token), and the first start makes an admin key in the data directory; none: no authentication, on loopback only", func(c *Config, v string) error {
+		switch v {
+		case "keys", "none":
+			c.Auth = v
+			return nil
+		}
+		return fmt.Errorf("must be keys or none")
+	}},
+	{"OSSA_AUTH_NONE_EXPOSE", "auth-none-expose", "false", "with OSSA_AUTH=none, listen beyond loopback anyway (anyone who reaches the gateway may then do anything)", func(c *Config, v string) (err error) {
+		c.AuthNoneExpose, err = strconv.ParseBool(v)
+		if err != nil {
+			err = fmt.Errorf("must be true or false")
+		}
+		return err
+	}},
 	{"OSSA_DATA_DIR", "data-dir", "./data", "directory of the embedded database", func(c *Config, v string) error {
 		if v == "" {
 			return fmt.Errorf("must not be empty")

@@ -20,6 +20,7 @@ import (
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/engine"
 	"github.com/ossa-platform/platform/events"
+	"github.com/ossa-platform/platform/auth"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/postgres"
@@ -50,9 +51,16 @@ type Main struct {
 	// ConfigureGateway, when set, is called with the gateway before it
 	// serves: for what Config does not set. It may change any field.
 	ConfigureGateway func(*ohttp.Server)
+	// Out is where the first start shows the admin key it made, once
+	// (beside the file it writes); nil: only the file has it. Never the
+	// log: keys stay out of logs.
+	Out io.Writer
 	// Server is the HTTP gateway, and Hub the event hub, set by Open.
 	Server *ohttp.Server
 	Hub    *events.Hub
+	// Auth checks the credentials of every request, with OSSA_AUTH=keys;
+	// nil with OSSA_AUTH=none. Set by Open.
+	Auth *auth.Authenticator
 
 	serving  []Service // gateway first
 	closers  []func() error
@@ -78,6 +86,7 @@ type Store interface {
 	platform.RunLedger
 	platform.Database
 	platform.EventStore
+	platform.KeyStore
 	// StartQueue starts working the store's durable run queue.
 	StartQueue(ctx context.Context, cfg queue.Config) error
 	// OnCommit sets what to call after each committed change.
@@ -153,7 +162,12 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	eng.Start()
 	m.closers = append(m.closers, eng.Close)
-	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc}
+	if m.Config.Auth != "none" {
+		if err := m.openAuth(ctx, db); err != nil {
+			return err
+		}
+	}
+	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth}
 	gw := &gateway{configure: m.ConfigureGateway}
 	for _, svc := range append([]Service{gw}, m.Services...) {
 		if err := svc.Open(ctx, sh); err != nil {
@@ -164,6 +178,31 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Server = gw.srv
 		}
 	}
+	return nil
+}
+
+// openAuth makes the authenticator of API keys (and OpenID Connect
+// tokens), and on the first start the admin key: shown once on m.Out and
+// kept in the data directory's AdminKeyFile, where the CLI finds it.
+func (m *Main) openAuth(ctx context.Context, db Store) error {
+	m.Auth = &auth.Authenticator{Keys: db, Logger: m.Logger}
+	key, path, err := auth.Bootstrap(ctx, db, m.Config.DataDir)
+	if err != nil {
+		return fmt.Errorf("make the first admin key: %w", err)
+	}
+	if key != "" {
+		prefix, _ := platform.APIKeyLookup(key)
+		m.Logger.Info("made the first admin key; it is in the file, and shown once on standard output",
+			"prefix", prefix, "file", path)
+		if m.Out != nil {
+			fmt.Fprintf(m.Out, "OSSA Platform made its first admin key (shown this once; also in %s, readable by you only):\n\n    %s\n\n"+
+				"The ossa CLI on this machine uses it from there. For curl: export OSSA_API_KEY=$(cat %s)\n", path, key, path)
+		}
+	}
+	touch, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); m.Auth.Run(touch, 0) }()
+	m.closers = append(m.closers, func() error { stop(); <-done; return nil })
 	return nil
 }
 

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/auth"
 	"github.com/ossa-platform/platform/engine"
 	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
@@ -62,6 +64,9 @@ type Shared struct {
 	Engine *engine.Engine
 	// Redis is the Redis client; nil without REDIS_URL.
 	Redis *redis.Client
+	// Auth checks every request's credentials, the same on every service;
+	// nil with OSSA_AUTH=none.
+	Auth *auth.Authenticator
 }
 
 // shutdown drains every service at once, so that all stop taking requests
@@ -113,6 +118,9 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 	if cfg.QdrantURL != "" {
 		srv.Vector = qdrant.New(cfg.QdrantURL)
 	}
+	if sh.Auth != nil {
+		srv.Authenticator, srv.Keys = sh.Auth, sh.Store
+	}
 	if g.configure != nil {
 		g.configure(srv)
 	}
@@ -126,12 +134,18 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		addrs = append(addrs, a.String())
 		exposed = exposed || !a.(*net.TCPAddr).IP.IsLoopback()
 	}
-	sh.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", sh.Store.Backend(), "version", platform.Version)
-	if exposed {
-		sh.Logger.Warn("the gateway listens beyond this machine and its API has no authentication: "+
-			"anyone who can reach it can register agents and start runs; "+
-			"put it behind a proxy that authenticates, or listen on localhost (OSSA_HOST)", "addresses", addrs)
+	if exposed && srv.Authenticator == nil {
+		if !cfg.AuthNoneExpose {
+			_ = srv.Shutdown(ctx)
+			return fmt.Errorf("OSSA_AUTH=none, and the gateway would listen beyond this machine (%s): anyone who reached it "+
+				"could register agents, read every run and make it call any address; turn authentication on (OSSA_AUTH=keys), "+
+				"listen on localhost (OSSA_HOST), or say OSSA_AUTH_NONE_EXPOSE=true as well", strings.Join(addrs, ", "))
+		}
+		sh.Logger.Warn("the gateway listens beyond this machine and its API has no authentication (OSSA_AUTH=none, OSSA_AUTH_NONE_EXPOSE=true): "+
+			"anyone who can reach it can register agents and start runs", "addresses", addrs)
 	}
+	sh.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", sh.Store.Backend(),
+		"auth", cfg.Auth, "version", platform.Version)
 	return nil
 }
 
