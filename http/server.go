@@ -44,7 +44,10 @@ type Server struct {
 	// Redis and Vector report the health of optional dependencies; nil
 	// means the dependency is not configured ("disabled").
 	Redis, Vector Pinger
-	// Limiter rate-limits requests per client; nil disables limiting.
+	// Limiter rate-limits requests, per principal, or per client address
+	// for anonymous requests and failed authentications (see rateLimit);
+	// nil disables limiting. One that is also a Pinger has its health in
+	// /health (rate_limit), and /health is degraded while it fails.
 	Limiter platform.RateLimiter
 	// Authenticator tells who calls each request; nil means authentication
 	// is off, and every request is platform.AllowAll's.
@@ -75,6 +78,8 @@ type Server struct {
 	started  time.Time
 	metrics  *metrics
 	handler  http.Handler
+	// refused are the addresses the limiter refused lately.
+	refused refusedAddrs
 }
 
 // Pinger is an optional dependency whose reachability /health reports.

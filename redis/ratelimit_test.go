@@ -3,9 +3,7 @@ package redis_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	neturl "net/url"
 	"strings"
 	"sync"
@@ -112,8 +110,8 @@ func TestRateLimiterFallsBackAndReturns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := startProxy(t, u.Host)
-	u.Host = px.addr
+	px := testenv.StartProxy(t, u.Host)
+	u.Host = px.Addr
 	logs := &syncBuffer{}
 	c := openPrefixed(t, u.String(), "ossa-test:"+testenv.RandomName()+":")
 	const limit = 3
@@ -162,7 +160,7 @@ func TestRateLimiterFallsBackAndReturns(t *testing.T) {
 
 	// Redis goes away: the fallback answers, with its own counts (a is
 	// new to it), every request at once.
-	px.close()
+	px.Close()
 	start := time.Now()
 	for i := range limit {
 		if d := allow("a"); !d.Allowed || d.Remaining != limit-1-i {
@@ -190,7 +188,7 @@ func TestRateLimiterFallsBackAndReturns(t *testing.T) {
 
 	// Redis is back: within RetryEvery a request tries it, and the
 	// limiter is back on the shared bucket, which a spent.
-	px.open()
+	px.Open()
 	deadline := time.Now().Add(5 * time.Second)
 	for metric("ossa_rate_limit_fallback") != 0 {
 		if time.Now().After(deadline) {
@@ -214,12 +212,12 @@ func TestRateLimiterFallsBackAndReturns(t *testing.T) {
 
 	// Once more, now found by Ping (as /health calls it): it puts the
 	// limiter back on Redis when Redis answers.
-	px.close()
+	px.Close()
 	allow("d")
 	if metric("ossa_rate_limit_fallbacks_total") != 2 {
 		t.Fatalf("fallbacks_total = %v, want 2", metric("ossa_rate_limit_fallbacks_total"))
 	}
-	px.open()
+	px.Open()
 	if err := l.Ping(ctx); err != nil || metric("ossa_rate_limit_fallback") != 0 {
 		t.Fatalf("Ping with redis back = %v; fallback = %v", err, metric("ossa_rate_limit_fallback"))
 	}
@@ -250,74 +248,6 @@ func TestRateLimiterCallerGone(t *testing.T) {
 	if err := l.Ping(context.Background()); err != nil {
 		t.Fatalf("the limiter fell back for a caller that went: %v", err)
 	}
-}
-
-// proxy forwards TCP connections to a target until closed, and can be
-// opened again on the same address.
-type proxy struct {
-	t      *testing.T
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, addr: freeAddr(t), target: target}
-	p.open()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) open() {
-	p.t.Helper()
-	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", p.addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-// close stops listening and cuts every connection.
-func (p *proxy) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.

@@ -47,8 +47,10 @@ type Config struct {
 	// CORSOrigins is CORS_ORIGIN: comma-separated origins that may call from
 	// a browser, or "*". Default "": none.
 	CORSOrigins []string
-	// RateLimit is API_RATE_LIMIT: requests per minute per client; 0 turns
-	// limiting off. Default 1000.
+	// RateLimit is API_RATE_LIMIT: requests per minute per API key or
+	// token, or per client address for anonymous requests and failed
+	// authentications; with REDIS_URL shared by every replica (each
+	// counts its own while Redis fails). 0 turns limiting off. Default 1000.
 	RateLimit int
 	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs of the
 	// proxies whose X-Real-IP and X-Forwarded-For are believed. Default "": none.
@@ -193,7 +195,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"API_RATE_LIMIT", "rate-limit", "1000", "requests per minute per client (0: no limit)", func(c *Config, v string) (err error) {
+	{"API_RATE_LIMIT", "rate-limit", "1000", "requests per minute per API key or token, or per client address when anonymous or failing authentication; shared by the replicas through Redis when REDIS_URL is set (0: no limit)", func(c *Config, v string) (err error) {
 		c.RateLimit, err = intIn(v, 0, 1_000_000_000)
 		return err
 	}},

@@ -105,7 +105,17 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		Metrics:        sh.Registry,
 	}
 	if cfg.RateLimit > 0 {
-		srv.Limiter = inmem.NewRateLimiter(cfg.RateLimit)
+		local := inmem.NewRateLimiter(cfg.RateLimit)
+		srv.Limiter = local
+		if sh.Redis != nil {
+			// Shared by every replica; this replica's own counts while
+			// Redis fails.
+			shared := sh.Redis.RateLimiter(redis.RateLimiterConfig{PerMinute: cfg.RateLimit, Fallback: local, Logger: sh.Logger})
+			if err := sh.Registry.Register(shared); err != nil {
+				return fmt.Errorf("register the rate limiter's metrics: %w", err)
+			}
+			srv.Limiter = shared
+		}
 	}
 	if sh.Redis != nil {
 		srv.Redis = sh.Redis
