@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	neturl "net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ import (
 )
 
 // openPrefixed opens a client of url under a prefix of the test's own.
-func openPrefixed(t *testing.T, url, prefix string) *redis.Client {
+func openPrefixed(t testing.TB, url, prefix string) *redis.Client {
 	t.Helper()
 	c, err := redis.Open(url, redis.WithPrefix(prefix))
 	if err != nil {
@@ -266,4 +267,30 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BenchmarkRateLimiter is the cost of one request's decision: in process,
+// and in Redis (one EVALSHA round trip to TEST_REDIS_URL), each over many
+// keys as a busy gateway has.
+func BenchmarkRateLimiter(b *testing.B) {
+	ctx := context.Background()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = "addr:192.0.2." + strconv.Itoa(i)
+	}
+	run := func(b *testing.B, l platform.RateLimiter) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := l.Allow(ctx, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	}
+	b.Run("memory", func(b *testing.B) { run(b, inmem.NewRateLimiter(1_000_000)) })
+	b.Run("redis", func(b *testing.B) {
+		c := openPrefixed(b, testenv.RedisURL(b), "ossa-bench:"+testenv.RandomName()+":")
+		run(b, c.RateLimiter(redis.RateLimiterConfig{PerMinute: 1_000_000, Logger: slog.New(slog.DiscardHandler)}))
+	})
 }
