@@ -110,7 +110,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	h := s.rateLimit(next)
 	h = s.authenticate(h)
 	h = s.cors(h)
-	h = securityHeaders(h)
+	h = securityHeaders(h, s.HSTS)
 	h = recoverPanics(h)
 	return s.observe(h)
 }
@@ -229,12 +229,21 @@ const contentSecurityPolicy = "default-src 'self'; base-uri 'self'; font-src 'se
 	"script-src 'self' 'unsafe-inline'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'; " +
 	"upgrade-insecure-requests"
 
-// securityHeaders sets the headers helmet sets, configured as the guide does.
-func securityHeaders(next http.Handler) http.Handler {
+// hstsPolicy is helmet's Strict-Transport-Security, with the guide's
+// preload.
+const hstsPolicy = "max-age=31536000; includeSubDomains; preload"
+
+// securityHeaders sets the headers helmet sets, configured as the guide
+// does; Strict-Transport-Security only with hsts (Server.HSTS): browsers
+// ignore it over plain HTTP (RFC 6797), and a gateway that clients reach
+// over plain HTTP must not tell them it is HTTPS-only.
+func securityHeaders(next http.Handler, hsts bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+		if hsts {
+			h.Set("Strict-Transport-Security", hstsPolicy)
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

@@ -30,7 +30,6 @@ func TestSecurityHeaders(t *testing.T) {
 		resp, _ := g.do(t, "GET", path, "", nil)
 		for header, want := range map[string]string{
 			"Content-Security-Policy":   "default-src 'self'",
-			"Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
 			"X-Content-Type-Options":    "nosniff",
 			"X-Frame-Options":           "DENY",
 			"Referrer-Policy":           "no-referrer",

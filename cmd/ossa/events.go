@@ -26,6 +26,8 @@ Flags:
   --count N            exit after N events (default 0: follow until interrupted);
                        with --since, the replayed events count first
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table (one line per event) or json (one JSON object per line)
 `
 
@@ -142,6 +144,8 @@ Flags:
   --agent NAME         an agent the run may use; repeat for several (default: any)
   --follow             follow the run until it ends
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table or json (with --follow: the events as JSON lines, then the run)
 `
 

@@ -35,7 +35,8 @@ Commands:
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
-(default http://localhost:3100).
+(default http://localhost:3100); OSSA_CA_FILE, a PEM file of certificate
+authorities they trust besides the system's, for an https:// gateway.
 `
 
 // run is main without the process: tests call it with their own arguments,

@@ -21,6 +21,8 @@ Verbs:
 
 Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table or json (default table)
 `
 
@@ -160,6 +162,8 @@ Flags:
   --capability NAME    the capability to ask for
   --input JSON         the input, any JSON (default null)
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table (the output only) or json (the whole answer)
 `
 

@@ -28,6 +28,8 @@ Verbs:
 
 Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table or json (default table)
 
 Run 'ossa workflows <verb> --help' for the flags of a verb.

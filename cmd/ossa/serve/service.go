@@ -120,6 +120,24 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 	if sh.Redis != nil {
 		srv.Redis = sh.Redis
 	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if err := cfg.checkTLS(); err != nil {
+			return err
+		}
+		certs, err := ohttp.LoadCertFiles(cfg.TLSCert, cfg.TLSKey, sh.Logger)
+		if err != nil {
+			return fmt.Errorf("load the TLS certificate (OSSA_TLS_CERT=%s, OSSA_TLS_KEY=%s): %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		srv.TLS = certs.TLSConfig()
+	}
+	switch cfg.HSTS {
+	case "on":
+		srv.HSTS = true
+	case "off":
+		srv.HSTS = false
+	default: // auto, or unset in a Config built in code
+		srv.HSTS = srv.TLS != nil
+	}
 	if cfg.QdrantURL != "" {
 		srv.Vector = qdrant.New(cfg.QdrantURL)
 	}
@@ -136,7 +154,8 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		addrs = append(addrs, a.String())
 		exposed = exposed || !a.(*net.TCPAddr).IP.IsLoopback()
 	}
-	sh.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", sh.Store.Backend(), "version", platform.Version)
+	sh.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", sh.Store.Backend(),
+		"tls", srv.TLS != nil, "version", platform.Version)
 	if exposed {
 		sh.Logger.Warn("the gateway listens beyond this machine and its API has no authentication: "+
 			"anyone who can reach it can register agents and start runs; "+
