@@ -30,6 +30,11 @@ type HealthDependencies struct {
 	Database DependencyHealth `json:"database"`
 	Redis    DependencyHealth `json:"redis"`
 	Vector   DependencyHealth `json:"vector"`
+	// RateLimit is the rate limiter: "connected" with its backend
+	// ("redis": shared by the replicas; "memory": this replica's own),
+	// "down" while the Redis one counts in process because Redis fails,
+	// "disabled" when requests are not limited (API_RATE_LIMIT=0).
+	RateLimit DependencyHealth `json:"rate_limit"`
 }
 
 // DependencyHealth is one dependency's state: "connected", "down", or
@@ -63,6 +68,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	wg.Go(func() { deps.Database = check(r.Context(), s.Database, healthTimeout) })
 	wg.Go(func() { deps.Redis = check(r.Context(), s.Redis, optionalHealthTimeout) })
 	wg.Go(func() { deps.Vector = check(r.Context(), s.Vector, optionalHealthTimeout) })
+	wg.Go(func() { deps.RateLimit = s.limiterHealth(r.Context()) })
 	wg.Wait()
 	database, vector := "database", "qdrant"
 	if s.Database != nil {
@@ -87,13 +93,29 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case deps.Database.Status != "connected":
 		h.Status, status = "unhealthy", http.StatusServiceUnavailable
-	case deps.Redis.Status == "down" || deps.Vector.Status == "down":
+	case deps.Redis.Status == "down" || deps.Vector.Status == "down" || deps.RateLimit.Status == "down":
 		h.Status = "degraded"
 	default:
 		h.Status = "healthy"
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, status, h)
+}
+
+// limiterHealth reports the rate limiter: a Pinger is asked (the Redis
+// one says whether it is on its fallback); any other works.
+func (s *Server) limiterHealth(ctx context.Context) DependencyHealth {
+	if s.Limiter == nil {
+		return DependencyHealth{Status: "disabled"}
+	}
+	d := DependencyHealth{Status: "connected"}
+	if p, ok := s.Limiter.(Pinger); ok {
+		d = check(ctx, p, optionalHealthTimeout)
+	}
+	if b, ok := s.Limiter.(interface{ Backend() string }); ok {
+		d.Backend = b.Backend()
+	}
+	return d
 }
 
 // handleLiveness handles "GET /healthz": the process serves requests.

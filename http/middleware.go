@@ -100,14 +100,17 @@ func logger(r *http.Request) *slog.Logger {
 
 // middleware wraps the router in the layers every request passes, outermost
 // first: request ID, access log and metrics, panic recovery, security
-// headers, CORS, rate limiting, authentication. Preflights are answered
-// before authentication (browsers send them without credentials), and
-// requests are limited before it, so that guessing credentials is too.
+// headers, CORS, authentication, rate limiting. Preflights are answered
+// before authentication (browsers send them without credentials). Requests
+// are limited once their principal is known, each against its principal
+// (or its address when anonymous); those that fail authentication count
+// against their address, so that guessing credentials is limited too (see
+// authenticate).
 func (s *Server) middleware(next http.Handler) http.Handler {
-	h := s.authenticate(next)
-	h = s.rateLimit(h)
+	h := s.rateLimit(next)
+	h = s.authenticate(h)
 	h = s.cors(h)
-	h = securityHeaders(h)
+	h = securityHeaders(h, s.HSTS)
 	h = recoverPanics(h)
 	return s.observe(h)
 }
@@ -226,12 +229,21 @@ const contentSecurityPolicy = "default-src 'self'; base-uri 'self'; font-src 'se
 	"script-src 'self' 'unsafe-inline'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'; " +
 	"upgrade-insecure-requests"
 
-// securityHeaders sets the headers helmet sets, configured as the guide does.
-func securityHeaders(next http.Handler) http.Handler {
+// hstsPolicy is helmet's Strict-Transport-Security, with the guide's
+// preload.
+const hstsPolicy = "max-age=31536000; includeSubDomains; preload"
+
+// securityHeaders sets the headers helmet sets, configured as the guide
+// does; Strict-Transport-Security only with hsts (Server.HSTS): browsers
+// ignore it over plain HTTP (RFC 6797), and a gateway that clients reach
+// over plain HTTP must not tell them it is HTTPS-only.
+func securityHeaders(next http.Handler, hsts bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+		if hsts {
+			h.Set("Strict-Transport-Security", hstsPolicy)
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
@@ -306,7 +318,9 @@ const NamespaceHeader = "X-OSSA-Namespace"
 // principal): the Authenticator's, or platform.AllowAll without one,
 // narrowed to the namespace X-OSSA-Namespace names. A request the
 // Authenticator refuses, or that names a namespace its principal does not
-// see, goes no further.
+// see, goes no further. Such a request counts against its address's rate
+// limit, and once that is spent the address's requests are refused (429)
+// before their credentials are checked, until its Retry-After.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The probes act as no principal, so that nothing of a request
@@ -316,9 +330,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if s.refusedFirst(w, r) {
+			return
+		}
 		p, err := s.principalOf(r)
 		if err != nil {
-			writeError(w, r, err)
+			if !s.limitFailed(w, r) {
+				writeError(w, r, err)
+			}
 			return
 		}
 		if info := infoFrom(r.Context()); info != nil {
@@ -371,45 +390,6 @@ func principal(r *http.Request) *platform.Principal {
 
 // namespace is the namespace the request acts in: its principal's.
 func namespace(r *http.Request) string { return principal(r).Namespace }
-
-// unlimitedPaths are never rate-limited: probes and scrapes must not fail
-// because a client is noisy.
-var unlimitedPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/api/v1/metrics": true}
-
-// rateLimit applies the per-client token bucket and sets the RateLimit
-// headers (draft-ietf-httpapi-ratelimit-headers) on every limited response.
-func (s *Server) rateLimit(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Limiter == nil || unlimitedPaths[r.URL.Path] {
-			next.ServeHTTP(w, r)
-			return
-		}
-		d, err := s.Limiter.Allow(r.Context(), s.clientKey(r))
-		if err != nil {
-			// A broken limiter must not take the API down with it.
-			logger(r).WarnContext(r.Context(), "rate limiter failed; request allowed", slog.String("error", err.Error()))
-			next.ServeHTTP(w, r)
-			return
-		}
-		h := w.Header()
-		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
-		if !d.Allowed {
-			retry := ceilSeconds(d.RetryAfter)
-			h.Set("Retry-After", strconv.Itoa(retry))
-			writeError(w, r, platform.Errorf(platform.ERATELIMITED,
-				"rate limit of %d requests per minute exceeded; retry after %d s", d.Limit, retry))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func ceilSeconds(d time.Duration) int {
-	s := int((d + time.Second - 1) / time.Second)
-	return max(s, 0)
-}
 
 // clientKey identifies the client for rate limiting. A peer that is not a
 // trusted proxy is the client, whatever headers it sends. From a trusted

@@ -5,6 +5,7 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -44,7 +45,10 @@ type Server struct {
 	// Redis and Vector report the health of optional dependencies; nil
 	// means the dependency is not configured ("disabled").
 	Redis, Vector Pinger
-	// Limiter rate-limits requests per client; nil disables limiting.
+	// Limiter rate-limits requests, per principal, or per client address
+	// for anonymous requests and failed authentications (see rateLimit);
+	// nil disables limiting. One that is also a Pinger has its health in
+	// /health (rate_limit), and /health is degraded while it fails.
 	Limiter platform.RateLimiter
 	// Authenticator tells who calls each request; nil means authentication
 	// is off, and every request is platform.AllowAll's.
@@ -52,6 +56,16 @@ type Server struct {
 	// Keys keeps the API keys that /api/v1/keys makes, lists and revokes;
 	// while nil those routes answer 503.
 	Keys platform.KeyStore
+	// TLS, when set, makes the gateway serve HTTPS on every address,
+	// with this configuration (CertFiles.TLSConfig for certificate
+	// files): never below TLS 1.2, whatever it says. Nil: plain HTTP.
+	TLS *tls.Config
+	// HSTS sends Strict-Transport-Security (a year, subdomains, preload)
+	// on every answer, telling browsers to use HTTPS alone for this host:
+	// for a gateway reached over HTTPS only, served with TLS or behind a
+	// proxy that terminates it. serve sets it when TLS is set
+	// (OSSA_HSTS).
+	HSTS bool
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
 	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
@@ -71,15 +85,17 @@ type Server struct {
 	// service it hosts one registry, so that one /metrics shows them all.
 	Metrics *prometheus.Registry
 
-	mux      *http.ServeMux
-	routes   []route
+	mux    *http.ServeMux
+	routes []route
 	// public are the paths of the routes that ask nobody.
-	public map[string]bool
+	public   map[string]bool
 	server   *http.Server
 	bindings []net.Listener
 	started  time.Time
 	metrics  *metrics
 	handler  http.Handler
+	// refused are the addresses the limiter refused lately.
+	refused refusedAddrs
 }
 
 // Pinger is an optional dependency whose reachability /health reports.
@@ -122,9 +138,19 @@ func (s *Server) Open() error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
 	}
+	if s.TLS != nil {
+		cfg := s.TLS.Clone()
+		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+		s.server.TLSConfig = cfg
+	}
 	for _, ln := range lns {
 		go func() {
-			if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := s.server.Serve
+			if s.TLS != nil {
+				// The certificate is the configuration's: no files here.
+				serve = func(ln net.Listener) error { return s.server.ServeTLS(ln, "", "") }
+			}
+			if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.logger().Error("serve", slog.String("error", err.Error()))
 			}
 		}()
@@ -176,14 +202,18 @@ func (s *Server) Addrs() []net.Addr {
 }
 
 // URL is the base URL the server answers on, once open: on this machine
-// when it listens on every interface.
+// when it listens on every interface; https:// when it serves TLS.
 func (s *Server) URL() string {
 	addr := s.bindings[0].Addr().(*net.TCPAddr)
 	host := addr.IP.String()
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, itoa(addr.Port))
+	scheme := "http://"
+	if s.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, itoa(addr.Port))
 }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the

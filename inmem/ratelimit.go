@@ -37,6 +37,9 @@ func NewRateLimiter(perMinute int) *RateLimiter {
 	return &RateLimiter{perMinute: perMinute, now: time.Now, buckets: map[string]*bucket{}}
 }
 
+// Backend is "memory", for /health: the counts are this process's.
+func (l *RateLimiter) Backend() string { return "memory" }
+
 // Allow takes one token from key's bucket if it has one.
 func (l *RateLimiter) Allow(_ context.Context, key string) (platform.RateDecision, error) {
 	now := l.now()

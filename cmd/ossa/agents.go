@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,6 +13,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -35,6 +39,8 @@ Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
   --api-key KEY        the API key (default $OSSA_API_KEY, else, for a gateway on this
                        machine, the admin key its first start wrote to $OSSA_DATA_DIR/admin.key)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table or json (default table)
 
 Run 'ossa agents <verb> --help' for the flags of a verb.
@@ -88,6 +94,10 @@ type agentsCLI struct {
 	server string
 	apiKey string
 	output string
+	caFile string
+	// http sends the requests: one that trusts caFile's authorities
+	// too, once parse has read it; http.DefaultClient when nil.
+	http *http.Client
 }
 
 // agentsUsageError is a mistake in the command line; an empty message means
@@ -161,6 +171,8 @@ func (c *agentsCLI) flagSet(verb, synopsis string) *flag.FlagSet {
 	}
 	fs.StringVar(&c.server, "server", server, "the gateway's `URL` (OSSA_SERVER)")
 	fs.StringVar(&c.apiKey, "api-key", c.getenv("OSSA_API_KEY"), "the API `key` (OSSA_API_KEY; else data/admin.key for a gateway on this machine)")
+	fs.StringVar(&c.caFile, "ca-file", c.getenv("OSSA_CA_FILE"),
+		"PEM `file` of the certificate authorities to trust for an https:// gateway, besides the system's (OSSA_CA_FILE)")
 	fs.StringVar(&c.output, "output", "table", "the output `format`: table or json")
 	c.fs, c.synopsis = fs, strings.TrimSpace(c.command+" "+verb)+" "+synopsis
 	return fs
@@ -189,6 +201,11 @@ func (c *agentsCLI) parse(args []string, names ...string) ([]string, error) {
 	if len(pos) < len(names) {
 		return nil, usageErrorf("missing %s", names[len(pos)])
 	}
+	if c.caFile != "" {
+		if c.http, err = trustingClient(c.caFile); err != nil {
+			return nil, err
+		}
+	}
 	if len(pos) > len(names) {
 		return nil, usageErrorf("unexpected argument %q", pos[len(names)])
 	}
@@ -196,9 +213,7 @@ func (c *agentsCLI) parse(args []string, names ...string) ([]string, error) {
 }
 
 func (c *agentsCLI) client() *ohttp.Client {
-	cl := ohttp.NewClient(c.server)
-	cl.APIKey = c.key()
-	return cl
+	return &ohttp.Client{BaseURL: c.server, HTTPClient: c.http, APIKey: c.key()}
 }
 
 // key is the API key the client sends: --api-key or OSSA_API_KEY, else,
@@ -231,6 +246,29 @@ func isLoopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// trustingClient is an HTTP client that trusts the certificate
+// authorities of the PEM file caFile besides the system's: for a gateway
+// whose certificate a private authority signed.
+func trustingClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+	}
+	t := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	if d, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = d.Clone()
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
 }
 
 // list handles `ossa agents list`.

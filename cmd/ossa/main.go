@@ -36,8 +36,10 @@ Commands:
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
-(default http://localhost:3100), OSSA_API_KEY the key they send (default: for a
-gateway on this machine, the admin key in $OSSA_DATA_DIR/admin.key, ./data by default).
+(default http://localhost:3100); OSSA_API_KEY the key they send (default: for a
+gateway on this machine, the admin key in $OSSA_DATA_DIR/admin.key, ./data by default);
+OSSA_CA_FILE, a PEM file of certificate authorities they trust besides the system's,
+for an https:// gateway.
 `
 
 // run is main without the process: tests call it with their own arguments,

@@ -30,6 +30,8 @@ Flags of every verb:
   --server URL         the gateway (default $OSSA_SERVER, else http://localhost:3100)
   --api-key KEY        the API key (default $OSSA_API_KEY, else, for a gateway on this
                        machine, the admin key its first start wrote to $OSSA_DATA_DIR/admin.key)
+  --ca-file FILE       PEM certificates of the authorities to trust for an https:// gateway,
+                       besides the system's (default $OSSA_CA_FILE)
   --output FORMAT      table or json (default table)
 
 Run 'ossa workflows <verb> --help' for the flags of a verb.

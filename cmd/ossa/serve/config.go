@@ -56,9 +56,20 @@ type Config struct {
 	// CORSOrigins is CORS_ORIGIN: comma-separated origins that may call from
 	// a browser, or "*". Default "": none.
 	CORSOrigins []string
-	// RateLimit is API_RATE_LIMIT: requests per minute per client; 0 turns
-	// limiting off. Default 1000.
+	// RateLimit is API_RATE_LIMIT: requests per minute per API key or
+	// token, or per client address for anonymous requests and failed
+	// authentications; with REDIS_URL shared by every replica (each
+	// counts its own while Redis fails). 0 turns limiting off. Default 1000.
 	RateLimit int
+	// TLSCert and TLSKey are OSSA_TLS_CERT and OSSA_TLS_KEY: PEM files of
+	// the certificate (with its chain) and its private key; set, the
+	// gateway serves HTTPS (TLS 1.2 or later) and takes up renewed files
+	// within a second. Both or neither. Default "": plain HTTP.
+	TLSCert, TLSKey string
+	// HSTS is OSSA_HSTS: whether answers carry Strict-Transport-Security:
+	// "auto" when the gateway serves TLS itself, "on" always (behind a
+	// proxy that terminates TLS), "off" never. Default auto.
+	HSTS string
 	// TrustedProxies is OSSA_TRUSTED_PROXIES: comma-separated CIDRs of the
 	// proxies whose X-Real-IP and X-Forwarded-For are believed. Default "": none.
 	TrustedProxies []netip.Prefix
@@ -217,9 +228,25 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"API_RATE_LIMIT", "rate-limit", "1000", "requests per minute per client (0: no limit)", func(c *Config, v string) (err error) {
+	{"API_RATE_LIMIT", "rate-limit", "1000", "requests per minute per API key or token, or per client address when anonymous or failing authentication; shared by the replicas through Redis when REDIS_URL is set (0: no limit)", func(c *Config, v string) (err error) {
 		c.RateLimit, err = intIn(v, 0, 1_000_000_000)
 		return err
+	}},
+	{"OSSA_TLS_CERT", "tls-cert", "", "PEM file of the TLS certificate and its chain: the gateway serves HTTPS (with OSSA_TLS_KEY; empty: plain HTTP)", func(c *Config, v string) error {
+		c.TLSCert = v
+		return nil
+	}},
+	{"OSSA_TLS_KEY", "tls-key", "", "PEM file of the TLS certificate's private key (with OSSA_TLS_CERT)", func(c *Config, v string) error {
+		c.TLSKey = v
+		return nil
+	}},
+	{"OSSA_HSTS", "hsts", "auto", "send Strict-Transport-Security: auto (when serving TLS), on (also behind a proxy that terminates TLS) or off", func(c *Config, v string) error {
+		switch strings.ToLower(v) {
+		case "auto", "on", "off":
+			c.HSTS = strings.ToLower(v)
+			return nil
+		}
+		return fmt.Errorf("must be auto, on or off")
 	}},
 	{"OSSA_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Real-IP and X-Forwarded-For are believed", func(c *Config, v string) error {
 		c.TrustedProxies = nil
@@ -366,7 +393,22 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			return c, fmt.Errorf("invalid %s=%q (from %s): %w", s.env, v, source, err)
 		}
 	}
+	if err := c.checkTLS(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// checkTLS says what is wrong with the TLS settings: a certificate needs
+// its key and a key its certificate.
+func (c *Config) checkTLS() error {
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		return fmt.Errorf("OSSA_TLS_CERT=%q is set without OSSA_TLS_KEY: set both to serve HTTPS, or neither", c.TLSCert)
+	case c.TLSCert == "" && c.TLSKey != "":
+		return fmt.Errorf("OSSA_TLS_KEY=%q is set without OSSA_TLS_CERT: set both to serve HTTPS, or neither", c.TLSKey)
+	}
+	return nil
 }
 
 // ConfigTable lists the settings as Markdown, for docs/configuration.md.

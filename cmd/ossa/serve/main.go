@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/auth"
 	"github.com/ossa-platform/platform/engine"
 	"github.com/ossa-platform/platform/events"
-	"github.com/ossa-platform/platform/auth"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/postgres"

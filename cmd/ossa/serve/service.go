@@ -110,10 +110,38 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		Metrics:        sh.Registry,
 	}
 	if cfg.RateLimit > 0 {
-		srv.Limiter = inmem.NewRateLimiter(cfg.RateLimit)
+		local := inmem.NewRateLimiter(cfg.RateLimit)
+		srv.Limiter = local
+		if sh.Redis != nil {
+			// Shared by every replica; this replica's own counts while
+			// Redis fails.
+			shared := sh.Redis.RateLimiter(redis.RateLimiterConfig{PerMinute: cfg.RateLimit, Fallback: local, Logger: sh.Logger})
+			if err := sh.Registry.Register(shared); err != nil {
+				return fmt.Errorf("register the rate limiter's metrics: %w", err)
+			}
+			srv.Limiter = shared
+		}
 	}
 	if sh.Redis != nil {
 		srv.Redis = sh.Redis
+	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if err := cfg.checkTLS(); err != nil {
+			return err
+		}
+		certs, err := ohttp.LoadCertFiles(cfg.TLSCert, cfg.TLSKey, sh.Logger)
+		if err != nil {
+			return fmt.Errorf("load the TLS certificate (OSSA_TLS_CERT=%s, OSSA_TLS_KEY=%s): %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		srv.TLS = certs.TLSConfig()
+	}
+	switch cfg.HSTS {
+	case "on":
+		srv.HSTS = true
+	case "off":
+		srv.HSTS = false
+	default: // auto, or unset in a Config built in code
+		srv.HSTS = srv.TLS != nil
 	}
 	if cfg.QdrantURL != "" {
 		srv.Vector = qdrant.New(cfg.QdrantURL)
@@ -145,7 +173,7 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 			"anyone who can reach it can register agents and start runs", "addresses", addrs)
 	}
 	sh.Logger.Info("gateway listening", "url", srv.URL(), "addresses", addrs, "database", sh.Store.Backend(),
-		"auth", cfg.Auth, "version", platform.Version)
+		"auth", cfg.Auth, "tls", srv.TLS != nil, "version", platform.Version)
 	return nil
 }
 
