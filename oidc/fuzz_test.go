@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/oidc/oidctest"
 )
 
 // FuzzVerify: whatever the bearer token, Verify refuses it with
 // EUNAUTHORIZED (or EUNAVAILABLE, were the issuer down), never panics,
 // never accepts what the issuer did not sign, and never repeats the token.
 func FuzzVerify(f *testing.F) {
-	key := newRSA(f, "k1")
-	is := newIssuer(f, key)
-	cfg := is.config()
+	key := oidctest.NewRSA(f, "k1")
+	is := oidctest.Start(f, key)
+	cfg := config(is)
 	cfg.KeyRefreshInterval = time.Hour
 	v := newVerifier(f, cfg)
-	good := key.sign(f, is.claims())
+	good := key.Sign(f, is.Claims())
 	f.Add(good)
 	f.Add(good[:len(good)-3])
 	f.Add(strings.Replace(good, ".", "..", 1))

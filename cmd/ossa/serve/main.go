@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/invoke"
+	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
 	"github.com/ossa-platform/platform/redis"
@@ -53,6 +55,10 @@ type Main struct {
 	// Server is the HTTP gateway, and Hub the event hub, set by Open.
 	Server *ohttp.Server
 	Hub    *events.Hub
+	// OIDC checks OpenID Connect bearer tokens, set by Open when
+	// OSSA_OIDC_ISSUER is; nil otherwise. It is built before the services,
+	// which find it in Shared.OIDC.
+	OIDC *oidc.Verifier
 
 	serving  []Service // gateway first
 	closers  []func() error
@@ -89,6 +95,9 @@ type Store interface {
 // services: the gateway, then m.Services in order. After an error, Close
 // closes what was opened.
 func (m *Main) Open(ctx context.Context) error {
+	if err := m.openOIDC(ctx); err != nil {
+		return err
+	}
 	db := m.Store
 	if db == nil {
 		var err error
@@ -153,7 +162,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	eng.Start()
 	m.closers = append(m.closers, eng.Close)
-	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc}
+	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, OIDC: m.OIDC}
 	gw := &gateway{configure: m.ConfigureGateway}
 	for _, svc := range append([]Service{gw}, m.Services...) {
 		if err := svc.Open(ctx, sh); err != nil {
@@ -164,6 +173,38 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Server = gw.srv
 		}
 	}
+	return nil
+}
+
+// openOIDC builds the verifier of OpenID Connect tokens when an issuer
+// is configured. An issuer that cannot be reached does not stop the
+// start: the verifier waits up to 5 s for it, then keeps trying, with
+// backoff, as tokens come, refusing them with 503 meanwhile. An issuer
+// that answers, but contradicts the settings, does.
+func (m *Main) openOIDC(ctx context.Context) error {
+	c := m.Config
+	if c.OIDCIssuer == "" {
+		return nil
+	}
+	v, err := oidc.New(ctx, oidc.Config{
+		Issuer:     c.OIDCIssuer,
+		Audience:   c.OIDCAudience,
+		Algorithms: c.OIDCAlgorithms,
+		Claims: oidc.Mapping{
+			NamespaceClaim:  c.OIDCNamespaceClaim,
+			NamespacesClaim: c.OIDCNamespacesClaim,
+			NamespacePrefix: c.OIDCNamespacePrefix,
+			ScopesClaim:     c.OIDCScopesClaim,
+			DefaultScopes:   c.OIDCDefaultScopes,
+		},
+		Logger: m.Logger,
+	}, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("OpenID Connect (OSSA_OIDC_ISSUER, OSSA_OIDC_AUDIENCE, OSSA_OIDC_*): %w", err)
+	}
+	m.OIDC = v
+	m.Logger.Info("OpenID Connect tokens accepted", "issuer", c.OIDCIssuer, "audience", c.OIDCAudience,
+		"namespace_claim", c.OIDCNamespaceClaim, "scopes_claim", c.OIDCScopesClaim)
 	return nil
 }
 
@@ -203,7 +244,7 @@ func (m *Main) Close(ctx context.Context) error {
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		errs = append(errs, m.closers[i]())
 	}
-	m.closers, m.serving, m.Hub = nil, nil, nil
+	m.closers, m.serving, m.Hub, m.OIDC = nil, nil, nil, nil
 	if m.ownStore {
 		m.Store, m.ownStore = nil, false
 	}

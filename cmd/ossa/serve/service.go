@@ -16,6 +16,7 @@ import (
 	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/qdrant"
 	"github.com/ossa-platform/platform/redis"
 )
@@ -62,6 +63,9 @@ type Shared struct {
 	Engine *engine.Engine
 	// Redis is the Redis client; nil without REDIS_URL.
 	Redis *redis.Client
+	// OIDC checks OpenID Connect bearer tokens; nil without
+	// OSSA_OIDC_ISSUER.
+	OIDC *oidc.Verifier
 }
 
 // shutdown drains every service at once, so that all stop taking requests
