@@ -312,7 +312,7 @@ func (v *Verifier) discoverOnce(ctx context.Context) (*gooidc.IDTokenVerifier, e
 		return nil, fmt.Errorf("%w: it names no jwks_uri", errPermanent)
 	}
 	if err := CheckIssuer(meta.JWKSURL); err != nil {
-		return nil, fmt.Errorf("%w: its jwks_uri %s %v", errPermanent, meta.JWKSURL, err)
+		return nil, fmt.Errorf("%w: its jwks_uri %s %w", errPermanent, meta.JWKSURL, err)
 	}
 	keys := gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), v.keys), meta.JWKSURL)
 	return gooidc.NewVerifier(v.cfg.Issuer, keySet{keys, v.gate}, &gooidc.Config{

@@ -89,7 +89,7 @@ func (is *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 		if name == "" {
 			name = is.URL
 		}
-		json.NewEncoder(w).Encode(map[string]any{
+		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer": name, "jwks_uri": is.URL + "/keys",
 			"authorization_endpoint": is.URL + "/auth", "token_endpoint": is.URL + "/token",
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
@@ -99,7 +99,7 @@ func (is *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(is.jwks))
 			return
 		}
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: is.keys})
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: is.keys})
 	default:
 		http.NotFound(w, r)
 	}
