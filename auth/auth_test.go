@@ -13,7 +13,9 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/auth"
+	"github.com/ossa-platform/platform/cmd/ossa/serve"
 	ohttp "github.com/ossa-platform/platform/http"
+	"github.com/ossa-platform/platform/oidc/oidctest"
 	"github.com/ossa-platform/platform/ossatest"
 )
 
@@ -210,5 +212,34 @@ func TestBootstrapOnce(t *testing.T) {
 	entries, _ := os.ReadDir(dir2)
 	if len(entries) != 0 {
 		t.Fatalf("the second start left %v", entries)
+	}
+}
+
+// TestBearerTokens checks the composition on a real gateway: API keys and
+// OpenID Connect tokens of a real issuer side by side; a token the issuer
+// did not sign, and one of another audience, refused.
+func TestBearerTokens(t *testing.T) {
+	key := oidctest.NewRSA(t, "k1")
+	is := oidctest.Start(t, key)
+	p := ossatest.Start(t, ossatest.WithAuth(), ossatest.WithConfig(func(c *serve.Config) {
+		c.OIDCIssuer, c.OIDCAudience = is.URL, oidctest.Audience
+	}))
+	token := key.Sign(t, is.Claims())
+	code, _, body := call(t, p, token, "GET", "/api/v1/agents", "")
+	if code != 200 {
+		t.Fatalf("a good token: %d %s", code, body)
+	}
+	if code, _, _ := call(t, p, p.AdminKey, "GET", "/api/v1/agents", ""); code != 200 {
+		t.Fatalf("the admin key beside OIDC: %d", code)
+	}
+	other := oidctest.NewRSA(t, "k1")
+	for name, tok := range map[string]string{
+		"wrong key":      other.Sign(t, is.Claims()),
+		"wrong audience": key.Sign(t, is.Claims("aud", "someone-else")),
+		"expired":        key.Sign(t, is.Claims("exp", time.Now().Add(-time.Hour).Unix())),
+	} {
+		if code, _, body := call(t, p, tok, "GET", "/api/v1/agents", ""); code != 401 || strings.Contains(body, tok) {
+			t.Errorf("%s: %d %s", name, code, body)
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/redis"
 )
 
@@ -117,6 +119,36 @@ type Config struct {
 	// prefix + "events". Deployments sharing one Redis database each need
 	// their own. Default "": "ossa:<db>:" for the database of REDIS_URL.
 	RedisPrefix string
+
+	// OIDCIssuer is OSSA_OIDC_ISSUER: the OpenID Connect issuer whose
+	// bearer tokens the gateway accepts besides API keys, exactly as its
+	// tokens' iss claim names it; set with OIDCAudience. An https:// URL
+	// (http:// on loopback only). Default "": no tokens but API keys.
+	OIDCIssuer string
+	// OIDCAudience is OSSA_OIDC_AUDIENCE: what the tokens' aud claim must
+	// hold, the gateway's API identifier or client ID at the issuer;
+	// required with OIDCIssuer. Default "".
+	OIDCAudience string
+	// OIDCAlgorithms is OSSA_OIDC_ALGORITHMS: comma-separated signature
+	// algorithms accepted; never none or HS*. Default RS256,ES256.
+	OIDCAlgorithms []string
+	// OIDCNamespaceClaim is OSSA_OIDC_NAMESPACE_CLAIM: the claim naming
+	// the namespace a token acts in (a string, or an array whose first
+	// valid value is it). Default ossa_namespace.
+	OIDCNamespaceClaim string
+	// OIDCNamespacesClaim is OSSA_OIDC_NAMESPACES_CLAIM: a claim naming
+	// further namespaces the token sees ("groups"). Default "": its own only.
+	OIDCNamespacesClaim string
+	// OIDCNamespacePrefix is OSSA_OIDC_NAMESPACE_PREFIX: what a value of
+	// the namespace claims must start with to name a namespace, cut from
+	// it. Default "".
+	OIDCNamespacePrefix string
+	// OIDCScopesClaim is OSSA_OIDC_SCOPES_CLAIM: the claim holding the
+	// token's scopes, space-separated or an array. Default scope.
+	OIDCScopesClaim string
+	// OIDCDefaultScopes is OSSA_OIDC_DEFAULT_SCOPES: scopes every accepted
+	// token holds besides its own. Default "": none.
+	OIDCDefaultScopes []platform.Scope
 }
 
 // setting ties one Config field to its variable, flag and default.
@@ -320,6 +352,50 @@ var settings = []setting{
 		c.EventBuffer, err = intIn(v, 16, 1_000_000)
 		return err
 	}},
+	{"OSSA_OIDC_ISSUER", "oidc-issuer", "", "OpenID Connect issuer whose bearer tokens are accepted besides API keys, exactly as in their iss claim; https:// (http:// on loopback only); set with OSSA_OIDC_AUDIENCE (empty: none)", func(c *Config, v string) error {
+		if v != "" {
+			if err := oidc.CheckIssuer(v); err != nil {
+				return err
+			}
+		}
+		c.OIDCIssuer = v
+		return nil
+	}},
+	{"OSSA_OIDC_AUDIENCE", "oidc-audience", "", "what the tokens' aud claim must hold: the gateway's API identifier or client ID at the issuer; required with OSSA_OIDC_ISSUER", func(c *Config, v string) error { c.OIDCAudience = v; return nil }},
+	{"OSSA_OIDC_ALGORITHMS", "oidc-algorithms", "RS256,ES256", "comma-separated token signature algorithms accepted (RS256, RS384, RS512, ES256, ES384, ES512, PS256, PS384, PS512, EdDSA; never none or HS*)", func(c *Config, v string) error {
+		algs := splitList(v)
+		if len(algs) == 0 {
+			return fmt.Errorf("must name at least one algorithm")
+		}
+		if err := oidc.CheckAlgorithms(algs); err != nil {
+			return err
+		}
+		c.OIDCAlgorithms = algs
+		return nil
+	}},
+	{"OSSA_OIDC_NAMESPACE_CLAIM", "oidc-namespace-claim", oidc.DefaultNamespaceClaim, "token claim naming the namespace the caller acts in: a string, or an array whose first valid value it is", func(c *Config, v string) error {
+		if v == "" {
+			return fmt.Errorf("must name a claim")
+		}
+		c.OIDCNamespaceClaim = v
+		return nil
+	}},
+	{"OSSA_OIDC_NAMESPACES_CLAIM", "oidc-namespaces-claim", "", "token claim naming further namespaces the caller sees, such as groups; a value * sees every one (empty: its own namespace only)", func(c *Config, v string) error { c.OIDCNamespacesClaim = v; return nil }},
+	{"OSSA_OIDC_NAMESPACE_PREFIX", "oidc-namespace-prefix", "", "what a value of the namespace claims must start with to name a namespace, cut from it: my-org/ maps my-org/api to api", func(c *Config, v string) error { c.OIDCNamespacePrefix = v; return nil }},
+	{"OSSA_OIDC_SCOPES_CLAIM", "oidc-scopes-claim", oidc.DefaultScopesClaim, "token claim holding the caller's scopes, space-separated (OAuth 2.0 scope) or an array (scp, permissions); values that are no scope of the platform are ignored", func(c *Config, v string) error {
+		if v == "" {
+			return fmt.Errorf("must name a claim")
+		}
+		c.OIDCScopesClaim = v
+		return nil
+	}},
+	{"OSSA_OIDC_DEFAULT_SCOPES", "oidc-default-scopes", "", "comma-separated scopes every accepted token holds besides its own, for issuers whose tokens carry none (empty: none)", func(c *Config, v string) (err error) {
+		c.OIDCDefaultScopes = nil
+		if v != "" {
+			c.OIDCDefaultScopes, err = platform.ParseScopes(v)
+		}
+		return err
+	}},
 }
 
 // retired are the variables no longer read, with what to set instead of
@@ -396,7 +472,19 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if err := c.checkTLS(); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, c.Validate()
+}
+
+// Validate reports the settings that are wrong together, naming their
+// variables; each one's value alone is checked as it is read.
+func (c Config) Validate() error {
+	if (c.OIDCIssuer == "") != (c.OIDCAudience == "") {
+		return fmt.Errorf("OSSA_OIDC_ISSUER and OSSA_OIDC_AUDIENCE are set together or not at all: tokens are checked for both their issuer and their audience")
+	}
+	if c.OIDCIssuer != "" && c.OIDCNamespaceClaim == c.OIDCScopesClaim {
+		return fmt.Errorf("OSSA_OIDC_NAMESPACE_CLAIM and OSSA_OIDC_SCOPES_CLAIM name the same claim %q", c.OIDCScopesClaim)
+	}
+	return nil
 }
 
 // checkTLS says what is wrong with the TLS settings: a certificate needs

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/invoke"
+	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
 	"github.com/ossa-platform/platform/redis"
@@ -61,6 +63,10 @@ type Main struct {
 	// Auth checks the credentials of every request, with OSSA_AUTH=keys;
 	// nil with OSSA_AUTH=none. Set by Open.
 	Auth *auth.Authenticator
+	// OIDC checks OpenID Connect bearer tokens, set by Open when
+	// OSSA_OIDC_ISSUER is; nil otherwise. It is built before the services,
+	// which find it in Shared.OIDC.
+	OIDC *oidc.Verifier
 
 	serving  []Service // gateway first
 	closers  []func() error
@@ -98,6 +104,9 @@ type Store interface {
 // services: the gateway, then m.Services in order. After an error, Close
 // closes what was opened.
 func (m *Main) Open(ctx context.Context) error {
+	if err := m.openOIDC(ctx); err != nil {
+		return err
+	}
 	db := m.Store
 	if db == nil {
 		var err error
@@ -167,7 +176,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth}
+	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth, OIDC: m.OIDC}
 	gw := &gateway{configure: m.ConfigureGateway}
 	for _, svc := range append([]Service{gw}, m.Services...) {
 		if err := svc.Open(ctx, sh); err != nil {
@@ -186,6 +195,9 @@ func (m *Main) Open(ctx context.Context) error {
 // kept in the data directory's AdminKeyFile, where the CLI finds it.
 func (m *Main) openAuth(ctx context.Context, db Store) error {
 	m.Auth = &auth.Authenticator{Keys: db, Logger: m.Logger}
+	if m.OIDC != nil {
+		m.Auth.Tokens = m.OIDC
+	}
 	key, path, err := auth.Bootstrap(ctx, db, m.Config.DataDir)
 	if err != nil {
 		return fmt.Errorf("make the first admin key: %w", err)
@@ -203,6 +215,38 @@ func (m *Main) openAuth(ctx context.Context, db Store) error {
 	done := make(chan struct{})
 	go func() { defer close(done); m.Auth.Run(touch, 0) }()
 	m.closers = append(m.closers, func() error { stop(); <-done; return nil })
+	return nil
+}
+
+// openOIDC builds the verifier of OpenID Connect tokens when an issuer
+// is configured. An issuer that cannot be reached does not stop the
+// start: the verifier waits up to 5 s for it, then keeps trying, with
+// backoff, as tokens come, refusing them with 503 meanwhile. An issuer
+// that answers, but contradicts the settings, does.
+func (m *Main) openOIDC(ctx context.Context) error {
+	c := m.Config
+	if c.OIDCIssuer == "" {
+		return nil
+	}
+	v, err := oidc.New(ctx, oidc.Config{
+		Issuer:     c.OIDCIssuer,
+		Audience:   c.OIDCAudience,
+		Algorithms: c.OIDCAlgorithms,
+		Claims: oidc.Mapping{
+			NamespaceClaim:  c.OIDCNamespaceClaim,
+			NamespacesClaim: c.OIDCNamespacesClaim,
+			NamespacePrefix: c.OIDCNamespacePrefix,
+			ScopesClaim:     c.OIDCScopesClaim,
+			DefaultScopes:   c.OIDCDefaultScopes,
+		},
+		Logger: m.Logger,
+	}, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("OpenID Connect (OSSA_OIDC_ISSUER, OSSA_OIDC_AUDIENCE, OSSA_OIDC_*): %w", err)
+	}
+	m.OIDC = v
+	m.Logger.Info("OpenID Connect tokens accepted", "issuer", c.OIDCIssuer, "audience", c.OIDCAudience,
+		"namespace_claim", c.OIDCNamespaceClaim, "scopes_claim", c.OIDCScopesClaim)
 	return nil
 }
 
@@ -242,7 +286,7 @@ func (m *Main) Close(ctx context.Context) error {
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		errs = append(errs, m.closers[i]())
 	}
-	m.closers, m.serving, m.Hub = nil, nil, nil
+	m.closers, m.serving, m.Hub, m.OIDC = nil, nil, nil, nil
 	if m.ownStore {
 		m.Store, m.ownStore = nil, false
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ossa-platform/platform/events"
 	ohttp "github.com/ossa-platform/platform/http"
 	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/qdrant"
 	"github.com/ossa-platform/platform/redis"
 )
@@ -67,6 +68,9 @@ type Shared struct {
 	// Auth checks every request's credentials, the same on every service;
 	// nil with OSSA_AUTH=none.
 	Auth *auth.Authenticator
+	// OIDC checks OpenID Connect bearer tokens; nil without
+	// OSSA_OIDC_ISSUER.
+	OIDC *oidc.Verifier
 }
 
 // shutdown drains every service at once, so that all stop taking requests
