@@ -62,6 +62,8 @@ type Shared struct {
 	Engine *engine.Engine
 	// Redis is the Redis client; nil without REDIS_URL.
 	Redis *redis.Client
+	// Secrets keeps agents' secrets; nil when the platform has no key.
+	Secrets platform.Secrets
 }
 
 // shutdown drains every service at once, so that all stop taking requests
@@ -103,6 +105,8 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Logger:         sh.Logger,
 		Metrics:        sh.Registry,
+		Secrets:        sh.Secrets,
+		Endpoints:      cfg.AgentNetworks,
 	}
 	if cfg.RateLimit > 0 {
 		srv.Limiter = inmem.NewRateLimiter(cfg.RateLimit)
