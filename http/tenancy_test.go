@@ -578,7 +578,7 @@ func TestAuthenticatorFailures(t *testing.T) {
 			g := newGateway(t, func(s *ohttp.Server) { s.Authenticator = tt.auth })
 			resp, b := g.do(t, "POST", "/api/v1/agents", "application/json", []byte(agentBody("scout")))
 			problemOf(t, resp, b, tt.status)
-			if got := tenantState(t, g, platform.DefaultNamespace); got != "[null,null,null,null]" {
+			if got := tenantState(t, g, platform.DefaultNamespace); got != "[null,null,null,null,null]" {
 				t.Fatalf("a refused request stored something: %s", got)
 			}
 			if resp, _ := g.do(t, "GET", "/healthz", "", nil); resp.StatusCode != 200 {
