@@ -31,6 +31,7 @@ Commands:
   run        start a run of a workflow, and follow it with --follow
   events     print the gateway's events as they happen
   execute    call one agent through the gateway
+  secrets    set, list and delete the secrets agents authenticate with; rotate their key
   validate   check OSSA manifests against their release's schema
   version    print the version
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runEvents(ctx, args[1:], stdout, stderr, getenv)
 	case "execute":
 		return runExecute(ctx, args[1:], stdout, stderr, getenv)
+	case "secrets":
+		return runSecrets(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
 		return runValidate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

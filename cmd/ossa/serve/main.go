@@ -291,3 +291,28 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// RotateSecrets re-encrypts under OSSA_SECRET_KEY every secret of the
+// database cfg names that is encrypted under another key, opening the
+// database itself (migrating it, as a start would) and nothing else:
+// `ossa secrets rotate`. It may run while gateways serve the same
+// database. The report lists the secrets no key of cfg decrypts.
+func RotateSecrets(ctx context.Context, cfg Config, logOut io.Writer) (secrets.RotateReport, error) {
+	if err := cfg.Validate(); err != nil {
+		return secrets.RotateReport{}, err
+	}
+	m := New(cfg, logOut)
+	defer m.Close(context.WithoutCancel(ctx))
+	db, err := m.openStore(ctx)
+	if err != nil {
+		return secrets.RotateReport{}, err
+	}
+	vault, err := m.openSecrets(ctx, db)
+	if err != nil {
+		return secrets.RotateReport{}, err
+	}
+	if vault == nil {
+		return secrets.RotateReport{}, errors.New("OSSA_SECRET_KEY is not set: there is no key to re-encrypt the secrets under")
+	}
+	return vault.Rotate(ctx)
+}
