@@ -72,6 +72,15 @@ func TestSecretsVerbs(t *testing.T) {
 		t.Fatalf("the agent saw %q (key %s)", got, stored.KeyID)
 	}
 
+	code, out, errOut = secretsCmd(t, p.URL, nil, "agents", "register", "--name", "by-flags", "--endpoint", agent.url,
+		"--secret", "billing-token", "--secret-scheme", "Bearer")
+	if code != 0 || !strings.Contains(out, "Authorization: Bearer <secret billing-token>") {
+		t.Fatalf("register --secret: exit %d, %q, %q", code, out, errOut)
+	}
+	code, _, errOut = secretsCmd(t, p.URL, nil, "agents", "register", "--name", "nope", "--endpoint", agent.url, "--secret", "missing")
+	if code != 1 || !strings.Contains(errOut, "/auth/secret") {
+		t.Fatalf("register --secret missing: exit %d, %q", code, errOut)
+	}
 	code, out, _ = secretsCmd(t, p.URL, nil, "secrets", "list")
 	if code != 0 || !strings.Contains(out, "NAME") || !strings.Contains(out, "billing-token  "+stored.KeyID) {
 		t.Fatalf("list: exit %d, %q", code, out)
