@@ -244,7 +244,7 @@ func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Micros
 // manifestColumns; a missing row is ENOTFOUND for ref.
 func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, error) {
 	var (
-		a      platform.Agent
+		a          platform.Agent
 		format     *string
 		body, auth []byte
 	)
