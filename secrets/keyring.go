@@ -170,7 +170,7 @@ func writeKeyFile(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }() // linked into place, or failed: either way not needed
 	_, werr := f.WriteString(NewKey() + "\n")
 	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
 		return false, err

@@ -297,12 +297,12 @@ func (m *Main) Close(ctx context.Context) error {
 // database itself (migrating it, as a start would) and nothing else:
 // `ossa secrets rotate`. It may run while gateways serve the same
 // database. The report lists the secrets no key of cfg decrypts.
-func RotateSecrets(ctx context.Context, cfg Config, logOut io.Writer) (secrets.RotateReport, error) {
+func RotateSecrets(ctx context.Context, cfg Config, logOut io.Writer) (rep secrets.RotateReport, err error) {
 	if err := cfg.Validate(); err != nil {
 		return secrets.RotateReport{}, err
 	}
 	m := New(cfg, logOut)
-	defer m.Close(context.WithoutCancel(ctx))
+	defer func() { err = errors.Join(err, m.Close(context.WithoutCancel(ctx))) }()
 	db, err := m.openStore(ctx)
 	if err != nil {
 		return secrets.RotateReport{}, err
