@@ -59,6 +59,9 @@ type Agent struct {
 	// Protocol is how the gateway calls the agent: "http" (the default) or
 	// "a2a".
 	Protocol string `json:"protocol"`
+	// Auth, when set, is how the gateway authenticates to the agent: a
+	// header carrying a secret of the agent's namespace.
+	Auth *AgentAuth `json:"auth,omitempty"`
 	// Health is what probes and calls last found; read-only.
 	Health AgentHealth `json:"health"`
 	// APIVersion is the OSSA apiVersion of the manifest the agent was
@@ -127,6 +130,9 @@ func (a *Agent) Normalize() {
 	if len(a.Metadata) == 0 || string(a.Metadata) == "null" {
 		a.Metadata = json.RawMessage(`{}`)
 	}
+	if a.Auth != nil && a.Auth.Header == "" {
+		a.Auth.Header = DefaultAuthHeader
+	}
 }
 
 // Validate reports every problem with the caller-settable fields of a, each
@@ -194,6 +200,9 @@ func (a *Agent) Validate() error {
 	}
 	if len(a.Metadata) > 0 && !isJSONObject(a.Metadata) {
 		p.Add("/metadata", "must be a JSON object")
+	}
+	if a.Auth != nil {
+		a.Auth.validate(&p)
 	}
 	return p.Err("the agent is not valid")
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,7 @@ type AgentInput struct {
 	Metadata     json.RawMessage      `json:"metadata,omitempty"`
 	Status       platform.AgentStatus `json:"status,omitempty"`
 	Protocol     string               `json:"protocol,omitempty"`
+	Auth         *platform.AgentAuth  `json:"auth,omitempty"`
 
 	ID        json.RawMessage `json:"id,omitempty"`
 	Namespace json.RawMessage `json:"namespace,omitempty"`
@@ -55,12 +57,17 @@ func (in *AgentInput) apply(a *platform.Agent) {
 	a.Name, a.Type, a.Capabilities, a.Endpoint = in.Name, in.Type, in.Capabilities, in.Endpoint
 	a.Description, a.Version, a.Labels, a.Metadata, a.Status = in.Description, in.Version, in.Labels, in.Metadata, in.Status
 	a.Protocol = in.Protocol
+	a.Auth = nil
+	if in.Auth != nil {
+		auth := *in.Auth
+		a.Auth = &auth
+	}
 	a.Normalize()
 }
 
 func inputOf(a *platform.Agent) AgentInput {
 	return AgentInput{Name: a.Name, Type: a.Type, Capabilities: a.Capabilities, Endpoint: a.Endpoint,
-		Description: a.Description, Version: a.Version, Labels: a.Labels, Metadata: a.Metadata, Status: a.Status, Protocol: a.Protocol}
+		Description: a.Description, Version: a.Version, Labels: a.Labels, Metadata: a.Metadata, Status: a.Status, Protocol: a.Protocol, Auth: a.Auth}
 }
 
 // decodeAgent reads an agent body into a fresh agent, reporting every
@@ -132,6 +139,13 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	a.Namespace = namespace(r)
+	endpointField := "/endpoint"
+	if fromManifest {
+		endpointField = "endpoint"
+	}
+	if err := s.checkAgent(r.Context(), a, endpointField); err != nil {
+		return err
+	}
 	if err := s.Agents.CreateAgent(r.Context(), a); err != nil {
 		return err
 	}
@@ -354,6 +368,10 @@ func (s *Server) handleAgentReplace(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	in.Namespace = namespace(r)
+	if err := s.checkAgent(r.Context(), in, "/endpoint"); err != nil {
+		return err
+	}
 	replacement := inputOf(in)
 	a, err := s.Agents.UpdateAgent(r.Context(), namespace(r), r.PathValue("ref"), func(a *platform.Agent) error {
 		replacement.apply(a)
@@ -383,31 +401,80 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := decodeObject(body, &AgentInput{}); err != nil {
 		return err
 	}
-	a, err := s.Agents.UpdateAgent(r.Context(), namespace(r), r.PathValue("ref"), func(a *platform.Agent) error {
-		current, err := json.Marshal(inputOf(a))
+	ns, ref := namespace(r), r.PathValue("ref")
+	// A patch that sets the endpoint or the auth has its result checked
+	// first, outside the store's transaction (the check resolves names and
+	// reads secrets); the transaction then refuses a result that differs
+	// from the one checked, should the agent have changed meanwhile.
+	_, setsEndpoint := patch["endpoint"]
+	_, setsAuth := patch["auth"]
+	var checked *platform.Agent
+	if setsEndpoint || setsAuth {
+		current, err := s.Agents.FindAgent(r.Context(), ns, ref)
 		if err != nil {
 			return err
 		}
-		var doc map[string]any
-		if err := strictUnmarshal(current, &doc); err != nil {
+		if checked, err = patched(current, patch); err != nil {
 			return err
 		}
-		merged, err := json.Marshal(mergePatch(doc, patch))
+		checked.Namespace = ns
+		if !setsEndpoint {
+			checked.Endpoint = ""
+		}
+		if !setsAuth {
+			checked.Auth = nil
+		}
+		if err := s.checkAgent(r.Context(), checked, "/endpoint"); err != nil {
+			return err
+		}
+	}
+	a, err := s.Agents.UpdateAgent(r.Context(), ns, ref, func(a *platform.Agent) error {
+		next, err := patched(a, patch)
 		if err != nil {
 			return err
 		}
-		next, err := decodeAgent(merged, requiredAgentFields)
-		if err != nil {
-			return err
+		if (setsEndpoint && next.Endpoint != checked.Endpoint) || (setsAuth && !sameAuth(next.Auth, checked.Auth)) {
+			return platform.Errorf(platform.ECONFLICT, "agent %q changed while the patch was checked; send it again", ref)
 		}
-		patched := inputOf(next)
-		patched.apply(a)
+		p := inputOf(next)
+		p.apply(a)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, a)
+}
+
+// patched returns a with the merge patch applied, as a valid agent.
+func patched(a *platform.Agent, patch map[string]any) (*platform.Agent, error) {
+	current, err := json.Marshal(inputOf(a))
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := strictUnmarshal(current, &doc); err != nil {
+		return nil, err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return nil, err
+	}
+	return decodeAgent(merged, requiredAgentFields)
+}
+
+func sameAuth(a, b *platform.AgentAuth) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// checkAgent checks what an agent's registration or change needs beyond
+// its own fields: that the gateway may call its endpoint (field names it
+// in the problem), and that the secret its Auth names exists.
+func (s *Server) checkAgent(ctx context.Context, a *platform.Agent, endpointField string) error {
+	if err := s.checkEndpoint(ctx, a.Endpoint, endpointField); err != nil {
+		return err
+	}
+	return s.checkAuth(ctx, a.Namespace, a)
 }
 
 // mergePatch applies an RFC 7396 merge patch to target.

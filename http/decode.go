@@ -243,6 +243,8 @@ func describe(t reflect.Type, err error) string {
 		return "a boolean" + got
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64:
 		return "a number" + got
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct, t.Kind() == reflect.Struct:
+		return "an object" + got
 	}
 	return "of type " + t.String() + got
 }

@@ -143,6 +143,31 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if registered := g.Routes(); !slices.Equal(registered, documented) {
 		t.Fatalf("routes and OpenAPI document differ:\nregistered %v\ndocumented %v", registered, documented)
 	}
+	// Each operation names the scope its route needs (x-ossa-scope; "" for
+	// any caller that authenticated), and the probes need none.
+	var scoped struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	mustUnmarshal(t, b, &scoped)
+	for route, want := range g.RouteScopes() {
+		method, path, _ := strings.Cut(route, " ")
+		var op struct {
+			Scope    *string          `json:"x-ossa-scope"`
+			Security *json.RawMessage `json:"security"`
+		}
+		if err := json.Unmarshal(scoped.Paths[path][strings.ToLower(method)], &op); err != nil {
+			t.Fatalf("%s: %v", route, err)
+		}
+		got := "public"
+		if op.Scope != nil {
+			got = *op.Scope
+		} else if op.Security == nil || string(*op.Security) != "[]" {
+			got = "(missing)"
+		}
+		if got != string(want) {
+			t.Errorf("%s: the document says scope %q, the route needs %q", route, got, want)
+		}
+	}
 	if !json.Valid(ohttp.OpenAPIDocument()) {
 		t.Fatal("the embedded document is not JSON")
 	}

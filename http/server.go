@@ -45,6 +45,13 @@ type Server struct {
 	// Redis and Vector report the health of optional dependencies; nil
 	// means the dependency is not configured ("disabled").
 	Redis, Vector Pinger
+	// Secrets keeps the secrets agents authenticate with; while nil the
+	// secret routes answer 503, and an agent that names a secret cannot be
+	// registered.
+	Secrets platform.Secrets
+	// Endpoints judges the endpoint of every agent registered or changed:
+	// one it refuses is a 422 naming the endpoint. Nil accepts any.
+	Endpoints EndpointPolicy
 	// Limiter rate-limits requests, per principal, or per client address
 	// for anonymous requests and failed authentications (see rateLimit);
 	// nil disables limiting. One that is also a Pinger has its health in
@@ -244,6 +251,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerExecuteRoutes()
 	s.registerEventRoutes()
 	s.registerKeyRoutes()
+	s.registerSecretRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

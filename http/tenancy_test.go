@@ -73,7 +73,7 @@ func (g *gateway) as(t *testing.T, key, method, path, contentType string, body [
 
 // tenantState is what namespace ns holds, read from the store: its agents
 // (without their health, which calls change), its workflows with their
-// revisions, and its runs with their steps.
+// revisions, its runs with their steps, and its secrets.
 func tenantState(t *testing.T, g *gateway, ns string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -108,7 +108,11 @@ func tenantState(t *testing.T, g *gateway, ns string) string {
 		}
 		runs = append(runs, run)
 	}
-	b, err := json.Marshal([]any{agents.Items, workflows.Items, revisions, runs})
+	secrets, err := g.db.ListSecrets(ctx, platform.SecretFilter{Namespace: ns, Limit: platform.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal([]any{agents.Items, workflows.Items, revisions, runs, secrets.Items})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +176,14 @@ func TestTenancyEveryRoute(t *testing.T) {
 	if mustUnmarshal(t, b, &run); resp.StatusCode != http.StatusOK || run.Status != platform.RunSucceeded {
 		t.Fatalf("team-a runs relay: %d %s", resp.StatusCode, b)
 	}
+	for _, name := range []string{"token", "only-a"} {
+		resp, b = g.as(t, keyA, "PUT", "/api/v1/secrets/"+name, "application/json", []byte(`{"value":"team-a's value"}`))
+		var sec platform.Secret
+		created(resp, b, "a secret", &sec)
+		if sec.Namespace != "team-a" {
+			t.Fatalf("team-a's secret is in namespace %q", sec.Namespace)
+		}
+	}
 	for _, x := range []struct{ what, ns string }{{"agent", echo.Namespace}, {"manifest's agent", reviewer.Namespace},
 		{"workflow", wf.Namespace}, {"run", run.Namespace}} {
 		if x.ns != "team-a" {
@@ -234,6 +246,22 @@ func TestTenancyEveryRoute(t *testing.T) {
 		}
 	}
 
+	// secretsListed checks a list of secrets: all of the caller's
+	// namespace, and only team-a's holding only-a.
+	secretsListed := func(t *testing.T, ns string, b []byte) {
+		var page ohttp.SecretList
+		mustUnmarshal(t, b, &page)
+		var names []string
+		for _, s := range page.Items {
+			if s.Namespace != ns {
+				t.Errorf("%s's list holds a secret of namespace %q: %s", ns, s.Namespace, b)
+			}
+			names = append(names, s.Name)
+		}
+		if slices.Contains(names, "only-a") != (ns == "team-a") {
+			t.Errorf("%s's secrets: %v", ns, names)
+		}
+	}
 	agentJSON := fmt.Appendf(nil, `{"name":"echo","type":"worker","capabilities":["echo"],"endpoint":%q,"description":"replaced"}`, echoURL)
 	validate, _ := json.Marshal(map[string]string{"manifest": string(readTestdata(t, "agent.yaml"))})
 	type row struct {
@@ -298,6 +326,12 @@ func TestTenancyEveryRoute(t *testing.T) {
 			body: []byte(`{"name":"extra","scopes":["agents:read"]}`), a: 201, b: 201, check: inNamespace},
 		{route: "GET /api/v1/keys", method: "GET", path: "/api/v1/keys", a: 200, b: 200, check: listed(teamKey.ID)},
 		{route: "DELETE /api/v1/keys/{id}", method: "DELETE", path: "/api/v1/keys/" + teamKey.ID, a: 200, b: 404, check: inNamespace},
+		// Secret names are the namespace's own: team-b's PUT creates its own
+		// token, team-a's replaces team-a's.
+		{route: "PUT /api/v1/secrets/{name}", method: "PUT", path: "/api/v1/secrets/token", contentType: "application/json",
+			body: []byte(`{"value":"a value"}`), a: 200, b: 201, check: inNamespace},
+		{route: "GET /api/v1/secrets", method: "GET", path: "/api/v1/secrets", a: 200, b: 200, check: secretsListed},
+		{route: "DELETE /api/v1/secrets/{name}", method: "DELETE", path: "/api/v1/secrets/only-a", a: 204, b: 404},
 		{route: "DELETE /api/v1/agents/{ref}", method: "DELETE", path: "/api/v1/agents/" + echo.ID, a: 204, b: 404},
 		{route: "DELETE /api/v1/workflows/{ref}", method: "DELETE", path: "/api/v1/workflows/" + wf.ID, a: 204, b: 404},
 	}
@@ -558,7 +592,7 @@ func TestAuthenticatorFailures(t *testing.T) {
 			g := newGateway(t, func(s *ohttp.Server) { s.Authenticator = tt.auth })
 			resp, b := g.do(t, "POST", "/api/v1/agents", "application/json", []byte(agentBody("scout")))
 			problemOf(t, resp, b, tt.status)
-			if got := tenantState(t, g, platform.DefaultNamespace); got != "[null,null,null,null]" {
+			if got := tenantState(t, g, platform.DefaultNamespace); got != "[null,null,null,null,null]" {
 				t.Fatalf("a refused request stored something: %s", got)
 			}
 			if resp, _ := g.do(t, "GET", "/healthz", "", nil); resp.StatusCode != 200 {

@@ -220,6 +220,9 @@ func (c *Client) rpc(ctx context.Context, a *platform.Agent, inv *platform.Invoc
 		return nil, 0, permanent(0, "agent %s has an endpoint the gateway cannot call: %v", name, err)
 	}
 	c.setCallHeaders(req, inv)
+	if err := c.authorize(ctx, req, a); err != nil {
+		return nil, 0, err
+	}
 	if method == methodMessageSend && inv.IdempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", inv.IdempotencyKey)
 	}

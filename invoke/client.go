@@ -51,6 +51,10 @@ type Client struct {
 	// call, since its connections could not be guarded. Set it before the
 	// first call. Default nil: every address may be called.
 	Guard Guard
+	// Secrets gives the values of the secrets agents authenticate with
+	// (platform.Agent.Auth), looked up at every call. Default nil: a call
+	// to an agent with Auth fails for good, saying why.
+	Secrets SecretSource
 	// MaxResponseBytes bounds an agent's answer; a larger one is a
 	// permanent failure. Default DefaultMaxResponseBytes (10 MiB).
 	MaxResponseBytes int64
@@ -69,6 +73,13 @@ type Client struct {
 }
 
 var _ platform.AgentInvoker = (*Client)(nil)
+
+// SecretSource gives the values of secrets: platform.Secrets.
+type SecretSource interface {
+	// Reveal returns the value of the secret name of namespace, or an
+	// ENOTFOUND error.
+	Reveal(ctx context.Context, namespace, name string) (string, error)
+}
 
 // New returns a Client with a connection pool sized for many concurrent
 // calls to few agents.
@@ -202,6 +213,9 @@ func (c *Client) get(ctx context.Context, a *platform.Agent, u, subject string) 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent())
+	if err := c.authorize(ctx, req, a); err != nil {
+		return nil, err
+	}
 	onDeadline := subject + " did not answer in time"
 	resp, err := c.do(req)
 	if err != nil {
@@ -232,6 +246,37 @@ func (c *Client) setCallHeaders(req *http.Request, inv *platform.Invocation) {
 	if inv.TraceParent != "" {
 		req.Header.Set("traceparent", inv.TraceParent)
 	}
+}
+
+// authorize sets the header a's Auth asks for, with the value of its
+// secret, read now. The value appears in no error: only its name does.
+func (c *Client) authorize(ctx context.Context, req *http.Request, a *platform.Agent) error {
+	if a.Auth == nil {
+		return nil
+	}
+	name, ns := a.Auth.Secret, a.Namespace
+	if ns == "" {
+		ns = platform.DefaultNamespace
+	}
+	if c.Secrets == nil {
+		return permanent(0, "agent %s authenticates with the secret %q, but this gateway keeps no secrets (set OSSA_SECRET_KEY)", agentName(a), name)
+	}
+	value, err := c.Secrets.Reveal(ctx, ns, name)
+	var pe *platform.Error
+	switch {
+	case err == nil:
+	case platform.ErrorCode(err) == platform.ENOTFOUND:
+		return permanent(0, "agent %s authenticates with the secret %q, which namespace %q does not have: set it (ossa secrets set %s)", agentName(a), name, ns, name)
+	case errors.As(err, &pe):
+		return permanent(0, "agent %s was not called: its secret %q: %s", agentName(a), name, pe.Message)
+	case ctx.Err() != nil:
+		return transportError(ctx, a, ctx.Err(), "the secret of agent "+agentName(a)+" could not be read in time")
+	default:
+		// The store failed: another try may find it back.
+		return &platform.InvocationError{Retryable: true, Message: fmt.Sprintf("agent %s was not called: its secret %q could not be read: %v", agentName(a), name, err)}
+	}
+	req.Header.Set(a.Auth.HeaderName(), a.Auth.HeaderValue(value))
+	return nil
 }
 
 // readLimited reads resp's body up to limit bytes; tooLarge reports a body

@@ -47,6 +47,9 @@ func (c *Client) invokeHTTP(ctx context.Context, a *platform.Agent, inv *platfor
 		return nil, permanent(0, "agent %s has an endpoint the gateway cannot call: %v", name, err)
 	}
 	c.setCallHeaders(req, inv)
+	if err := c.authorize(ctx, req, a); err != nil {
+		return nil, err
+	}
 	// Besides telling the agent, the header lets net/http resend the
 	// request on a fresh connection when a pooled one turns out dead.
 	if inv.IdempotencyKey != "" {

@@ -15,7 +15,7 @@ import (
 )
 
 const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at,
-	protocol, health_status, health_reason, health_checked_at`
+	protocol, health_status, health_reason, health_checked_at, auth`
 
 // manifestColumns follow agentColumns where one whole agent is read. Lists
 // leave them out: a manifest can be large, and only its own route serves it.
@@ -51,10 +51,10 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 		format, body := sqlstore.ManifestArgs(row.Manifest)
 		status, reason, checked := sqlstore.HealthArgs(row.Health)
 		_, err := tx.Exec(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			row.ID, row.Namespace, row.Name, row.Type, row.Capabilities, row.Endpoint, row.Description,
 			row.Version, row.Labels, row.Metadata, row.Status, row.APIVersion, row.CreatedAt, row.UpdatedAt,
-			row.Protocol, status, reason, checked, format, body)
+			row.Protocol, status, reason, checked, sqlstore.AuthArg(row.Auth), format, body)
 		if err != nil {
 			return agentError(err, &row)
 		}
@@ -160,10 +160,10 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		format, body := sqlstore.ManifestArgs(a.Manifest)
 		_, err = tx.Exec(ctx, `UPDATE agents SET name = $2, type = $3, capabilities = $4, endpoint = $5,
 			description = $6, version = $7, labels = $8, metadata = $9, status = $10, api_version = $11,
-			manifest_format = $12, manifest_body = $13, updated_at = $14, protocol = $15
+			manifest_format = $12, manifest_body = $13, updated_at = $14, protocol = $15, auth = $16
 			WHERE id = $1`,
 			a.ID, a.Name, a.Type, a.Capabilities, a.Endpoint, a.Description, a.Version, a.Labels,
-			a.Metadata, a.Status, a.APIVersion, format, body, a.UpdatedAt, a.Protocol)
+			a.Metadata, a.Status, a.APIVersion, format, body, a.UpdatedAt, a.Protocol, sqlstore.AuthArg(a.Auth))
 		if err != nil {
 			return agentError(err, a)
 		}
@@ -244,13 +244,13 @@ func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Micros
 // manifestColumns; a missing row is ENOTFOUND for ref.
 func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, error) {
 	var (
-		a      platform.Agent
-		format *string
-		body   []byte
+		a          platform.Agent
+		format     *string
+		body, auth []byte
 	)
 	dest := []any{&a.ID, &a.Namespace, &a.Name, &a.Type, &a.Capabilities, &a.Endpoint, &a.Description,
 		&a.Version, &a.Labels, &a.Metadata, &a.Status, &a.APIVersion, &a.CreatedAt, &a.UpdatedAt,
-		&a.Protocol, &a.Health.Status, &a.Health.Reason, &a.Health.CheckedAt}
+		&a.Protocol, &a.Health.Status, &a.Health.Reason, &a.Health.CheckedAt, &auth}
 	if withManifest {
 		dest = append(dest, &format, &body)
 	}
@@ -264,6 +264,9 @@ func scanAgent(row pgx.Row, ref string, withManifest bool) (*platform.Agent, err
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	a.Health.CheckedAt = utc(a.Health.CheckedAt)
 	a.Manifest = manifestOf(format, body)
+	if a.Auth, err = sqlstore.AuthOf(auth); err != nil {
+		return nil, err
+	}
 	return &a, nil
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 const agentColumns = `id, namespace, name, type, capabilities, endpoint, description, version, labels, metadata, status, api_version, created_at, updated_at,
-	protocol, health_status, health_reason, health_checked_at`
+	protocol, health_status, health_reason, health_checked_at, auth`
 
 // manifestColumns follow agentColumns where one whole agent is read. Lists
 // leave them out: a manifest can be large, and only its own route serves it.
@@ -123,9 +123,9 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		format, body := sqlstore.ManifestArgs(a.Manifest)
 		if _, err := tx.ExecContext(ctx, `UPDATE agents SET name = ?, type = ?, capabilities = ?, endpoint = ?,
 			description = ?, version = ?, labels = ?, metadata = ?, status = ?, api_version = ?,
-			manifest_format = ?, manifest_body = ?, updated_at = ?, protocol = ? WHERE id = ?`,
+			manifest_format = ?, manifest_body = ?, updated_at = ?, protocol = ?, auth = ? WHERE id = ?`,
 			a.Name, a.Type, caps, a.Endpoint, a.Description, a.Version, labels, string(a.Metadata), a.Status,
-			a.APIVersion, format, body, a.UpdatedAt.UnixMicro(), a.Protocol, a.ID); err != nil {
+			a.APIVersion, format, body, a.UpdatedAt.UnixMicro(), a.Protocol, sqlstore.AuthArg(a.Auth), a.ID); err != nil {
 			return conflictName(translate(err), a)
 		}
 		out = a
@@ -220,10 +220,10 @@ func insertAgent(ctx context.Context, tx *sql.Tx, a *platform.Agent) error {
 	format, body := sqlstore.ManifestArgs(a.Manifest)
 	status, reason, checked := sqlstore.HealthArgs(a.Health)
 	_, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`, `+manifestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Namespace, a.Name, a.Type, encodeJSON(a.Capabilities), a.Endpoint, a.Description, a.Version,
 		encodeJSON(a.Labels), string(a.Metadata), a.Status, a.APIVersion, a.CreatedAt.UnixMicro(), a.UpdatedAt.UnixMicro(),
-		a.Protocol, status, reason, microsOrNull(checked), format, body)
+		a.Protocol, status, reason, microsOrNull(checked), sqlstore.AuthArg(a.Auth), format, body)
 	return translate(err)
 }
 
@@ -238,11 +238,11 @@ func scanAgent(s scanner, withManifest bool) (*platform.Agent, error) {
 		createdMicro, updatedMu int64
 		checkedMicro            sql.NullInt64
 		format                  sql.NullString
-		body                    []byte
+		body, auth              []byte
 	)
 	dest := []any{&a.ID, &a.Namespace, &a.Name, &a.Type, &caps, &a.Endpoint, &a.Description, &a.Version,
 		&labels, &meta, &a.Status, &a.APIVersion, &createdMicro, &updatedMu,
-		&a.Protocol, &a.Health.Status, &a.Health.Reason, &checkedMicro}
+		&a.Protocol, &a.Health.Status, &a.Health.Reason, &checkedMicro, &auth}
 	if withManifest {
 		dest = append(dest, &format, &body)
 	}
@@ -250,6 +250,10 @@ func scanAgent(s scanner, withManifest bool) (*platform.Agent, error) {
 		return nil, err
 	}
 	a.Manifest = manifestOf(format, body)
+	var err error
+	if a.Auth, err = sqlstore.AuthOf(auth); err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal([]byte(caps), &a.Capabilities); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ type Store interface {
 	platform.EventStore
 	platform.KeyStore
 	platform.Database
+	platform.SecretStore
 	// PendingRunJobs returns the run IDs of the run jobs in the store's
 	// queue that are not finished, oldest first: the suite's way to see
 	// that a run was really enqueued.
@@ -59,6 +60,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("RunEventData", func(t *testing.T) { runRunEventData(t, newStore) })
 	t.Run("AllNamespaces", func(t *testing.T) { runAllNamespaces(t, newStore) })
 	t.Run("Keys", func(t *testing.T) { runKeys(t, newStore) })
+	t.Run("Secrets", func(t *testing.T) { runSecrets(t, newStore) })
+	t.Run("AgentAuth", func(t *testing.T) { runAgentAuth(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

@@ -341,8 +341,14 @@ func (c *agentsCLI) register(ctx context.Context, args []string) error {
 	fs.StringVar(&in.Description, "description", "", "what the agent does")
 	fs.StringVar(&in.Version, "version", "", "the agent's `version`")
 	fs.Var(labels, "label", "a label, as `key:value`; repeat for several")
+	secret := fs.String("secret", "", "authenticate to the agent with the secret of this `name` (ossa secrets set)")
+	header := fs.String("secret-header", "", "the `header` the secret goes in (default Authorization)")
+	scheme := fs.String("secret-scheme", "", "the `scheme` before the secret, such as Bearer")
 	if _, err := c.parse(args); err != nil {
 		return err
+	}
+	if (*header != "" || *scheme != "") && *secret == "" {
+		return usageErrorf("--secret-header and --secret-scheme go with --secret")
 	}
 	if *file != "" {
 		var others []string
@@ -382,6 +388,9 @@ func (c *agentsCLI) register(ctx context.Context, args []string) error {
 		in.Type = platform.AgentType(*typ)
 		in.Capabilities = capabilities
 		in.Labels = labels
+		if *secret != "" {
+			in.Auth = &platform.AgentAuth{Header: *header, Scheme: *scheme, Secret: *secret}
+		}
 	}
 	a, err := c.client().CreateAgent(ctx, in)
 	if err != nil {
@@ -473,6 +482,7 @@ func (c *agentsCLI) printAgent(a *platform.Agent) error {
 		{"Status", string(a.Status)},
 		{"Health", healthLine(a.Health)},
 		{"Endpoint", a.Endpoint},
+		{"Auth", authLine(a.Auth)},
 		{"Capabilities", strings.Join(a.Capabilities, ", ")},
 		{"Labels", agentsLabels(a.Labels).String()},
 		{"Description", oneLine(a.Description)},
@@ -504,6 +514,18 @@ func (c *agentsCLI) printJSON(v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// authLine is an agent's auth as one line: what it sends, never a value.
+func authLine(a *platform.AgentAuth) string {
+	if a == nil {
+		return "-"
+	}
+	v := "<secret " + a.Secret + ">"
+	if a.Scheme != "" {
+		v = a.Scheme + " " + v
+	}
+	return a.HeaderName() + ": " + v
 }
 
 func orDash(s string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,5 +62,54 @@ func TestConfigInvalid(t *testing.T) {
 	}
 	if _, err := LoadConfig([]string{"--env-file", "missing.env"}, env(nil), io.Discard); err == nil {
 		t.Error("a named .env file that is missing is not an error")
+	}
+}
+
+func TestConfigAgentNetworksAndSecretKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := LoadConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AgentNetworks.String() != "loopback,private,public" || c.SecretKey != nil || c.SecretKeysPrevious != nil {
+		t.Fatalf("defaults: networks %q, key set %v", c.AgentNetworks, c.SecretKey != nil)
+	}
+	const key = "qnLrFNhDMpEnSi6TNN5eRH4o11Gy1o6Mhzkh5gxMj6A="
+	const old = "x7n0bZ6PcWkQe2m1Zr1Yc5yq9d0n9x1E3bQ0m2l8u4s="
+	c, err = LoadConfig([]string{"--agent-networks", "10.244.0.0/16, public"},
+		env(map[string]string{"OSSA_SECRET_KEY": key, "OSSA_SECRET_KEY_PREVIOUS": old + "," + key}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AgentNetworks.String() != "10.244.0.0/16,public" || len(c.SecretKey) != 32 || len(c.SecretKeysPrevious) != 2 {
+		t.Fatalf("set: %q, %d, %d", c.AgentNetworks, len(c.SecretKey), len(c.SecretKeysPrevious))
+	}
+	// A Config printed whole shows no key.
+	bytesShown := fmt.Sprintf("[%d %d %d", c.SecretKey[0], c.SecretKey[1], c.SecretKey[2])
+	for _, s := range []string{fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(c)} {
+		if strings.Contains(s, "qnLrFN") || strings.Contains(s, bytesShown) || strings.Contains(s, "0xaa, 0x72") || !strings.Contains(s, "[redacted]") {
+			t.Fatalf("a printed Config shows a key: %s", s)
+		}
+	}
+	for vars, want := range map[string]string{
+		"OSSA_AGENT_NETWORKS=169.254.0.0/16":       "invalid OSSA_AGENT_NETWORKS=\"169.254.0.0/16\" (from environment): 169.254.0.0/16 is a link-local address",
+		"OSSA_AGENT_NETWORKS=10.0.0.0/33":          "invalid OSSA_AGENT_NETWORKS",
+		"OSSA_AGENT_NETWORKS=,":                    "invalid OSSA_AGENT_NETWORKS=\",\" (from environment): names no network",
+		"OSSA_SECRET_KEY=c2VjcmV0LWJ1dC1zaG9ydA==": "invalid OSSA_SECRET_KEY (from environment): must be 32 bytes in base64, not 16 bytes",
+		"OSSA_SECRET_KEY=not base64":               "invalid OSSA_SECRET_KEY (from environment): must be 32 bytes in base64",
+		"OSSA_SECRET_KEY_PREVIOUS=" + key:          "OSSA_SECRET_KEY_PREVIOUS is set but OSSA_SECRET_KEY is not",
+	} {
+		k, v, _ := strings.Cut(vars, "=")
+		vals := map[string]string{k: v}
+		if k == "OSSA_SECRET_KEY" {
+			vals["OSSA_SECRET_KEY_PREVIOUS"] = ""
+		}
+		_, err := LoadConfig(nil, env(vals), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", vars, err, want)
+		}
+		if err != nil && k != "OSSA_AGENT_NETWORKS" && strings.Contains(err.Error(), v) {
+			t.Errorf("%s: the error quotes the key: %v", vars, err)
+		}
 	}
 }

@@ -32,6 +32,7 @@ Commands:
   events     print the gateway's events as they happen
   execute    call one agent through the gateway
   keys       make, list and revoke API keys
+  secrets    set, list and delete the secrets agents authenticate with; rotate their key
   validate   check OSSA manifests against their release's schema
   version    print the version
 
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runExecute(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr, getenv)
+	case "secrets":
+		return runSecrets(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
 		return runValidate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -22,6 +22,9 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	return serve.LoadConfig(args, getenv, stderr)
 }
 
+// rotateSecrets is serve.RotateSecrets.
+var rotateSecrets = serve.RotateSecrets
+
 // ConfigTable is serve.ConfigTable.
 func ConfigTable() string { return serve.ConfigTable() }
 

@@ -6,6 +6,7 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -226,4 +227,52 @@ func ManifestArgs(m *platform.ManifestSource) (format, body any) {
 		b = []byte{}
 	}
 	return m.Format, b
+}
+
+// AuthArg is the auth column of an agent: its AgentAuth as JSON, or NULL
+// for none.
+func AuthArg(a *platform.AgentAuth) any {
+	if a == nil {
+		return nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(err) // a struct of strings always encodes
+	}
+	return string(b)
+}
+
+// AuthOf is the inverse of AuthArg: nil for NULL.
+func AuthOf(b []byte) (*platform.AgentAuth, error) {
+	if b == nil {
+		return nil, nil
+	}
+	a := new(platform.AgentAuth)
+	if err := json.Unmarshal(b, a); err != nil {
+		return nil, fmt.Errorf("read an agent's auth: %w", err)
+	}
+	return a, nil
+}
+
+// SecretNotFound is the ENOTFOUND of a secret.
+func SecretNotFound(namespace, name string) error {
+	return platform.Errorf(platform.ENOTFOUND, "secret %q not found in namespace %q", name, namespace)
+}
+
+// CheckSealed rejects a sealed secret no store should keep.
+func CheckSealed(s *platform.SealedSecret) error {
+	var p platform.Problems
+	if !platform.ValidNamespace(s.Namespace) {
+		p.Add("/namespace", "must be a DNS-1123 label")
+	}
+	if !platform.ValidName(s.Name) {
+		p.Add("/name", "must be a DNS-1123 label")
+	}
+	if s.KeyID == "" {
+		p.Add("/key_id", "is required")
+	}
+	if len(s.Ciphertext) == 0 {
+		p.Add("/ciphertext", "is required")
+	}
+	return p.Err("the secret cannot be stored")
 }

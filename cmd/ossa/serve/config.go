@@ -15,7 +15,9 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/oidc"
+	"github.com/ossa-platform/platform/invoke"
 	"github.com/ossa-platform/platform/redis"
+	"github.com/ossa-platform/platform/secrets"
 )
 
 // Config is the platform's configuration: the settings of the gateway and
@@ -96,6 +98,22 @@ type Config struct {
 	// AgentMaxResponseBytes is OSSA_AGENT_MAX_RESPONSE_BYTES: the largest
 	// answer accepted from an agent. Default 10485760 (10 MiB).
 	AgentMaxResponseBytes int64
+	// AgentNetworks is OSSA_AGENT_NETWORKS: the networks agents may be
+	// called at, a comma-separated list of CIDRs and the words loopback,
+	// private and public (see invoke.NetworkPolicy). Link-local and cloud
+	// metadata addresses are refused whatever it says. Default
+	// "loopback,private,public"; a production gateway lists its agents'
+	// networks, such as the cluster's pod CIDR (docs/security-ssrf.md).
+	AgentNetworks invoke.NetworkPolicy
+	// SecretKey is OSSA_SECRET_KEY: the key (32 bytes in base64) the
+	// secrets agents authenticate with are encrypted under. Default none:
+	// with the embedded database, a key generated into the data directory
+	// (SecretKeyFile); with PostgreSQL, no secrets.
+	SecretKey SecretKey
+	// SecretKeysPrevious is OSSA_SECRET_KEY_PREVIOUS: comma-separated keys
+	// that still decrypt the secrets encrypted before a rotation, until
+	// `ossa secrets rotate` has re-encrypted them. Default none.
+	SecretKeysPrevious []SecretKey
 	// AgentHealthInterval is OSSA_AGENT_HEALTH_INTERVAL: how often agents'
 	// health endpoints are probed; 0 turns probing off. Default 15s.
 	AgentHealthInterval time.Duration
@@ -328,6 +346,30 @@ var settings = []setting{
 		c.AgentMaxResponseBytes = int64(n)
 		return err
 	}},
+	{"OSSA_AGENT_NETWORKS", "agent-networks", invoke.DefaultAgentNetworks, "comma-separated CIDRs (and loopback, private, public) agents may be called at; link-local and metadata addresses are always refused", func(c *Config, v string) (err error) {
+		c.AgentNetworks, err = invoke.ParseNetworkPolicy(v)
+		return err
+	}},
+	{"OSSA_SECRET_KEY", "secret-key", "", "32 random bytes in base64 that agents' secrets are encrypted under (empty: a key generated into the data directory with the embedded database; no secrets with PostgreSQL)", func(c *Config, v string) error {
+		c.SecretKey = nil
+		if v == "" {
+			return nil
+		}
+		k, err := secrets.ParseKey(v)
+		c.SecretKey = k
+		return err
+	}},
+	{"OSSA_SECRET_KEY_PREVIOUS", "secret-key-previous", "", "comma-separated keys that still decrypt secrets encrypted before a rotation", func(c *Config, v string) error {
+		c.SecretKeysPrevious = nil
+		for i, s := range splitList(v) {
+			k, err := secrets.ParseKey(s)
+			if err != nil {
+				return fmt.Errorf("key %d %w", i+1, err)
+			}
+			c.SecretKeysPrevious = append(c.SecretKeysPrevious, k)
+		}
+		return nil
+	}},
 	{"OSSA_AGENT_HEALTH_INTERVAL", "agent-health-interval", "15s", "how often agents' health endpoints are probed (0: never)", func(c *Config, v string) (err error) {
 		if v == "0" {
 			c.AgentHealthInterval = 0
@@ -466,6 +508,9 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			v, source = *flags[s.flag], "flag --"+s.flag
 		}
 		if err := s.set(&c, strings.TrimSpace(v)); err != nil {
+			if sensitive[s.env] {
+				return c, fmt.Errorf("invalid %s (from %s): %w", s.env, source, err)
+			}
 			return c, fmt.Errorf("invalid %s=%q (from %s): %w", s.env, v, source, err)
 		}
 	}
@@ -475,14 +520,40 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	return c, c.Validate()
 }
 
-// Validate reports the settings that are wrong together, naming their
-// variables; each one's value alone is checked as it is read.
+// sensitive are the settings whose values no message quotes: keys, and
+// URLs that may hold a password.
+var sensitive = map[string]bool{"OSSA_SECRET_KEY": true, "OSSA_SECRET_KEY_PREVIOUS": true, "POSTGRES_URL": true, "REDIS_URL": true}
+
+// SecretKey is a key of OSSA_SECRET_KEY or OSSA_SECRET_KEY_PREVIOUS. It
+// prints as "[redacted]", so that a Config printed whole does not show it.
+type SecretKey []byte
+
+// String returns "[redacted]".
+func (SecretKey) String() string { return "[redacted]" }
+
+// GoString returns "[redacted]".
+func (SecretKey) GoString() string { return "[redacted]" }
+
+// SecretKeyFile is the file in the data directory that holds the key the
+// embedded database's secrets are encrypted under when OSSA_SECRET_KEY is
+// not set.
+const SecretKeyFile = "secret-key"
+
+// Validate reports what no single setting shows: settings that contradict
+// each other, or a Config built by hand that misses what every start needs.
+// The error names the variables.
 func (c Config) Validate() error {
 	if (c.OIDCIssuer == "") != (c.OIDCAudience == "") {
 		return fmt.Errorf("OSSA_OIDC_ISSUER and OSSA_OIDC_AUDIENCE are set together or not at all: tokens are checked for both their issuer and their audience")
 	}
 	if c.OIDCIssuer != "" && c.OIDCNamespaceClaim == c.OIDCScopesClaim {
 		return fmt.Errorf("OSSA_OIDC_NAMESPACE_CLAIM and OSSA_OIDC_SCOPES_CLAIM name the same claim %q", c.OIDCScopesClaim)
+	}
+	if c.AgentNetworks.String() == "" {
+		return fmt.Errorf("OSSA_AGENT_NETWORKS names no network: set it, or leave it out for %q", invoke.DefaultAgentNetworks)
+	}
+	if len(c.SecretKeysPrevious) > 0 && len(c.SecretKey) == 0 {
+		return fmt.Errorf("OSSA_SECRET_KEY_PREVIOUS is set but OSSA_SECRET_KEY is not: the previous keys only decrypt, a current one must encrypt")
 	}
 	return nil
 }

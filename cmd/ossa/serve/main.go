@@ -14,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,7 @@ import (
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/queue"
 	"github.com/ossa-platform/platform/redis"
+	"github.com/ossa-platform/platform/secrets"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -93,6 +96,7 @@ type Store interface {
 	platform.Database
 	platform.EventStore
 	platform.KeyStore
+	platform.SecretStore
 	// StartQueue starts working the store's durable run queue.
 	StartQueue(ctx context.Context, cfg queue.Config) error
 	// OnCommit sets what to call after each committed change.
@@ -104,6 +108,9 @@ type Store interface {
 // services: the gateway, then m.Services in order. After an error, Close
 // closes what was opened.
 func (m *Main) Open(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
 	if err := m.openOIDC(ctx); err != nil {
 		return err
 	}
@@ -141,8 +148,20 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Hub = hub
 	m.closers = append(m.closers, hub.Close)
+	vault, err := m.openSecrets(ctx, db)
+	if err != nil {
+		return err
+	}
 	client := invoke.New()
 	client.MaxResponseBytes = m.Config.AgentMaxResponseBytes
+	// Every call to an agent, probes and A2A card fetches included, dials
+	// through this guard: an endpoint's name is judged again on the
+	// address it resolves to when called.
+	client.Guard = m.Config.AgentNetworks.Guard
+	var sec platform.Secrets
+	if vault != nil {
+		client.Secrets, sec = vault, vault
+	}
 	health := m.Config.AgentHealthInterval
 	if health == 0 {
 		health = -1
@@ -176,7 +195,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth, OIDC: m.OIDC}
+	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth, OIDC: m.OIDC, Secrets: sec}
 	gw := &gateway{configure: m.ConfigureGateway}
 	for _, svc := range append([]Service{gw}, m.Services...) {
 		if err := svc.Open(ctx, sh); err != nil {
@@ -250,6 +269,69 @@ func (m *Main) openOIDC(ctx context.Context) error {
 	return nil
 }
 
+// openSecrets opens the vault of agents' secrets under OSSA_SECRET_KEY,
+// and OSSA_SECRET_KEY_PREVIOUS. Without a key, the embedded database's
+// secrets are encrypted under a key kept in the data directory
+// (SecretKeyFile), made on the first start, so that the quick start needs
+// no setting; a PostgreSQL deployment, whose replicas must share a key,
+// keeps no secrets until it is given one, and nil is returned. A key file
+// found beside a set OSSA_SECRET_KEY still decrypts, as a previous key.
+func (m *Main) openSecrets(ctx context.Context, db Store) (*secrets.Vault, error) {
+	current := []byte(m.Config.SecretKey)
+	var previous [][]byte
+	for _, k := range m.Config.SecretKeysPrevious {
+		previous = append(previous, k)
+	}
+	if db.Backend() == "sqlite" {
+		path := filepath.Join(m.Config.DataDir, SecretKeyFile)
+		switch _, statErr := os.Stat(path); {
+		case current == nil:
+			if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
+				return nil, fmt.Errorf("create data directory (OSSA_DATA_DIR): %w", err)
+			}
+			key, created, err := secrets.LoadKeyFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("OSSA_SECRET_KEY is not set, and %w", err)
+			}
+			if created {
+				m.Logger.Warn("generated the key agents' secrets are encrypted under, in the data directory beside the database: "+
+					"set OSSA_SECRET_KEY in production (docs/security-secrets.md)", "file", path)
+			}
+			current = key
+		case statErr == nil:
+			key, _, err := secrets.LoadKeyFile(path)
+			if err != nil {
+				return nil, err
+			}
+			previous = append(previous, key)
+			m.Logger.Info("the key file in the data directory still decrypts the secrets encrypted under it: "+
+				"run ossa secrets rotate, then delete the file", "file", path)
+		}
+	}
+	if current == nil {
+		m.Logger.Info("agents' secrets are off: set OSSA_SECRET_KEY to keep them")
+		return nil, nil
+	}
+	ring, err := secrets.NewKeyring(current, previous...)
+	if err != nil {
+		return nil, err
+	}
+	vault := secrets.NewVault(db, ring)
+	old, unknown, err := vault.Stale(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the secrets: %w", err)
+	}
+	if old > 0 {
+		m.Logger.Info("secrets are encrypted under a previous key: run ossa secrets rotate to re-encrypt them under OSSA_SECRET_KEY",
+			"secrets", old, "key_id", ring.CurrentID())
+	}
+	if unknown > 0 {
+		m.Logger.Warn("secrets are encrypted under a key this gateway does not have, so the agents that use them cannot be called: "+
+			"add that key to OSSA_SECRET_KEY_PREVIOUS, or set the secrets anew", "secrets", unknown)
+	}
+	return vault, nil
+}
+
 func (m *Main) openStore(ctx context.Context) (Store, error) {
 	if m.Config.PostgresURL == "" {
 		db, err := sqlite.Open(ctx, m.Config.DataDir)
@@ -291,4 +373,29 @@ func (m *Main) Close(ctx context.Context) error {
 		m.Store, m.ownStore = nil, false
 	}
 	return errors.Join(errs...)
+}
+
+// RotateSecrets re-encrypts under OSSA_SECRET_KEY every secret of the
+// database cfg names that is encrypted under another key, opening the
+// database itself (migrating it, as a start would) and nothing else:
+// `ossa secrets rotate`. It may run while gateways serve the same
+// database. The report lists the secrets no key of cfg decrypts.
+func RotateSecrets(ctx context.Context, cfg Config, logOut io.Writer) (rep secrets.RotateReport, err error) {
+	if err := cfg.Validate(); err != nil {
+		return secrets.RotateReport{}, err
+	}
+	m := New(cfg, logOut)
+	defer func() { err = errors.Join(err, m.Close(context.WithoutCancel(ctx))) }()
+	db, err := m.openStore(ctx)
+	if err != nil {
+		return secrets.RotateReport{}, err
+	}
+	vault, err := m.openSecrets(ctx, db)
+	if err != nil {
+		return secrets.RotateReport{}, err
+	}
+	if vault == nil {
+		return secrets.RotateReport{}, errors.New("OSSA_SECRET_KEY is not set: there is no key to re-encrypt the secrets under")
+	}
+	return vault.Rotate(ctx)
 }

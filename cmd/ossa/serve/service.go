@@ -71,6 +71,8 @@ type Shared struct {
 	// OIDC checks OpenID Connect bearer tokens; nil without
 	// OSSA_OIDC_ISSUER.
 	OIDC *oidc.Verifier
+	// Secrets keeps agents' secrets; nil when the platform has no key.
+	Secrets platform.Secrets
 }
 
 // shutdown drains every service at once, so that all stop taking requests
@@ -112,6 +114,8 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Logger:         sh.Logger,
 		Metrics:        sh.Registry,
+		Secrets:        sh.Secrets,
+		Endpoints:      cfg.AgentNetworks,
 	}
 	if cfg.RateLimit > 0 {
 		local := inmem.NewRateLimiter(cfg.RateLimit)
