@@ -14,8 +14,8 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/invoke"
+	"github.com/ossa-platform/platform/oidc"
 	"github.com/ossa-platform/platform/redis"
 	"github.com/ossa-platform/platform/secrets"
 )
