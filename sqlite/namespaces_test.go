@@ -27,8 +27,9 @@ func TestUpgradeToEventNamespaces(t *testing.T) {
 			}
 		}
 	}
-	// Back to version 6 by hand, the inverse of 0007.
+	// Back to version 6 by hand, the inverse of 0008 and 0007.
 	for _, stmt := range []string{
+		`DROP TABLE audit_log`,
 		`DROP INDEX events_namespace`,
 		`ALTER TABLE events DROP COLUMN namespace`,
 		`DELETE FROM ossa_schema_migrations WHERE version > 6`,

@@ -32,8 +32,9 @@ func TestUpgradeToRevisions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Back to version 5 by hand, the inverse of 0007 and 0006.
+	// Back to version 5 by hand, the inverse of 0008 to 0006.
 	for _, stmt := range []string{
+		`DROP TABLE audit_log`,
 		`DROP INDEX events_namespace`,
 		`ALTER TABLE events DROP COLUMN namespace`,
 		`DROP TABLE workflow_revisions`,

@@ -54,8 +54,9 @@ func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := open(t, dir)
-	// Back to version 1 by hand, the inverse of 0002 to 0007.
+	// Back to version 1 by hand, the inverse of 0002 to 0008.
 	for _, stmt := range []string{
+		`DROP TABLE audit_log`,
 		`DROP TABLE workflow_revisions`,
 		`DROP TABLE event_sequence`,
 		`DROP TABLE events`,
