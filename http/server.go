@@ -49,6 +49,11 @@ type Server struct {
 	// Authenticator tells who calls each request; nil means authentication
 	// is off, and every request is platform.AllowAll's.
 	Authenticator Authenticator
+	// Audit keeps the audit log: GET /api/v1/audit reads it, and the
+	// gateway records there every request it refuses (401, 403; see
+	// denials.go). Nil: the route answers 503 and denials go unrecorded.
+	// The changes themselves are recorded by the stores.
+	Audit platform.AuditStore
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
 	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
@@ -75,6 +80,7 @@ type Server struct {
 	started  time.Time
 	metrics  *metrics
 	handler  http.Handler
+	denials  *denials
 }
 
 // Pinger is an optional dependency whose reachability /health reports.
@@ -182,12 +188,17 @@ func (s *Server) URL() string {
 }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the
-// requests in flight to finish.
+// requests in flight to finish; then it writes the audit records of the
+// denials it has counted.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.server == nil {
 		return nil
 	}
-	return s.server.Shutdown(ctx)
+	err := s.server.Shutdown(ctx)
+	if s.denials != nil {
+		s.denials.close()
+	}
+	return err
 }
 
 // Handler returns the gateway's handler: every route behind the middleware.
@@ -199,6 +210,9 @@ func (s *Server) Handler() http.Handler {
 	s.started = time.Now()
 	s.mux = http.NewServeMux()
 	s.metrics = newMetrics(s.Metrics, s.Agents, s.Runs, s.Events)
+	if s.Audit != nil {
+		s.denials = newDenials(s.Audit, s.logger())
+	}
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()
@@ -208,6 +222,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerRunRoutes()
 	s.registerExecuteRoutes()
 	s.registerEventRoutes()
+	s.registerAuditRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }
