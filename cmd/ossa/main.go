@@ -32,6 +32,7 @@ Commands:
   events     print the gateway's events as they happen
   execute    call one agent through the gateway
   validate   check OSSA manifests against their release's schema
+  audit      list the audit log: every change and every denied request
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runExecute(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
 		return runValidate(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ossa", platform.Version)
 		return 0
