@@ -114,7 +114,10 @@ func TestDenialsDoNotWait(t *testing.T) {
 // hangingAudit is an AuditStore whose writes wait for block.
 type hangingAudit struct{ block chan struct{} }
 
-func (h hangingAudit) RecordAudit(context.Context, ...platform.AuditRecord) error { <-h.block; return nil }
+func (h hangingAudit) RecordAudit(context.Context, ...platform.AuditRecord) error {
+	<-h.block
+	return nil
+}
 func (hangingAudit) ListAudit(context.Context, platform.AuditFilter) (platform.AuditPage, error) {
 	return platform.AuditPage{}, nil
 }
