@@ -38,7 +38,7 @@ func Bootstrap(ctx context.Context, keys platform.KeyStore, dir string) (key, pa
 	if err != nil {
 		return "", "", err
 	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer func() { _ = os.Remove(tmp.Name()) }() // after the rename, a no-op
 	if _, err := tmp.WriteString(secret + "\n"); err != nil {
 		tmp.Close()
 		return "", "", err

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -48,9 +49,16 @@ type Config struct {
 	// RunRetention is how long finished runs are kept: PruneOldRuns
 	// deletes those that finished longer ago. Default 0, kept forever.
 	RunRetention time.Duration
-	// PruneBatch is the most runs, with their steps, one transaction of
-	// PruneOldRuns deletes, so that a backlog is deleted a bounded batch at
-	// a time and never holds the database's locks long. Default 100.
+	// Audit is the audit log, whose records PruneOldRuns deletes once
+	// they are older than AuditRetention; nil prunes none.
+	Audit platform.AuditStore
+	// AuditRetention is how long audit records are kept. Default 0, kept
+	// forever.
+	AuditRetention time.Duration
+	// PruneBatch is the most runs, with their steps, or audit records one
+	// transaction of PruneOldRuns deletes, so that a backlog is deleted a
+	// bounded batch at a time and never holds the database's locks long.
+	// Default 100.
 	PruneBatch int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -131,28 +139,40 @@ func (e *Engine) ReapOrphans(ctx context.Context) error {
 }
 
 // PruneOldRuns deletes the runs that finished longer than RunRetention
-// ago, a batch at a time until none is left or ctx ends; the queue calls it
-// periodically on one replica.
+// ago, then the audit records older than AuditRetention, a batch at a time
+// until none is left or ctx ends; the queue calls it periodically on one
+// replica.
 func (e *Engine) PruneOldRuns(ctx context.Context) error {
-	if e.cfg.RunRetention <= 0 {
-		return nil
+	var errs []error
+	if e.cfg.RunRetention > 0 {
+		errs = append(errs, e.prune(ctx, "finished runs", "runs", "finished_before", e.cfg.RunRetention, e.cfg.Runs.PruneRuns))
 	}
-	before := e.cfg.Now().Add(-e.cfg.RunRetention)
+	if e.cfg.Audit != nil && e.cfg.AuditRetention > 0 {
+		errs = append(errs, e.prune(ctx, "audit records", "records", "written_before", e.cfg.AuditRetention, e.cfg.Audit.PruneAudit))
+	}
+	return errors.Join(errs...)
+}
+
+// prune deletes, by batches of PruneBatch, what is older than retention,
+// and logs how many (as unit) it deleted, and the cutoff (as cutoff).
+func (e *Engine) prune(ctx context.Context, what, unit, cutoff string, retention time.Duration,
+	batch func(ctx context.Context, before time.Time, limit int) (int64, error)) error {
+	before := e.cfg.Now().Add(-retention)
 	var total int64
 	var err error
 	for {
 		var n int64
-		n, err = e.cfg.Runs.PruneRuns(ctx, before, e.cfg.PruneBatch)
+		n, err = batch(ctx, before, e.cfg.PruneBatch)
 		total += n
 		if err != nil || n < int64(e.cfg.PruneBatch) {
 			break
 		}
 	}
 	if total > 0 {
-		e.log.Info("pruned finished runs", "runs", total, "finished_before", before.UTC().Format(time.RFC3339))
+		e.log.Info("pruned "+what, unit, total, cutoff, before.UTC().Format(time.RFC3339))
 	}
 	if err != nil {
-		return fmt.Errorf("prune runs that finished before %s: %w", before.UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("prune %s older than %s: %w", what, before.UTC().Format(time.RFC3339), err)
 	}
 	return nil
 }

@@ -107,3 +107,57 @@ func countRuns(t *testing.T, e *env) int {
 		f.After = page.Next
 	}
 }
+
+func TestPruneOldAudit(t *testing.T) { backends(t, testPruneOldAudit) }
+
+// testPruneOldAudit checks that PruneOldRuns also deletes the audit
+// records older than AuditRetention, in batches, and logs how many; a
+// retention of 0 keeps them all.
+func testPruneOldAudit(t *testing.T, backend string) {
+	t.Parallel()
+	e := newEnv(t, backend, engine.Config{})
+	ctx := context.Background()
+	now := time.Now()
+	var records []platform.AuditRecord
+	for i := range 7 {
+		records = append(records, platform.AuditRecord{Time: now.Add(-time.Duration(i+2) * time.Hour), Action: platform.AuditAgentCreate,
+			Target: platform.AuditTarget{Kind: platform.AuditTargetAgent}, Outcome: platform.AuditOK, Count: 1})
+	}
+	records = append(records, platform.AuditRecord{Time: now, Action: platform.AuditAgentDelete,
+		Target: platform.AuditTarget{Kind: platform.AuditTargetAgent}, Outcome: platform.AuditOK, Count: 1})
+	if err := e.db.RecordAudit(ctx, records...); err != nil {
+		t.Fatal(err)
+	}
+	count := func() []platform.AuditRecord {
+		t.Helper()
+		page, err := e.db.ListAudit(ctx, platform.AuditFilter{Limit: platform.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Items
+	}
+	for _, cfg := range []engine.Config{{RunRetention: time.Hour}, {AuditRetention: 24 * time.Hour}} {
+		if err := ossatest.Engine(e.db, cfg).PruneOldRuns(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(count()); n != 8 {
+		t.Fatalf("%d audit records after pruning nothing, want 8", n)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	pruner := ossatest.Engine(e.db, engine.Config{AuditRetention: time.Hour, PruneBatch: 3, Logger: logger})
+	if err := pruner.PruneOldRuns(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := count(); len(left) != 1 || left[0].Action != platform.AuditAgentDelete {
+		t.Fatalf("after pruning: %+v, want only the new record", left)
+	}
+	var line struct {
+		Msg     string `json:"msg"`
+		Records int    `json:"records"`
+	}
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line.Msg != "pruned audit records" || line.Records != 7 {
+		t.Fatalf("log %q (%v), want one line saying 7 audit records were pruned", logs.String(), err)
+	}
+}

@@ -29,8 +29,11 @@ type requestInfo struct {
 	// longLived is set by Server.longLived.
 	longLived bool
 	// principal is who the authenticate layer found is calling; nil until
-	// then, and on the routes that ask nobody (the public ones).
+	// then, and on the routes that ask nobody (the public ones). A request
+	// refused for the namespace it names has its caller's principal here.
 	principal *platform.Principal
+	// source is the client's address (clientKey).
+	source string
 }
 
 // routeLabel is the request's route for logs and metrics: its pattern, or
@@ -124,8 +127,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		info := &requestInfo{id: id, logger: s.logger().With(slog.String("request_id", id)), start: start}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		info := &requestInfo{id: id, logger: s.logger().With(slog.String("request_id", id)), start: start,
+			source: s.clientKey(r)}
+		ctx := context.WithValue(r.Context(), infoKey{}, info)
+		// What the request changes is audited with its ID and source.
+		r = r.WithContext(platform.WithRequestInfo(ctx, platform.RequestInfo{ID: id, Source: info.source}))
 
 		s.metrics.inFlight.Inc()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -151,6 +157,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				attrs = append(attrs, slog.String("principal", string(p.Kind)+":"+p.Subject), slog.String("namespace", p.Namespace))
 			}
 			info.logger.LogAttrs(r.Context(), level, "request", attrs...)
+			if rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden {
+				s.noteDenied(r, info, rec.status)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -366,6 +375,9 @@ func (s *Server) principalOf(r *http.Request) (*platform.Principal, error) {
 	values := r.Header.Values(NamespaceHeader)
 	if len(values) == 0 {
 		return p, nil
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		info.principal = p // who is refused, should the namespace be
 	}
 	ns := strings.TrimSpace(values[0])
 	if len(values) > 1 || !platform.ValidNamespace(ns) {

@@ -73,6 +73,11 @@ type Server struct {
 	// proxy that terminates it. serve sets it when TLS is set
 	// (OSSA_HSTS).
 	HSTS bool
+	// Audit keeps the audit log: GET /api/v1/audit reads it, and the
+	// gateway records there every request it refuses (401, 403; see
+	// denials.go). Nil: the route answers 503 and denials go unrecorded.
+	// The changes themselves are recorded by the stores.
+	Audit platform.AuditStore
 	// CORSOrigins may call from a browser; "*" allows any. Empty: none.
 	CORSOrigins []string
 	// TrustedProxies are the networks whose X-Real-IP and X-Forwarded-For
@@ -103,6 +108,7 @@ type Server struct {
 	handler  http.Handler
 	// refused are the addresses the limiter refused lately.
 	refused refusedAddrs
+	denials *denials
 }
 
 // Pinger is an optional dependency whose reachability /health reports.
@@ -224,12 +230,17 @@ func (s *Server) URL() string {
 }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the
-// requests in flight to finish.
+// requests in flight to finish; then it writes the audit records of the
+// denials it has counted.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.server == nil {
 		return nil
 	}
-	return s.server.Shutdown(ctx)
+	err := s.server.Shutdown(ctx)
+	if s.denials != nil {
+		s.denials.close()
+	}
+	return err
 }
 
 // Handler returns the gateway's handler: every route behind the middleware.
@@ -241,6 +252,9 @@ func (s *Server) Handler() http.Handler {
 	s.started = time.Now()
 	s.mux, s.public = http.NewServeMux(), map[string]bool{}
 	s.metrics = newMetrics(s.Metrics, s.Agents, s.Runs, s.Events)
+	if s.Audit != nil {
+		s.denials = newDenials(s.Audit, s.logger())
+	}
 	s.registerHealthRoutes()
 	s.registerMetricsRoutes()
 	s.registerOpenAPIRoutes()
@@ -252,6 +266,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerEventRoutes()
 	s.registerKeyRoutes()
 	s.registerSecretRoutes()
+	s.registerAuditRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

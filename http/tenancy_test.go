@@ -262,6 +262,21 @@ func TestTenancyEveryRoute(t *testing.T) {
 			t.Errorf("%s's secrets: %v", ns, names)
 		}
 	}
+	// audited checks that an audit log holds only records of the caller's
+	// namespace, and, for team-a, its changes.
+	audited := func(t *testing.T, ns string, b []byte) {
+		var page ohttp.AuditList
+		mustUnmarshal(t, b, &page)
+		for _, a := range page.Items {
+			if a.Namespace != ns {
+				t.Errorf("%s's audit log holds a record of namespace %q: %s", ns, a.Namespace, b)
+			}
+		}
+		if ns == "team-a" && len(page.Items) == 0 {
+			t.Errorf("team-a's audit log is empty")
+		}
+	}
+
 	agentJSON := fmt.Appendf(nil, `{"name":"echo","type":"worker","capabilities":["echo"],"endpoint":%q,"description":"replaced"}`, echoURL)
 	validate, _ := json.Marshal(map[string]string{"manifest": string(readTestdata(t, "agent.yaml"))})
 	type row struct {
@@ -332,6 +347,7 @@ func TestTenancyEveryRoute(t *testing.T) {
 			body: []byte(`{"value":"a value"}`), a: 200, b: 201, check: inNamespace},
 		{route: "GET /api/v1/secrets", method: "GET", path: "/api/v1/secrets", a: 200, b: 200, check: secretsListed},
 		{route: "DELETE /api/v1/secrets/{name}", method: "DELETE", path: "/api/v1/secrets/only-a", a: 204, b: 404},
+		{route: "GET /api/v1/audit", method: "GET", path: "/api/v1/audit", a: 200, b: 200, check: audited},
 		{route: "DELETE /api/v1/agents/{ref}", method: "DELETE", path: "/api/v1/agents/" + echo.ID, a: 204, b: 404},
 		{route: "DELETE /api/v1/workflows/{ref}", method: "DELETE", path: "/api/v1/workflows/" + wf.ID, a: 204, b: 404},
 	}

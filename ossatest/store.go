@@ -33,7 +33,7 @@ func SQLiteAt(t testing.TB, dir string) *sqlite.DB {
 // platform: cfg's stores are db, its invoker by default a plain
 // invoke.Client, and its health probes off unless cfg sets an interval.
 func Engine(db Store, cfg engine.Config) *engine.Engine {
-	cfg.Agents, cfg.Workflows, cfg.Runs = db, db, db
+	cfg.Agents, cfg.Workflows, cfg.Runs, cfg.Audit = db, db, db, db
 	if cfg.Invoker == nil {
 		cfg.Invoker = invoke.New()
 	}

@@ -59,6 +59,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 			return agentError(err, &row)
 		}
 		rec.Event(platform.AgentEvent(platform.EventAgentRegistered, &row, now))
+		rec.Audit(platform.NewAgentAudit(ctx, platform.AuditAgentCreate, &row))
 		return nil
 	})
 	if err != nil {
@@ -169,6 +170,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		}
 		out = a
 		rec.Event(platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
+		rec.Audit(platform.NewAgentAudit(ctx, platform.AuditAgentUpdate, a))
 		return nil
 	})
 	if err != nil {
@@ -191,6 +193,7 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 			return err
 		}
 		rec.Event(platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
+		rec.Audit(platform.NewAgentAudit(ctx, platform.AuditAgentDelete, &a))
 		return nil
 	})
 }

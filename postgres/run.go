@@ -41,6 +41,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 		}
 		rec.Event(platform.RunEvent(&row, row.Status, "", row.CreatedAt))
 		rec.Job(row.ID)
+		rec.Audit(platform.NewRunAudit(ctx, platform.AuditRunCreate, &row, ""))
 		return nil
 	})
 	if err != nil {
@@ -161,9 +162,11 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 			if err == nil {
 				run.WorkflowID = deref(workflowID)
 				rec.Event(platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+				rec.Audit(platform.NewRunAudit(ctx, platform.AuditRunCancel, run, platform.AuditCancelledQueued))
 			}
 		case platform.RunRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = true WHERE id = $1`, uid)
+			rec.Audit(platform.NewRunAudit(ctx, platform.AuditRunCancel, run, platform.AuditCancelRequested))
 		}
 		if err != nil {
 			return fmt.Errorf("cancel run %q: %w", id, err)
@@ -479,6 +482,12 @@ func (s *leaseSink) Events(_ context.Context, events []platform.Event) error {
 			FROM written w, (VALUES ` + strings.Join(rows, ", ") + `) AS e (n, type, time, stream, agent, data, terminal)
 			ORDER BY e.n)`
 	return nil
+}
+
+// Audit refuses: the changes of a leased run are the engine's, which are
+// not audited (platform.AuditAgentCreate and its kin say which are).
+func (s *leaseSink) Audit(context.Context, []platform.AuditRecord) error {
+	return errors.New("a change of a leased run made in one statement is not audited")
 }
 
 // Jobs refuses: River enqueues in statements of its own, which a change

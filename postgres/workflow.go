@@ -55,6 +55,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *platform.Workflow) error {
 			return err
 		}
 		rec.Event(platform.WorkflowEvent(platform.EventWorkflowCreated, &row, now))
+		rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowCreate, &row))
 		return nil
 	})
 	if err != nil {
@@ -150,6 +151,7 @@ func putWorkflow(ctx context.Context, tx pgx.Tx, rec *sqlstore.Recorder, row *pl
 			return "", err
 		}
 		rec.Event(platform.WorkflowEvent(platform.EventWorkflowCreated, row, now))
+		rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowCreate, row))
 		return platform.WorkflowCreated, nil
 	case sqlstore.SameWorkflow(cur, row):
 		*row = *cur
@@ -165,6 +167,7 @@ func putWorkflow(ctx context.Context, tx pgx.Tx, rec *sqlstore.Recorder, row *pl
 		return "", err
 	}
 	rec.Event(platform.WorkflowEvent(platform.EventWorkflowUpdated, row, now))
+	rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowUpdate, row))
 	return platform.WorkflowUpdated, nil
 }
 
@@ -296,6 +299,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 			return err
 		}
 		rec.Event(platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
+		rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowDelete, &w))
 		return nil
 	})
 }

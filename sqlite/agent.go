@@ -40,6 +40,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *platform.Agent) error {
 		}
 		*a = row
 		rec.Event(platform.AgentEvent(platform.EventAgentRegistered, &row, now))
+		rec.Audit(platform.NewAgentAudit(ctx, platform.AuditAgentCreate, &row))
 		return nil
 	})
 	return conflictName(err, a)
@@ -130,6 +131,7 @@ func (db *DB) UpdateAgent(ctx context.Context, namespace, ref string, update fun
 		}
 		out = a
 		rec.Event(platform.AgentEvent(platform.EventAgentUpdated, a, a.UpdatedAt))
+		rec.Audit(platform.NewAgentAudit(ctx, platform.AuditAgentUpdate, a))
 		return nil
 	})
 	return out, err
@@ -148,6 +150,7 @@ func (db *DB) DeleteAgent(ctx context.Context, namespace, ref string) error {
 			return translate(err)
 		}
 		rec.Event(platform.AgentEvent(platform.EventAgentDeleted, &a, db.timestamp()))
+		rec.Audit(platform.NewAgentAudit(ctx, platform.AuditAgentDelete, &a))
 		return nil
 	})
 }

@@ -31,6 +31,7 @@ func TestUpgradeToEventNamespaces(t *testing.T) {
 	for _, stmt := range []string{
 		`DROP TABLE secrets`,
 		`ALTER TABLE agents DROP COLUMN auth`,
+		`DROP TABLE audit_log`,
 		`DROP INDEX events_namespace`,
 		`ALTER TABLE events DROP COLUMN namespace`,
 		`DELETE FROM ossa_schema_migrations WHERE version > 6`,

@@ -36,6 +36,7 @@ func TestUpgradeToRevisions(t *testing.T) {
 	for _, stmt := range []string{
 		`DROP TABLE secrets`,
 		`ALTER TABLE agents DROP COLUMN auth`,
+		`DROP TABLE audit_log`,
 		`DROP INDEX events_namespace`,
 		`ALTER TABLE events DROP COLUMN namespace`,
 		`DROP TABLE workflow_revisions`,

@@ -40,6 +40,7 @@ func (db *DB) CreateRun(ctx context.Context, r *platform.Run) error {
 		}
 		rec.Event(platform.RunEvent(&row, row.Status, "", row.CreatedAt))
 		rec.Job(row.ID)
+		rec.Audit(platform.NewRunAudit(ctx, platform.AuditRunCreate, &row, ""))
 		return nil
 	})
 	if err != nil {
@@ -158,9 +159,11 @@ func (db *DB) CancelRun(ctx context.Context, namespace, id string) (*platform.Ru
 				platform.RunCancelled, sqlstore.CancelledBeforeStart, now.UnixMicro(), uid)
 			if err == nil {
 				rec.Event(platform.RunEvent(run, platform.RunCancelled, sqlstore.CancelledBeforeStart, now))
+				rec.Audit(platform.NewRunAudit(ctx, platform.AuditRunCancel, run, platform.AuditCancelledQueued))
 			}
 		case platform.RunRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, uid)
+			rec.Audit(platform.NewRunAudit(ctx, platform.AuditRunCancel, run, platform.AuditCancelRequested))
 		}
 		if err != nil {
 			return translate(err)

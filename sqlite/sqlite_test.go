@@ -58,6 +58,7 @@ func TestUpgrade(t *testing.T) {
 	for _, stmt := range []string{
 		`DROP TABLE secrets`,
 		`ALTER TABLE agents DROP COLUMN auth`,
+		`DROP TABLE audit_log`,
 		`DROP TABLE workflow_revisions`,
 		`DROP TABLE event_sequence`,
 		`DROP TABLE events`,

@@ -74,6 +74,7 @@ func insertWorkflow(ctx context.Context, tx *sql.Tx, rec *sqlstore.Recorder, w *
 		return err
 	}
 	rec.Event(platform.WorkflowEvent(platform.EventWorkflowCreated, w, w.UpdatedAt))
+	rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowCreate, w))
 	return nil
 }
 
@@ -139,6 +140,7 @@ func (db *DB) PutWorkflow(ctx context.Context, w *platform.Workflow, check func(
 			return err
 		}
 		rec.Event(platform.WorkflowEvent(platform.EventWorkflowUpdated, &row, now))
+		rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowUpdate, &row))
 		return nil
 	})
 	if err != nil {
@@ -299,6 +301,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, namespace, ref string) error {
 			return translate(err)
 		}
 		rec.Event(platform.WorkflowEvent(platform.EventWorkflowDeleted, &w, db.timestamp()))
+		rec.Audit(platform.NewWorkflowAudit(ctx, platform.AuditWorkflowDelete, &w))
 		return nil
 	})
 }

@@ -27,6 +27,7 @@ type Store interface {
 	platform.RunLedger
 	platform.EventStore
 	platform.KeyStore
+	platform.AuditStore
 	platform.Database
 	platform.SecretStore
 	// PendingRunJobs returns the run IDs of the run jobs in the store's
@@ -37,7 +38,7 @@ type Store interface {
 	// closes.
 	StartQueue(ctx context.Context, cfg queue.Config) error
 	// Record runs fn as one change of the store's, through the recorder
-	// all its changes record their events and jobs on: the suite's way to
+	// all its changes record their events, jobs and audit records on: the suite's way to
 	// see that what a change recorded commits with it, or not at all.
 	Record(ctx context.Context, fn func(rec *sqlstore.Recorder) error) error
 }
@@ -56,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Events", func(t *testing.T) { runEvents(t, newStore) })
 	t.Run("EventNamespaces", func(t *testing.T) { runEventNamespaces(t, newStore) })
 	t.Run("Recorder", func(t *testing.T) { runRecorder(t, newStore) })
+	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 	t.Run("CountRuns", func(t *testing.T) { runCountRuns(t, newStore) })
 	t.Run("RunEventData", func(t *testing.T) { runRunEventData(t, newStore) })
 	t.Run("AllNamespaces", func(t *testing.T) { runAllNamespaces(t, newStore) })

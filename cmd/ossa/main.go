@@ -34,6 +34,7 @@ Commands:
   keys       make, list and revoke API keys
   secrets    set, list and delete the secrets agents authenticate with; rotate their key
   validate   check OSSA manifests against their release's schema
+  audit      list the audit log: every change and every denied request
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runSecrets(ctx, args[1:], stdout, stderr, getenv)
 	case "validate":
 		return runValidate(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ossa", platform.Version)
 		return 0

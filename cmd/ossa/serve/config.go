@@ -92,6 +92,10 @@ type Config struct {
 	// their steps) are kept before the leader deletes them; 0 keeps them
 	// forever. Default 720h (30 days).
 	RunRetention time.Duration
+	// AuditRetention is OSSA_AUDIT_RETENTION: how long audit records are
+	// kept before the leader deletes them; 0 keeps them forever. Default
+	// 2160h (90 days).
+	AuditRetention time.Duration
 	// StepTimeout is OSSA_STEP_TIMEOUT: the limit of one agent call when a
 	// step sets no timeout_seconds, and of a direct execute. Default 60s.
 	StepTimeout time.Duration
@@ -335,6 +339,14 @@ var settings = []setting{
 			return nil
 		}
 		c.RunRetention, err = positiveDuration(v)
+		return err
+	}},
+	{"OSSA_AUDIT_RETENTION", "audit-retention", "2160h", "audit records are deleted this long after they were written (0: kept forever)", func(c *Config, v string) (err error) {
+		if v == "0" {
+			c.AuditRetention = 0
+			return nil
+		}
+		c.AuditRetention, err = positiveDuration(v)
 		return err
 	}},
 	{"OSSA_STEP_TIMEOUT", "step-timeout", "60s", "limit of one agent call when a step sets no timeout_seconds", func(c *Config, v string) (err error) {

@@ -97,6 +97,7 @@ type Store interface {
 	platform.EventStore
 	platform.KeyStore
 	platform.SecretStore
+	platform.AuditStore
 	// StartQueue starts working the store's durable run queue.
 	StartQueue(ctx context.Context, cfg queue.Config) error
 	// OnCommit sets what to call after each committed change.
@@ -173,7 +174,7 @@ func (m *Main) Open(ctx context.Context) error {
 	ecfg := engine.Config{
 		Agents: db, Workflows: db, Runs: db, Invoker: ohttp.InstrumentInvoker(reg, client), Logger: m.Logger,
 		LeaseTTL: m.Config.RunLeaseTTL, StuckAfter: stuck, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
-		RunRetention: m.Config.RunRetention,
+		RunRetention: m.Config.RunRetention, Audit: db, AuditRetention: m.Config.AuditRetention,
 	}
 	if m.ConfigureEngine != nil {
 		m.ConfigureEngine(&ecfg)

@@ -107,6 +107,7 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		Workflows:      sh.Store,
 		Runs:           sh.Store,
 		Database:       sh.Store,
+		Audit:          sh.Store,
 		Orchestrator:   sh.Engine,
 		Events:         sh.Events,
 		CORSOrigins:    cfg.CORSOrigins,
