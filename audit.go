@@ -23,6 +23,10 @@ const (
 	AuditWorkflowDelete = "workflow.delete"
 	AuditRunCreate      = "run.create"
 	AuditRunCancel      = "run.cancel"
+	AuditKeyCreate      = "api_key.create"
+	AuditKeyRevoke      = "api_key.revoke"
+	AuditSecretPut      = "secret.put"
+	AuditSecretDelete   = "secret.delete"
 )
 
 // Audit target kinds: the kind of what an audit record concerns.
@@ -30,6 +34,8 @@ const (
 	AuditTargetAgent    = "agent"
 	AuditTargetWorkflow = "workflow"
 	AuditTargetRun      = "run"
+	AuditTargetKey      = "api_key"
+	AuditTargetSecret   = "secret"
 	// AuditTargetRoute is the target of a denied request: the path it
 	// asked for.
 	AuditTargetRoute = "route"

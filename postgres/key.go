@@ -39,7 +39,7 @@ func (db *DB) createKey(ctx context.Context, k *platform.APIKey, first bool) (bo
 	row := *k
 	row.ID, row.CreatedAt = id.String(), db.timestamp()
 	stored := false
-	err = db.change(ctx, func(tx pgx.Tx, _ *sqlstore.Recorder) error {
+	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		if first {
 			var exists bool
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(firstKeyLock)); err != nil {
@@ -59,6 +59,8 @@ func (db *DB) createKey(ctx context.Context, k *platform.APIKey, first bool) (bo
 			return err
 		}
 		stored = true
+		rec.Audit(platform.NewAudit(ctx, platform.AuditKeyCreate, row.Namespace,
+			platform.AuditTarget{Kind: platform.AuditTargetKey, ID: row.ID, Name: row.Prefix}))
 		return nil
 	})
 	if err != nil || !stored {
@@ -103,12 +105,19 @@ func (db *DB) RevokeKey(ctx context.Context, namespace, id string) (*platform.AP
 		return nil, notFound
 	}
 	var k *platform.APIKey
-	err = db.change(ctx, func(tx pgx.Tx, _ *sqlstore.Recorder) error {
+	now := db.timestamp()
+	err = db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		var err error
 		k, err = scanKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1)
-			WHERE ($2 = '*' OR namespace = $2) AND id = $3 RETURNING `+keyColumns, db.timestamp(), namespace, uid))
+			WHERE ($2 = '*' OR namespace = $2) AND id = $3 RETURNING `+keyColumns, now, namespace, uid))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound
+		}
+		// A key revoked already keeps its time, and its revocation
+		// changes nothing to audit.
+		if err == nil && k.RevokedAt != nil && k.RevokedAt.Equal(now) {
+			rec.Audit(platform.NewAudit(ctx, platform.AuditKeyRevoke, k.Namespace,
+				platform.AuditTarget{Kind: platform.AuditTargetKey, ID: k.ID, Name: k.Prefix}))
 		}
 		return err
 	})

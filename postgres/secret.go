@@ -24,7 +24,7 @@ func (db *DB) PutSecret(ctx context.Context, s *platform.SealedSecret) (bool, er
 	}
 	now := db.timestamp()
 	var created bool
-	err := db.change(ctx, func(tx pgx.Tx, _ *sqlstore.Recorder) error {
+	err := db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		// xmax is 0 on a row the statement inserted, and set on one it
 		// updated. updated_at moves forward, even within one microsecond.
 		err := tx.QueryRow(ctx, `INSERT INTO secrets (namespace, name, key_id, ciphertext, created_at, updated_at)
@@ -37,6 +37,8 @@ func (db *DB) PutSecret(ctx context.Context, s *platform.SealedSecret) (bool, er
 			return fmt.Errorf("store secret %q: %w", s.Name, err)
 		}
 		s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+		rec.Audit(platform.NewAudit(ctx, platform.AuditSecretPut, s.Namespace,
+			platform.AuditTarget{Kind: platform.AuditTargetSecret, Name: s.Name}))
 		return nil
 	})
 	return created, err
@@ -105,7 +107,7 @@ func (db *DB) ListSecrets(ctx context.Context, f platform.SecretFilter) (platfor
 
 // DeleteSecret removes one secret.
 func (db *DB) DeleteSecret(ctx context.Context, namespace, name string) error {
-	return db.change(ctx, func(tx pgx.Tx, _ *sqlstore.Recorder) error {
+	return db.change(ctx, func(tx pgx.Tx, rec *sqlstore.Recorder) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM secrets WHERE namespace = $1 AND name = $2`, namespace, name)
 		if err != nil {
 			return err
@@ -113,6 +115,8 @@ func (db *DB) DeleteSecret(ctx context.Context, namespace, name string) error {
 		if tag.RowsAffected() == 0 {
 			return sqlstore.SecretNotFound(namespace, name)
 		}
+		rec.Audit(platform.NewAudit(ctx, platform.AuditSecretDelete, namespace,
+			platform.AuditTarget{Kind: platform.AuditTargetSecret, Name: name}))
 		return nil
 	})
 }

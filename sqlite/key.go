@@ -35,7 +35,7 @@ func (db *DB) createKey(ctx context.Context, k *platform.APIKey, first bool) (bo
 	row := *k
 	row.ID, row.CreatedAt = id.String(), db.timestamp()
 	stored := false
-	err = db.change(ctx, func(tx *sql.Tx, _ *sqlstore.Recorder) error {
+	err = db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		if first {
 			var one int
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM api_keys LIMIT 1`).Scan(&one)
@@ -56,6 +56,8 @@ func (db *DB) createKey(ctx context.Context, k *platform.APIKey, first bool) (bo
 			return err
 		}
 		stored = true
+		rec.Audit(platform.NewAudit(ctx, platform.AuditKeyCreate, row.Namespace,
+			platform.AuditTarget{Kind: platform.AuditTargetKey, ID: row.ID, Name: row.Prefix}))
 		return nil
 	})
 	if err != nil || !stored {
@@ -99,15 +101,22 @@ func (db *DB) ListKeys(ctx context.Context, namespace string) ([]*platform.APIKe
 // RevokeKey marks a namespace's key revoked.
 func (db *DB) RevokeKey(ctx context.Context, namespace, id string) (*platform.APIKey, error) {
 	var k *platform.APIKey
-	err := db.change(ctx, func(tx *sql.Tx, _ *sqlstore.Recorder) error {
+	now := db.timestamp()
+	err := db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE (? = '*' OR namespace = ?) AND id = ?`,
-			db.timestamp().UnixMicro(), namespace, namespace, id); err != nil {
+			now.UnixMicro(), namespace, namespace, id); err != nil {
 			return translate(err)
 		}
 		var err error
 		k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE (? = '*' OR namespace = ?) AND id = ?`, namespace, namespace, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return platform.Errorf(platform.ENOTFOUND, "no API key %q in namespace %q", id, namespace)
+		}
+		// A key revoked already keeps its time, and its revocation
+		// changes nothing to audit.
+		if err == nil && k.RevokedAt != nil && k.RevokedAt.Equal(now) {
+			rec.Audit(platform.NewAudit(ctx, platform.AuditKeyRevoke, k.Namespace,
+				platform.AuditTarget{Kind: platform.AuditTargetKey, ID: k.ID, Name: k.Prefix}))
 		}
 		return err
 	})

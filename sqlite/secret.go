@@ -21,7 +21,7 @@ func (db *DB) PutSecret(ctx context.Context, s *platform.SealedSecret) (bool, er
 	}
 	now := db.timestamp().UnixMicro()
 	var created bool
-	err := db.change(ctx, func(tx *sql.Tx, _ *sqlstore.Recorder) error {
+	err := db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		createdAt, updatedAt := now, now
 		var previous int64
 		err := tx.QueryRowContext(ctx, `SELECT created_at, updated_at FROM secrets WHERE namespace = ? AND name = ?`,
@@ -41,6 +41,8 @@ func (db *DB) PutSecret(ctx context.Context, s *platform.SealedSecret) (bool, er
 			return translate(err)
 		}
 		s.CreatedAt, s.UpdatedAt = time.UnixMicro(createdAt).UTC(), time.UnixMicro(updatedAt).UTC()
+		rec.Audit(platform.NewAudit(ctx, platform.AuditSecretPut, s.Namespace,
+			platform.AuditTarget{Kind: platform.AuditTargetSecret, Name: s.Name}))
 		return nil
 	})
 	return created, err
@@ -106,7 +108,7 @@ func (db *DB) ListSecrets(ctx context.Context, f platform.SecretFilter) (platfor
 
 // DeleteSecret removes one secret.
 func (db *DB) DeleteSecret(ctx context.Context, namespace, name string) error {
-	return db.change(ctx, func(tx *sql.Tx, _ *sqlstore.Recorder) error {
+	return db.change(ctx, func(tx *sql.Tx, rec *sqlstore.Recorder) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE namespace = ? AND name = ?`, namespace, name)
 		if err != nil {
 			return translate(err)
@@ -115,6 +117,8 @@ func (db *DB) DeleteSecret(ctx context.Context, namespace, name string) error {
 		if err == nil && n == 0 {
 			return sqlstore.SecretNotFound(namespace, name)
 		}
+		rec.Audit(platform.NewAudit(ctx, platform.AuditSecretDelete, namespace,
+			platform.AuditTarget{Kind: platform.AuditTargetSecret, Name: name}))
 		return err
 	})
 }

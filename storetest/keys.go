@@ -110,6 +110,17 @@ func runKeys(t *testing.T, newStore func(t *testing.T) Store) {
 		if got, _ := s.FindKeyByPrefix(ctx, k.Prefix); got.RevokedAt == nil || got.Usable(time.Now()) == nil {
 			t.Fatalf("a revoked key reads back as %+v, usable", got)
 		}
+		// Making and revoking are audited with the change; a refused
+		// revocation is not.
+		for action, want := range map[string]int{platform.AuditKeyCreate: 1, platform.AuditKeyRevoke: 1} {
+			page, err := s.ListAudit(ctx, platform.AuditFilter{Action: action, Namespaces: []string{"team-a"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Items) != want || page.Items[0].Target.ID != k.ID {
+				t.Errorf("audit records of %s: %+v, want %d of key %s", action, page.Items, want, k.ID)
+			}
+		}
 		// Every namespace's, for an admin that sees them all.
 		k2, _ := newKey("team-b", platform.ScopeAgentsRead)
 		if err := s.CreateKey(ctx, k2); err != nil {
