@@ -1,10 +1,7 @@
 package bench
 
 import (
-	"math/rand/v2"
 	"net/http"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,36 +41,7 @@ func BenchmarkGetAgentAuth(b *testing.B) {
 			}
 			client := &http.Client{Transport: rt, Timeout: 30 * time.Second}
 			b.Cleanup(client.CloseIdleConnections)
-			ids := seed(b, client, p.URL)
-			var (
-				mu        sync.Mutex
-				latencies = make([]time.Duration, 0, b.N)
-			)
-			b.SetParallelism(clientsPerCPU)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				var mine []time.Duration
-				defer func() {
-					mu.Lock()
-					latencies = append(latencies, mine...)
-					mu.Unlock()
-				}()
-				for pb.Next() {
-					id := ids[rand.IntN(len(ids))]
-					start := time.Now()
-					err := get(client, p.URL+"/api/v1/agents/"+id)
-					mine = append(mine, time.Since(start))
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			slices.Sort(latencies)
-			b.ReportMetric(percentile(latencies, 50), "p50_ms")
-			b.ReportMetric(percentile(latencies, 99), "p99_ms")
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+			getAgents(b, client, p.URL, seed(b, client, p.URL))
 		})
 	}
 }

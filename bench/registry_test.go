@@ -118,40 +118,46 @@ func BenchmarkGetAgent(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			base, client := gateway(b, be.open(b))
-			ids := seed(b, client, base)
-			var (
-				mu        sync.Mutex
-				latencies = make([]time.Duration, 0, b.N)
-			)
-			b.SetParallelism(clientsPerCPU)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				// Each goroutine keeps its own and merges once, so that
-				// recording costs no lock inside the timed loop.
-				var mine []time.Duration
-				defer func() {
-					mu.Lock()
-					latencies = append(latencies, mine...)
-					mu.Unlock()
-				}()
-				for pb.Next() {
-					id := ids[rand.IntN(len(ids))]
-					start := time.Now()
-					err := get(client, base+"/api/v1/agents/"+id)
-					mine = append(mine, time.Since(start))
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			slices.Sort(latencies)
-			b.ReportMetric(percentile(latencies, 50), "p50_ms")
-			b.ReportMetric(percentile(latencies, 99), "p99_ms")
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+			getAgents(b, client, base, seed(b, client, base))
 		})
 	}
+}
+
+// getAgents times GET /api/v1/agents/{id} of random agents among ids from
+// parallel clients and reports the latency they saw and the throughput.
+func getAgents(b *testing.B, client *http.Client, base string, ids []string) {
+	b.Helper()
+	var (
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, b.N)
+	)
+	b.SetParallelism(clientsPerCPU)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		// Each goroutine keeps its own and merges once, so that
+		// recording costs no lock inside the timed loop.
+		var mine []time.Duration
+		defer func() {
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}()
+		for pb.Next() {
+			id := ids[rand.IntN(len(ids))]
+			start := time.Now()
+			err := get(client, base+"/api/v1/agents/"+id)
+			mine = append(mine, time.Since(start))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	slices.Sort(latencies)
+	b.ReportMetric(percentile(latencies, 50), "p50_ms")
+	b.ReportMetric(percentile(latencies, 99), "p99_ms")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
 }
 
 // seed registers seedAgents agents, a few requests at a time, and returns
