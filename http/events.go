@@ -47,9 +47,9 @@ const (
 )
 
 func (s *Server) registerEventRoutes() {
-	s.handle("GET /ws", platform.ScopeEventsRead, s.handleWebSocket)
-	s.handle("GET /api/v1/events", platform.ScopeEventsRead, s.handleEventStream)
-	s.handle("GET /api/v1/runs/{id}/events", platform.ScopeRunsRead, s.handleRunEventStream)
+	s.handleStream("GET /ws", platform.ScopeEventsRead, s.handleWebSocket)
+	s.handleStream("GET /api/v1/events", platform.ScopeEventsRead, s.handleEventStream)
+	s.handleStream("GET /api/v1/runs/{id}/events", platform.ScopeRunsRead, s.handleRunEventStream)
 }
 
 // subscriber returns a subscriber to the events of the namespaces the
@@ -398,7 +398,7 @@ func (ws *wsConn) sendEvent(sub *wsSub, e *platform.Event, encoded []byte) error
 var closeBrace = []byte("}")
 
 // eventStreamParams are the query parameters of GET /api/v1/events.
-var eventStreamParams = []string{"channels", "since"}
+var eventStreamParams = []string{"channels", "since", TicketParam}
 
 // handleEventStream handles "GET /api/v1/events": the events of the
 // channels as Server-Sent Events, from Last-Event-ID (or since) on, else
@@ -433,7 +433,7 @@ func (s *Server) handleRunEventStream(w http.ResponseWriter, r *http.Request) er
 	if err := s.orchestrationReady(); err != nil {
 		return err
 	}
-	if err := onlyParams(r.URL.Query(), "since"); err != nil {
+	if err := onlyParams(r.URL.Query(), "since", TicketParam); err != nil {
 		return err
 	}
 	var p platform.Problems

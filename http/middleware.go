@@ -359,7 +359,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // principalOf is the principal r acts as.
 func (s *Server) principalOf(r *http.Request) (*platform.Principal, error) {
 	p := platform.AllowAll()
-	if s.Authenticator != nil {
+	if secret, ok := s.ticketOf(r); ok {
+		var err error
+		if p, err = s.redeem(r, secret); err != nil {
+			return nil, err
+		}
+	} else if s.Authenticator != nil {
 		var err error
 		if p, err = s.Authenticator.Authenticate(r); err != nil {
 			return nil, err

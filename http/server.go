@@ -63,6 +63,9 @@ type Server struct {
 	// Keys keeps the API keys that /api/v1/keys makes, lists and revokes;
 	// while nil those routes answer 503.
 	Keys platform.KeyStore
+	// Tickets keeps the event tickets that POST /api/v1/events/tickets
+	// makes and the stream routes take; while nil, those answer 503.
+	Tickets platform.TicketStore
 	// TLS, when set, makes the gateway serve HTTPS on every address,
 	// with this configuration (CertFiles.TLSConfig for certificate
 	// files): never below TLS 1.2, whatever it says. Nil: plain HTTP.
@@ -100,7 +103,9 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []route
 	// public are the paths of the routes that ask nobody.
-	public   map[string]bool
+	public map[string]bool
+	// streams are the patterns of the routes that take event tickets.
+	streams  map[string]bool
 	server   *http.Server
 	bindings []net.Listener
 	started  time.Time
@@ -267,6 +272,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerKeyRoutes()
 	s.registerSecretRoutes()
 	s.registerAuditRoutes()
+	s.registerTicketRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

@@ -23,9 +23,10 @@ import (
 
 // Keys of keyAuth, the test's Authenticator: each a principal of its own.
 const (
-	keyA     = "key-a"     // acts in and sees team-a alone
-	keyB     = "key-b"     // acts in and sees team-b alone
-	keyShare = "key-share" // acts in team-a, sees team-a and shared
+	keyA      = "key-a"      // acts in and sees team-a alone
+	keyB      = "key-b"      // acts in and sees team-b alone
+	keyShare  = "key-share"  // acts in team-a, sees team-a and shared
+	keyAgents = "key-agents" // acts in team-a, may read and write its agents alone
 )
 
 // keyAuth authenticates "Authorization: Bearer <key>" with the keys above,
@@ -38,6 +39,8 @@ func keyAuth(asked *atomic.Int64) ohttp.Authenticator {
 			Scopes: []platform.Scope{platform.ScopeAdmin}},
 		keyShare: {Kind: platform.PrincipalAPIKey, Subject: keyShare, Namespace: "team-a", Namespaces: []string{"team-a", "shared"},
 			Scopes: []platform.Scope{platform.ScopeAdmin}},
+		keyAgents: {Kind: platform.PrincipalAPIKey, Subject: keyAgents, Namespace: "team-a", Namespaces: []string{"team-a"},
+			Scopes: []platform.Scope{platform.ScopeAgentsRead, platform.ScopeAgentsWrite}},
 	}
 	return ohttp.AuthenticatorFunc(func(r *http.Request) (*platform.Principal, error) {
 		asked.Add(1)
@@ -337,6 +340,8 @@ func TestTenancyEveryRoute(t *testing.T) {
 		// The streams' namespaces are TestTenancyEventStreams'.
 		{route: "GET /api/v1/events", method: "GET", path: "/api/v1/events", a: 200, b: 200, stream: true},
 		{route: "GET /ws", method: "GET", path: "/ws", a: 426, b: 426},
+		{route: "POST /api/v1/events/tickets", method: "POST", path: "/api/v1/events/tickets", contentType: "application/json",
+			a: 201, b: 201, check: inNamespace},
 		{route: "POST /api/v1/keys", method: "POST", path: "/api/v1/keys", contentType: "application/json",
 			body: []byte(`{"name":"extra","scopes":["agents:read"]}`), a: 201, b: 201, check: inNamespace},
 		{route: "GET /api/v1/keys", method: "GET", path: "/api/v1/keys", a: 200, b: 200, check: listed(teamKey.ID)},

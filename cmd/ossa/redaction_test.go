@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -50,8 +51,24 @@ func TestNoCredentialsInLogs(t *testing.T) {
 	bad := "ossa_" + strings.Repeat("q", 48)
 	token := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtc3ViamVjdCJ9.c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0"
 	secrets = append(secrets, admin, admin[len(admin)-20:], bad, token)
+	// An event ticket, spent on a stream, and one refused (spent twice).
+	req, _ := http.NewRequest("POST", base+"/api/v1/events/tickets", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ Ticket string }
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || created.Ticket == "" {
+		t.Fatalf("ticket: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	ticket := created.Ticket
+	secrets = append(secrets, ticket)
 	var answers strings.Builder
 	for _, c := range []struct{ key, path string }{
+		{"", "/api/v1/runs/nope/events?ticket=" + ticket}, {"", "/api/v1/events?ticket=" + ticket},
 		{admin, "/health"}, {admin, "/metrics"}, {admin, "/api/v1/agents"}, {admin, "/api/v1/keys"},
 		{bad, "/api/v1/agents"}, {token, "/api/v1/agents"}, {"", "/api/v1/runs"}, {admin, "/api/v1/nope"},
 	} {

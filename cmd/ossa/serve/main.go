@@ -98,6 +98,7 @@ type Store interface {
 	platform.KeyStore
 	platform.SecretStore
 	platform.AuditStore
+	platform.TicketStore
 	// StartQueue starts working the store's durable run queue.
 	StartQueue(ctx context.Context, cfg queue.Config) error
 	// OnCommit sets what to call after each committed change.

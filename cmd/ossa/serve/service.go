@@ -108,6 +108,7 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		Runs:           sh.Store,
 		Database:       sh.Store,
 		Audit:          sh.Store,
+		Tickets:        sh.Store,
 		Orchestrator:   sh.Engine,
 		Events:         sh.Events,
 		CORSOrigins:    cfg.CORSOrigins,
