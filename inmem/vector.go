@@ -1,0 +1,108 @@
+package inmem
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/ossa-platform/platform"
+)
+
+// VectorIndex is an exact platform.VectorIndex in memory: every search
+// compares the query with every document. It is the reference the
+// approximate indexes are measured against, and fast enough for a few
+// thousand agents.
+type VectorIndex struct {
+	dim  int
+	mu   sync.RWMutex
+	docs map[string]*platform.VectorDoc
+}
+
+var _ platform.VectorIndex = (*VectorIndex)(nil)
+
+// NewVectorIndex returns an empty index of vectors of dim dimensions.
+func NewVectorIndex(dim int) *VectorIndex {
+	return &VectorIndex{dim: dim, docs: map[string]*platform.VectorDoc{}}
+}
+
+// Dimension is the length of the index's vectors.
+func (x *VectorIndex) Dimension() int { return x.dim }
+
+// Backend returns "exact".
+func (x *VectorIndex) Backend() string { return "exact" }
+
+// CheckDocs reports a document whose vector has not dim dimensions, or
+// that has no ID, as EINVALID: what every index refuses before storing
+// any of a batch.
+func CheckDocs(dim int, docs []platform.VectorDoc) error {
+	var p platform.Problems
+	for i, d := range docs {
+		if d.ID == "" {
+			p.Add("docs/"+strconv.Itoa(i)+"/id", "is required")
+		}
+		if len(d.Vector) != dim {
+			p.Add("docs/"+strconv.Itoa(i)+"/vector", "has %d dimensions; the index's have %d", len(d.Vector), dim)
+		}
+	}
+	return p.Err("the documents cannot be indexed")
+}
+
+// Upsert stores docs, replacing those with the same IDs.
+func (x *VectorIndex) Upsert(_ context.Context, docs ...platform.VectorDoc) error {
+	if err := CheckDocs(x.dim, docs); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, d := range docs {
+		d.Vector = slices.Clone(d.Vector)
+		x.docs[d.ID] = &d
+	}
+	return nil
+}
+
+// Delete removes the documents with these IDs.
+func (x *VectorIndex) Delete(_ context.Context, ids ...string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range ids {
+		delete(x.docs, id)
+	}
+	return nil
+}
+
+// Count is how many documents the index holds.
+func (x *VectorIndex) Count(context.Context) (int, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.docs), nil
+}
+
+// Search compares q with every document that matches its filters.
+func (x *VectorIndex) Search(_ context.Context, q platform.VectorQuery) ([]platform.VectorHit, error) {
+	if err := q.Validate(x.dim); err != nil {
+		return nil, err
+	}
+	x.mu.RLock()
+	hits := make([]platform.VectorHit, 0, 64)
+	for _, d := range x.docs {
+		if q.Matches(d) {
+			hits = append(hits, platform.VectorHit{ID: d.ID, Namespace: d.Namespace, Score: platform.Cosine(q.Vector, d.Vector)})
+		}
+	}
+	x.mu.RUnlock()
+	SortHits(hits)
+	return hits[:min(len(hits), q.Limit)], nil
+}
+
+// SortHits orders hits best first, ties by ID.
+func SortHits(hits []platform.VectorHit) {
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].Score != hits[j].Score {
+			return hits[i].Score > hits[j].Score
+		}
+		return hits[i].ID < hits[j].ID
+	})
+}
