@@ -31,6 +31,7 @@ type Store interface {
 	platform.Database
 	platform.SecretStore
 	platform.TicketStore
+	platform.AgentTextSearch
 	// PendingRunJobs returns the run IDs of the run jobs in the store's
 	// queue that are not finished, oldest first: the suite's way to see
 	// that a run was really enqueued.
@@ -65,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Keys", func(t *testing.T) { runKeys(t, newStore) })
 	t.Run("Secrets", func(t *testing.T) { runSecrets(t, newStore) })
 	t.Run("Tickets", func(t *testing.T) { runTickets(t, newStore) })
+	t.Run("TextSearch", func(t *testing.T) { runTextSearch(t, newStore) })
 	t.Run("AgentAuth", func(t *testing.T) { runAgentAuth(t, newStore) })
 	t.Run("Health", func(t *testing.T) {
 		t.Parallel()
