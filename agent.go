@@ -147,6 +147,8 @@ func (a *Agent) Validate() error {
 		p.Add("/name", "must be a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit")
 	case LooksLikeID(a.Name):
 		p.Add("/name", "must not have the form of a UUID, which would be ambiguous with agent IDs")
+	case slices.Contains(ReservedAgentNames, a.Name):
+		p.Add("/name", "%q is reserved: GET /api/v1/agents/%s is a route of its own", a.Name, a.Name)
 	}
 	if !a.Type.Valid() {
 		p.Add("/type", "must be one of %s", QuoteList(AgentTypes))
@@ -206,6 +208,10 @@ func (a *Agent) Validate() error {
 	}
 	return p.Err("the agent is not valid")
 }
+
+// ReservedAgentNames are the names an agent may not take, for a route
+// under /api/v1/agents/ has them: GET /api/v1/agents/search.
+var ReservedAgentNames = []string{"search"}
 
 // LooksLikeID reports whether s has the 8-4-4-4-12 form of a UUID.
 func LooksLikeID(s string) bool { return uuidRe.MatchString(s) }

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -77,4 +78,68 @@ func SearchTerms(text string) []string {
 		}
 	}
 	return out
+}
+
+// DiscoveryQuery asks for the agents that best fit a sentence.
+type DiscoveryQuery struct {
+	// Text is what the caller needs, in words: "extract line items from
+	// PDF invoices".
+	Text string
+	// Limit is how many agents at most, 1 to MaxPageSize.
+	Limit int
+	// Namespaces confine the search to what the caller sees.
+	Namespaces []string
+	// Type, Status, Capability and Labels filter as AgentFilter's do.
+	Type       AgentType
+	Status     AgentStatus
+	Capability string
+	Labels     map[string]string
+}
+
+// Discovered is one agent a discovery found, and why.
+type Discovered struct {
+	Agent *Agent `json:"agent"`
+	// Score is the reciprocal rank fusion of the two rankings: the sum of
+	// 1/(60+rank) over the rankings that found the agent.
+	Score float64 `json:"score"`
+	// Similarity is the cosine similarity of the agent's embedding with
+	// the text's, and VectorRank its rank by it (1 is best); absent when
+	// the vector index did not find it.
+	Similarity *float32 `json:"similarity,omitempty"`
+	VectorRank int      `json:"vector_rank,omitempty"`
+	// TextRank is its rank by full-text search; absent when the words did
+	// not find it.
+	TextRank int `json:"text_rank,omitempty"`
+	// Matched are the fields that hold words of the text: name,
+	// description, capabilities, labels.
+	Matched []string `json:"matched"`
+	// Available is false for an inactive or unhealthy agent, which ranks
+	// after every available one.
+	Available bool `json:"available"`
+}
+
+// Discoverer finds agents from a sentence: the discovery service.
+type Discoverer interface {
+	Discover(ctx context.Context, q DiscoveryQuery) ([]Discovered, error)
+}
+
+// Validate reports what makes q unusable: no text, a limit out of range,
+// filters that are not valid. EINVALID.
+func (q *DiscoveryQuery) Validate() error {
+	var p Problems
+	if strings.TrimSpace(q.Text) == "" {
+		p.Add("q", "is required: say in words what the agent should do")
+	} else if len(q.Text) > 1000 {
+		p.Add("q", "must be at most 1000 bytes")
+	}
+	if q.Limit < 1 || q.Limit > MaxPageSize {
+		p.Add("limit", "must be from 1 to %d, not %d", MaxPageSize, q.Limit)
+	}
+	if q.Type != "" && !slices.Contains(AgentTypes, q.Type) {
+		p.Add("type", "must be one of %s", QuoteList(AgentTypes))
+	}
+	if q.Status != "" && !slices.Contains(AgentStatuses, q.Status) {
+		p.Add("status", "must be one of %s", QuoteList(AgentStatuses))
+	}
+	return p.Err("the discovery query is not valid")
 }

@@ -683,3 +683,23 @@ func (c *Client) RevokeKey(ctx context.Context, id string) (*platform.APIKey, er
 	}
 	return &out, nil
 }
+
+// SearchAgents returns the agents that best fit a sentence, best first
+// (POST /api/v1/discover).
+func (c *Client) SearchAgents(ctx context.Context, in DiscoverInput) (*DiscoveryResult, error) {
+	var out DiscoveryResult
+	if err := c.do(ctx, http.MethodPost, "/api/v1/discover", nil, "application/json", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Reindex starts re-indexing every agent for discovery (POST
+// /api/v1/discover/reindex) and returns how many it will index.
+func (c *Client) Reindex(ctx context.Context) (*ReindexStarted, error) {
+	var out ReindexStarted
+	if err := c.do(ctx, http.MethodPost, "/api/v1/discover/reindex", nil, "application/json", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -63,6 +63,12 @@ type Server struct {
 	// Keys keeps the API keys that /api/v1/keys makes, lists and revokes;
 	// while nil those routes answer 503.
 	Keys platform.KeyStore
+	// Discovery finds agents from a sentence (GET /api/v1/agents/search,
+	// POST /api/v1/discover); while nil, those answer 503.
+	Discovery platform.Discoverer
+	// Reindexer re-indexes agents for discovery (POST
+	// /api/v1/discover/reindex); while nil, that answers 503.
+	Reindexer Reindexer
 	// Tickets keeps the event tickets that POST /api/v1/events/tickets
 	// makes and the stream routes take; while nil, those answer 503.
 	Tickets platform.TicketStore
@@ -273,6 +279,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerSecretRoutes()
 	s.registerAuditRoutes()
 	s.registerTicketRoutes()
+	s.registerDiscoveryRoutes()
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s.handler
 }

@@ -31,6 +31,7 @@ const agentsUsage = `Usage: ossa agents <verb> [arguments] [flags]
 Verbs:
   list                 list agents, filtered by --type, --capability, --status, --label
   get REF              show one agent; REF is its ID or its name
+  search TEXT          the agents that best fit TEXT, ranked ("extract line items from PDF invoices")
   register             register an agent from flags (--name, --endpoint...), or from a file (-f):
                        a JSON agent, or an OSSA Agent manifest in YAML or JSON
   delete REF           delete an agent
@@ -67,6 +68,8 @@ func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		err = c.list(ctx, args[1:])
 	case "get":
 		err = c.get(ctx, args[1:])
+	case "search":
+		err = c.search(ctx, args[1:])
 	case "register":
 		err = c.register(ctx, args[1:])
 	case "delete":
@@ -310,6 +313,52 @@ func (c *agentsCLI) list(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stderr, "more agents follow: add --cursor %s, or --all\n", *l.NextCursor)
 	}
 	return nil
+}
+
+// search handles `ossa agents search TEXT`.
+func (c *agentsCLI) search(ctx context.Context, args []string) error {
+	fs := c.flagSet("search", "TEXT [flags]")
+	var in ohttp.DiscoverInput
+	labels := agentsLabels{}
+	typ := fs.String("type", "", "only agents of this `type`: orchestrator, worker or monitor")
+	fs.StringVar(&in.Capability, "capability", "", "only agents that have this `capability`")
+	status := fs.String("status", "", "only agents in this `status`: active or inactive")
+	fs.Var(labels, "label", "only agents that have this label, as `key:value`; repeat for several")
+	fs.IntVar(&in.Limit, "limit", 0, "how many agents at most, 1 to 100 (default 10)")
+	pos, err := c.parse(args, "TEXT")
+	if err != nil {
+		return err
+	}
+	in.Query, in.Type, in.Status = pos[0], platform.AgentType(*typ), platform.AgentStatus(*status)
+	if len(labels) > 0 {
+		in.Labels = labels
+	}
+	res, err := c.client().SearchAgents(ctx, in)
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return c.printJSON(res)
+	}
+	if len(res.Items) == 0 {
+		fmt.Fprintln(c.stderr, "no agent fits; ossa agents list shows them all")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RANK\tNAME\tSCORE\tSIMILARITY\tMATCHED\tAVAILABLE\tCAPABILITIES")
+	for i, d := range res.Items {
+		sim := "-"
+		if d.Similarity != nil {
+			sim = fmt.Sprintf("%.3f", *d.Similarity)
+		}
+		avail := "yes"
+		if !d.Available {
+			avail = "no (" + string(d.Agent.Status) + ", " + orDash(string(d.Agent.Health.Status)) + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.4f\t%s\t%s\t%s\t%s\n", i+1, d.Agent.Name, d.Score, sim, orDash(strings.Join(d.Matched, ",")),
+			avail, orDash(strings.Join(d.Agent.Capabilities, ",")))
+	}
+	return tw.Flush()
 }
 
 // get handles `ossa agents get REF`.

@@ -25,7 +25,7 @@ const usage = `Usage: ossa <command> [arguments]
 
 Commands:
   serve      run the gateway (see ossa serve -h)
-  agents     list, get, register and delete agents on a running gateway
+  agents     list, get, search, register and delete agents on a running gateway
   workflows  list, get, create and delete stored workflows
   runs       list, show and cancel workflow runs
   run        start a run of a workflow, and follow it with --follow
@@ -35,6 +35,7 @@ Commands:
   secrets    set, list and delete the secrets agents authenticate with; rotate their key
   validate   check OSSA manifests against their release's schema
   audit      list the audit log: every change and every denied request
+  reindex    embed every agent again and rebuild the discovery index
   version    print the version
 
 Environment: OSSA_SERVER is the gateway the client commands talk to
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runValidate(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr, getenv)
+	case "reindex":
+		return runReindex(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ossa", platform.Version)
 		return 0
