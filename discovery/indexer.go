@@ -38,12 +38,12 @@ type Indexer struct {
 }
 
 // StartReindex starts Reindex in the background, beyond ctx's end, and
-// returns how many agents it will index; while one runs, another is
-// ECONFLICT.
+// returns how many agents it will index; while one runs, it starts no
+// other and returns that one's total.
 func (x *Indexer) StartReindex(ctx context.Context) (int, error) {
 	if !x.reindexing.CompareAndSwap(false, true) {
-		done, total := x.Progress()
-		return 0, platform.Errorf(platform.ECONFLICT, "a re-index is running already (%d of %d agents)", done, total)
+		_, total := x.Progress()
+		return int(total), nil
 	}
 	total, err := x.count(ctx)
 	if err != nil {

@@ -17,8 +17,8 @@ func (s *Server) registerDiscoveryRoutes() {
 
 // Reindexer re-indexes every agent for discovery, in the background.
 type Reindexer interface {
-	// StartReindex starts it and returns how many agents it will index;
-	// ECONFLICT while one runs.
+	// StartReindex starts it, unless one runs, and returns how many
+	// agents it will index.
 	StartReindex(ctx context.Context) (int, error)
 }
 

@@ -374,6 +374,7 @@ func TestWebSocketDropsSlowClient(t *testing.T) {
 	// says, all at once, which a buffer of one cannot hold.
 	p := ossatest.Start(t, ossatest.WithStore(db), ossatest.WithConfig(func(c *serve.Config) {
 		c.EventBuffer, c.EventPollInterval = 1, time.Hour
+		c.VectorIndex = "none" // discovery's indexer would be a second subscriber to drop
 	}))
 	db.OnCommit(func() {})
 	hub := p.Main.Hub

@@ -30,6 +30,9 @@ type HealthDependencies struct {
 	Database DependencyHealth `json:"database"`
 	Redis    DependencyHealth `json:"redis"`
 	Vector   DependencyHealth `json:"vector"`
+	// Embeddings is discovery's embedder: "down" while it fails (agents
+	// are then indexed later, and words alone rank), its model as backend.
+	Embeddings DependencyHealth `json:"embeddings"`
 	// RateLimit is the rate limiter: "connected" with its backend
 	// ("redis": shared by the replicas; "memory": this replica's own),
 	// "down" while the Redis one counts in process because Redis fails,
@@ -68,6 +71,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	wg.Go(func() { deps.Database = check(r.Context(), s.Database, healthTimeout) })
 	wg.Go(func() { deps.Redis = check(r.Context(), s.Redis, optionalHealthTimeout) })
 	wg.Go(func() { deps.Vector = check(r.Context(), s.Vector, optionalHealthTimeout) })
+	wg.Go(func() { deps.Embeddings = check(r.Context(), s.Embeddings, optionalHealthTimeout) })
 	wg.Go(func() { deps.RateLimit = s.limiterHealth(r.Context()) })
 	wg.Wait()
 	database, vector := "database", "qdrant"
@@ -79,13 +83,17 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 		vector = v.Backend()
 		deps.Vector.Backend = vector
 	}
+	if e, ok := s.Embeddings.(interface{ Backend() string }); ok {
+		deps.Embeddings.Backend = e.Backend()
+	}
 	h := Health{
 		Version:       platform.Version,
 		UptimeSeconds: float64(time.Since(s.started).Milliseconds()) / 1000,
 		Services: map[string]string{
-			database: deps.Database.Status,
-			"redis":  deps.Redis.Status,
-			vector:   deps.Vector.Status,
+			database:     deps.Database.Status,
+			"redis":      deps.Redis.Status,
+			vector:       deps.Vector.Status,
+			"embeddings": deps.Embeddings.Status,
 		},
 		Dependencies: deps,
 	}
@@ -93,7 +101,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case deps.Database.Status != "connected":
 		h.Status, status = "unhealthy", http.StatusServiceUnavailable
-	case deps.Redis.Status == "down" || deps.Vector.Status == "down" || deps.RateLimit.Status == "down":
+	case deps.Redis.Status == "down" || deps.Vector.Status == "down" || deps.Embeddings.Status == "down" ||
+		deps.RateLimit.Status == "down":
 		h.Status = "degraded"
 	default:
 		h.Status = "healthy"

@@ -24,6 +24,7 @@ func TestHealthDoesNotWaitForStuckDependencies(t *testing.T) {
 	g := newGateway(t, func(s *ohttp.Server) {
 		s.Redis = stuckPinger{release}
 		s.Vector = stuckPinger{release}
+		s.Embeddings = nil
 	})
 	t.Cleanup(func() { close(release) })
 	start := time.Now()
@@ -31,7 +32,7 @@ func TestHealthDoesNotWaitForStuckDependencies(t *testing.T) {
 	elapsed := time.Since(start)
 	var h ohttp.Health
 	mustUnmarshal(t, b, &h)
-	if want := map[string]string{"sqlite": "connected", "redis": "down", "qdrant": "down"}; resp.StatusCode != http.StatusOK ||
+	if want := map[string]string{"sqlite": "connected", "redis": "down", "qdrant": "down", "embeddings": "disabled"}; resp.StatusCode != http.StatusOK ||
 		h.Status != "degraded" || !maps.Equal(h.Services, want) || h.Dependencies.Redis.Error == "" {
 		t.Fatalf("health: %d %s", resp.StatusCode, b)
 	}

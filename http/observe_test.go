@@ -66,11 +66,14 @@ func TestHealth(t *testing.T) {
 	mustUnmarshal(t, b, &h)
 	if resp.StatusCode != 200 || h.Status != "healthy" || h.Version == "" || h.Dependencies.Database.Status != "connected" ||
 		h.Dependencies.Database.Backend != "sqlite" || h.Dependencies.Database.LatencyMS == nil ||
-		h.Dependencies.Redis.Status != "disabled" || h.Dependencies.Vector.Status != "disabled" {
+		h.Dependencies.Redis.Status != "disabled" || h.Dependencies.Vector.Status != "connected" ||
+		h.Dependencies.Vector.Backend == "" || h.Dependencies.Embeddings.Status != "connected" ||
+		h.Dependencies.Embeddings.Backend != "lexical-v1" {
 		t.Fatalf("health: %d %s", resp.StatusCode, b)
 	}
 	// The guide's shape: each dependency's status by its technology.
-	if want := map[string]string{"sqlite": "connected", "redis": "disabled", "qdrant": "disabled"}; !maps.Equal(h.Services, want) {
+	if want := map[string]string{"sqlite": "connected", "redis": "disabled", h.Dependencies.Vector.Backend: "connected",
+		"embeddings": "connected"}; !maps.Equal(h.Services, want) {
 		t.Fatalf("services = %v, want %v", h.Services, want)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {

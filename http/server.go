@@ -66,6 +66,9 @@ type Server struct {
 	// Discovery finds agents from a sentence (GET /api/v1/agents/search,
 	// POST /api/v1/discover); while nil, those answer 503.
 	Discovery platform.Discoverer
+	// Embeddings is discovery's embedder, for /health: down while it
+	// fails; nil is "disabled".
+	Embeddings Pinger
 	// Reindexer re-indexes agents for discovery (POST
 	// /api/v1/discover/reindex); while nil, that answers 503.
 	Reindexer Reindexer

@@ -218,6 +218,27 @@ func TestTenancyEveryRoute(t *testing.T) {
 			}
 		}
 	}
+	// discovered checks that a discovery found id for team-a alone.
+	discovered := func(id string) func(t *testing.T, ns string, b []byte) {
+		return func(t *testing.T, ns string, b []byte) {
+			var res struct {
+				Items []struct {
+					Agent struct{ ID, Namespace string }
+				}
+			}
+			mustUnmarshal(t, b, &res)
+			found := false
+			for _, it := range res.Items {
+				if it.Agent.Namespace != ns {
+					t.Errorf("%s's discovery found an agent of namespace %q: %s", ns, it.Agent.Namespace, b)
+				}
+				found = found || it.Agent.ID == id
+			}
+			if found != (ns == "team-a") {
+				t.Errorf("%s's discovery found %s: %v; only team-a's should: %s", ns, id, found, b)
+			}
+		}
+	}
 	// inNamespace checks that the answer is a resource of the caller's
 	// namespace.
 	inNamespace := func(t *testing.T, ns string, b []byte) {
@@ -307,6 +328,10 @@ func TestTenancyEveryRoute(t *testing.T) {
 		{route: "GET /openapi.json", method: "GET", path: "/openapi.json", a: 200, b: 200},
 		{route: "POST /api/v1/validate", method: "POST", path: "/api/v1/validate", contentType: "application/json", body: validate, a: 200, b: 200},
 		{route: "GET /api/v1/agents", method: "GET", path: "/api/v1/agents", a: 200, b: 200, check: listed(echo.ID)},
+		{route: "GET /api/v1/agents/search", method: "GET", path: "/api/v1/agents/search?q=echo", a: 200, b: 200, check: discovered(echo.ID)},
+		{route: "POST /api/v1/discover", method: "POST", path: "/api/v1/discover", contentType: "application/json",
+			body: []byte(`{"query":"an agent that can echo"}`), a: 200, b: 200, check: discovered(echo.ID)},
+		{route: "POST /api/v1/discover/reindex", method: "POST", path: "/api/v1/discover/reindex", contentType: "application/json", a: 202, b: 202},
 		{route: "GET /api/v1/agents/{ref}", method: "GET", path: "/api/v1/agents/" + echo.ID, a: 200, b: 404, check: inNamespace},
 		{route: "GET /api/v1/agents/{ref}/manifest", method: "GET", path: "/api/v1/agents/" + reviewer.ID + "/manifest", a: 200, b: 404},
 		{route: "PUT /api/v1/agents/{ref}", method: "PUT", path: "/api/v1/agents/" + echo.ID, contentType: "application/json", body: agentJSON,

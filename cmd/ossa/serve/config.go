@@ -53,8 +53,31 @@ type Config struct {
 	PostgresConnectTimeout time.Duration
 	// RedisURL is REDIS_URL. Default "": no Redis.
 	RedisURL string
-	// QdrantURL is QDRANT_URL: the vector index. Default "": none.
+	// QdrantURL is QDRANT_URL: a Qdrant server, the vector index of agent
+	// discovery when VectorIndex is auto or qdrant. Default "": none.
 	QdrantURL string
+	// QdrantAPIKey is QDRANT_API_KEY, sent to Qdrant. Default none.
+	QdrantAPIKey Secret
+	// VectorIndex is OSSA_VECTOR_INDEX: where agent discovery keeps the
+	// agents' embeddings: auto (Qdrant with QDRANT_URL, else pgvector
+	// when PostgreSQL has it, else embedded), embedded (in the SQLite
+	// database, or in memory beside PostgreSQL), pgvector, qdrant, or none
+	// (full-text search alone). Default auto.
+	VectorIndex string
+	// EmbeddingsURL is OSSA_EMBEDDINGS_URL: an OpenAI-compatible
+	// /v1/embeddings endpoint (Ollama, vLLM, llama.cpp, OpenAI). Default
+	// "": the embedded lexical embedder, which needs no model.
+	EmbeddingsURL string
+	// EmbeddingsModel is OSSA_EMBEDDINGS_MODEL, the model that endpoint
+	// runs; required with it.
+	EmbeddingsModel string
+	// DiscoveryRetry is OSSA_DISCOVERY_RETRY: how often discovery checks
+	// that its vector index holds every agent, re-indexing when it does
+	// not or when the embedder failed. Default 30s.
+	DiscoveryRetry time.Duration
+	// EmbeddingsAPIKey is OSSA_EMBEDDINGS_API_KEY, sent to that endpoint
+	// as a bearer token. Default none.
+	EmbeddingsAPIKey Secret
 	// LogLevel is LOG_LEVEL: debug, info, warn or error. Default info.
 	LogLevel string
 	// CORSOrigins is CORS_ORIGIN: comma-separated origins that may call from
@@ -259,6 +282,40 @@ var settings = []setting{
 		}
 		c.QdrantURL = strings.TrimRight(v, "/")
 		return nil
+	}},
+	{"QDRANT_API_KEY", "qdrant-api-key", "", "API key sent to Qdrant (empty: none)", func(c *Config, v string) error {
+		c.QdrantAPIKey = Secret(v)
+		return nil
+	}},
+	{"OSSA_VECTOR_INDEX", "vector-index", "auto", "where discovery keeps agents' embeddings: auto (Qdrant with QDRANT_URL, else pgvector when PostgreSQL has it, else embedded), embedded, pgvector, qdrant, or none (full-text search alone)", func(c *Config, v string) error {
+		switch v {
+		case "auto", "embedded", "pgvector", "qdrant", "none":
+			c.VectorIndex = v
+			return nil
+		}
+		return fmt.Errorf("must be auto, embedded, pgvector, qdrant or none")
+	}},
+	{"OSSA_EMBEDDINGS_URL", "embeddings-url", "", "OpenAI-compatible embeddings endpoint (Ollama, vLLM, llama.cpp, OpenAI) for discovery (empty: the embedded lexical embedder)", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				return fmt.Errorf("must be an http:// or https:// URL without credentials (give the key in OSSA_EMBEDDINGS_API_KEY)")
+			}
+		}
+		c.EmbeddingsURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"OSSA_EMBEDDINGS_MODEL", "embeddings-model", "", "the model OSSA_EMBEDDINGS_URL runs, such as nomic-embed-text (required with it)", func(c *Config, v string) error {
+		c.EmbeddingsModel = v
+		return nil
+	}},
+	{"OSSA_EMBEDDINGS_API_KEY", "embeddings-api-key", "", "bearer token sent to OSSA_EMBEDDINGS_URL (empty: none)", func(c *Config, v string) error {
+		c.EmbeddingsAPIKey = Secret(v)
+		return nil
+	}},
+	{"OSSA_DISCOVERY_RETRY", "discovery-retry", "30s", "how often discovery checks its vector index holds every agent, re-indexing when not or after the embedder failed", func(c *Config, v string) (err error) {
+		c.DiscoveryRetry, err = positiveDuration(v)
+		return err
 	}},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		switch strings.ToLower(v) {
@@ -546,6 +603,20 @@ func (SecretKey) String() string { return "[redacted]" }
 // GoString returns "[redacted]".
 func (SecretKey) GoString() string { return "[redacted]" }
 
+// Secret is a setting that must not be shown: an API key.
+type Secret string
+
+// String returns "[redacted]", or "" when unset.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString returns String().
+func (s Secret) GoString() string { return s.String() }
+
 // SecretKeyFile is the file in the data directory that holds the key the
 // embedded database's secrets are encrypted under when OSSA_SECRET_KEY is
 // not set.
@@ -555,6 +626,12 @@ const SecretKeyFile = "secret-key"
 // each other, or a Config built by hand that misses what every start needs.
 // The error names the variables.
 func (c Config) Validate() error {
+	if c.EmbeddingsURL != "" && c.EmbeddingsModel == "" {
+		return fmt.Errorf("OSSA_EMBEDDINGS_URL is set without OSSA_EMBEDDINGS_MODEL: name the model the endpoint runs")
+	}
+	if c.VectorIndex == "qdrant" && c.QdrantURL == "" {
+		return fmt.Errorf("OSSA_VECTOR_INDEX=qdrant needs QDRANT_URL")
+	}
 	if (c.OIDCIssuer == "") != (c.OIDCAudience == "") {
 		return fmt.Errorf("OSSA_OIDC_ISSUER and OSSA_OIDC_AUDIENCE are set together or not at all: tokens are checked for both their issuer and their audience")
 	}

@@ -99,6 +99,7 @@ type Store interface {
 	platform.SecretStore
 	platform.AuditStore
 	platform.TicketStore
+	platform.AgentTextSearch
 	// StartQueue starts working the store's durable run queue.
 	StartQueue(ctx context.Context, cfg queue.Config) error
 	// OnCommit sets what to call after each committed change.
@@ -150,6 +151,10 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Hub = hub
 	m.closers = append(m.closers, hub.Close)
+	disc, err := m.openDiscovery(ctx, db, hub, reg)
+	if err != nil {
+		return fmt.Errorf("agent discovery: %w", err)
+	}
 	vault, err := m.openSecrets(ctx, db)
 	if err != nil {
 		return err
@@ -197,7 +202,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth, OIDC: m.OIDC, Secrets: sec}
+	sh := &Shared{Config: m.Config, Store: db, Logger: m.Logger, Registry: reg, Events: hub, Engine: eng, Redis: rc, Auth: m.Auth, OIDC: m.OIDC, Secrets: sec, Discovery: disc}
 	gw := &gateway{configure: m.ConfigureGateway}
 	for _, svc := range append([]Service{gw}, m.Services...) {
 		if err := svc.Open(ctx, sh); err != nil {

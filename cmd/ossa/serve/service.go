@@ -65,6 +65,9 @@ type Shared struct {
 	Engine *engine.Engine
 	// Redis is the Redis client; nil without REDIS_URL.
 	Redis *redis.Client
+	// Discovery finds agents from a sentence, for the gateway and the
+	// engine.
+	Discovery *Discovery
 	// Auth checks every request's credentials, the same on every service;
 	// nil with OSSA_AUTH=none.
 	Auth *auth.Authenticator
@@ -153,7 +156,14 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 	default: // auto, or unset in a Config built in code
 		srv.HSTS = srv.TLS != nil
 	}
-	if cfg.QdrantURL != "" {
+	if d := sh.Discovery; d != nil {
+		srv.Discovery = d.Service
+		if d.Indexer != nil {
+			srv.Reindexer = d.Indexer
+			srv.Vector, srv.Embeddings = indexHealth{d.Indexer.Index}, embedderHealth{d.Indexer}
+		}
+	}
+	if srv.Vector == nil && cfg.QdrantURL != "" {
 		srv.Vector = qdrant.New(cfg.QdrantURL)
 	}
 	if sh.Auth != nil {

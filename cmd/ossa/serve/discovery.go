@@ -1,0 +1,138 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/discovery"
+	"github.com/ossa-platform/platform/events"
+	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/lexical"
+)
+
+// Discovery is agent discovery as the platform runs it: the service the
+// gateway and the engine ask, and the indexer that keeps its vector index
+// in step (nil with OSSA_VECTOR_INDEX=none).
+type Discovery struct {
+	Service *discovery.Service
+	Indexer *discovery.Indexer
+}
+
+// openDiscovery builds agent discovery over db: the embedder
+// (OSSA_EMBEDDINGS_URL, else the lexical one), the vector index
+// (OSSA_VECTOR_INDEX), and the indexer, which it starts: it indexes each
+// agent event of hub as it comes and re-indexes everything when the index
+// is behind the registry (a new embedder, an index rebuilt in memory).
+func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg *prometheus.Registry) (*Discovery, error) {
+	d := &Discovery{Service: &discovery.Service{Agents: db, Text: db, Logger: m.Logger}}
+	if m.Config.VectorIndex == "none" {
+		m.Logger.Info("discovery ranks by words alone (OSSA_VECTOR_INDEX=none)")
+		return d, nil
+	}
+	emb, err := m.openEmbedder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := m.openVectorIndex(ctx, db, emb)
+	if err != nil {
+		return nil, err
+	}
+	d.Service.Embedder, d.Service.Index = emb, ix
+	x := &discovery.Indexer{Agents: db, Embedder: emb, Index: ix, Logger: m.Logger}
+	d.Indexer = x
+	labels := prometheus.Labels{"index": ix.Backend(), "model": emb.Model()}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ossa_discovery_index_documents", ConstLabels: labels,
+			Help: "Agents in discovery's vector index."}, func() float64 {
+			n, _ := ix.Count(context.Background())
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ossa_discovery_index_reindexed", ConstLabels: labels,
+			Help: "Agents the running (or last) re-index has embedded; ossa_discovery_index_reindex_total is how many it will."},
+			func() float64 { done, _ := x.Progress(); return float64(done) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ossa_discovery_index_reindex_total", ConstLabels: labels,
+			Help: "Agents the running (or last) re-index embeds."},
+			func() float64 { _, total := x.Progress(); return float64(total) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ossa_discovery_embed_failures_total", ConstLabels: labels,
+			Help: "Agents whose embedding failed; each is indexed by a later re-index."},
+			func() float64 { return float64(x.Failed()) }),
+	)
+	sub, err := hub.NewSubscriber() // every namespace
+	if err != nil {
+		return nil, err
+	}
+	agentEvents, err := platform.ParseChannel("agent-events")
+	if err != nil {
+		return nil, err
+	}
+	sub.Subscribe("discovery", []platform.Channel{agentEvents})
+	changes := make(chan *platform.Event, 256)
+	run, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{}, 2)
+	go func() { // the hub's agent events, to the indexer
+		defer func() { done <- struct{}{} }()
+		defer close(changes)
+		var buf []events.Delivery
+		for {
+			select {
+			case <-run.Done():
+				return
+			case <-sub.Done():
+				// Too slow for the hub: what it missed, a re-index finds.
+				m.Logger.Warn("discovery: the indexer fell behind the agent events; re-indexing", "error", fmt.Sprint(sub.Err()))
+				go func() { _, _ = x.StartReindex(run) }()
+				return
+			case <-sub.Ready():
+				buf = sub.Take(buf[:0])
+				for _, dl := range buf {
+					select {
+					case changes <- dl.Event:
+					case <-run.Done():
+						return
+					}
+				}
+			}
+		}
+	}()
+	go func() { defer func() { done <- struct{}{} }(); x.Run(run, changes, m.Config.DiscoveryRetry) }()
+	m.closers = append(m.closers, func() error { stop(); sub.Close(); <-done; <-done; return nil })
+	m.Logger.Info("discovery", "embedder", emb.Model(), "dimension", emb.Dimension(), "index", ix.Backend())
+	return d, nil
+}
+
+// openEmbedder is the embedder of OSSA_EMBEDDINGS_URL, else the lexical
+// one, which needs no model.
+func (m *Main) openEmbedder(ctx context.Context) (platform.Embedder, error) {
+	return lexical.New(lexical.DefaultDimension)
+}
+
+// openVectorIndex is the vector index OSSA_VECTOR_INDEX names, for emb's
+// vectors.
+func (m *Main) openVectorIndex(ctx context.Context, db Store, emb platform.Embedder) (platform.VectorIndex, error) {
+	return inmem.NewVectorIndex(emb.Dimension()), nil
+}
+
+// indexHealth reports a vector index to /health: its backend, and whether
+// it answers.
+type indexHealth struct{ ix platform.VectorIndex }
+
+func (h indexHealth) Backend() string { return h.ix.Backend() }
+
+func (h indexHealth) Ping(ctx context.Context) error {
+	if p, ok := h.ix.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	_, err := h.ix.Count(ctx)
+	return err
+}
+
+// embedderHealth reports discovery's embedder to /health: down while its
+// last embedding failed.
+type embedderHealth struct{ x *discovery.Indexer }
+
+func (h embedderHealth) Backend() string { return h.x.Embedder.Model() }
+
+func (h embedderHealth) Ping(context.Context) error { return h.x.Err() }

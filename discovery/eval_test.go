@@ -1,0 +1,110 @@
+package discovery_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/discovery"
+	"github.com/ossa-platform/platform/discovery/eval"
+	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/lexical"
+	"github.com/ossa-platform/platform/ossatest"
+	"github.com/ossa-platform/platform/sqlite"
+)
+
+// evalSet is the labelled evaluation set, loaded once.
+func evalSet(t *testing.T) *eval.Set {
+	t.Helper()
+	set, err := eval.Load("testdata/eval")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// searchOf is the eval.SearchFunc of a discovery service in the default
+// namespace.
+func searchOf(s *discovery.Service) eval.SearchFunc {
+	return func(ctx context.Context, q string, limit int) ([]string, error) {
+		found, err := s.Discover(ctx, platform.DiscoveryQuery{Text: q, Limit: limit, Namespaces: []string{platform.DefaultNamespace}})
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(found))
+		for i, d := range found {
+			names[i] = d.Agent.Name
+		}
+		return names, nil
+	}
+}
+
+// TestEvaluationTextOnly reports what full-text search alone reaches on
+// the evaluation set, the floor the hybrid ranking must beat.
+func TestEvaluationTextOnly(t *testing.T) {
+	t.Parallel()
+	set := evalSet(t)
+	db := ossatest.SQLite(t)
+	ctx := context.Background()
+	for _, a := range set.Agents {
+		if err := db.CreateAgent(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := eval.Evaluate(ctx, searchOf(&discovery.Service{Agents: db, Text: db}), set.Queries)
+	t.Logf("full-text search alone (SQLite FTS5):\n%s", r)
+}
+
+// indexed is a discovery service over the evaluation set on SQLite, with
+// the lexical embedder and an exact vector index, everything indexed.
+func indexed(t *testing.T, set *eval.Set) (*discovery.Service, *sqlite.DB) {
+	t.Helper()
+	db := ossatest.SQLite(t)
+	ctx := context.Background()
+	for _, a := range set.Agents {
+		if err := db.CreateAgent(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emb, err := lexical.New(lexical.DefaultDimension)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := inmem.NewVectorIndex(emb.Dimension())
+	x := &discovery.Indexer{Agents: db, Embedder: emb, Index: ix}
+	if n, err := x.Reindex(ctx); err != nil || n != len(set.Agents) {
+		t.Fatalf("Reindex = %d, %v; want %d", n, err, len(set.Agents))
+	}
+	return &discovery.Service{Agents: db, Text: db, Embedder: emb, Index: ix}, db
+}
+
+// TestEvaluation measures the embedded default (the lexical embedder,
+// fused with full-text search) on the evaluation set beside each half
+// alone, and holds the default to eval.TargetRecallAt3.
+func TestEvaluation(t *testing.T) {
+	t.Parallel()
+	set := evalSet(t)
+	ctx := context.Background()
+	hybrid, db := indexed(t, set)
+	results := map[string]eval.Result{
+		"keyword overlap (baseline)":      eval.Evaluate(ctx, eval.KeywordSearch(set.Agents), set.Queries),
+		"full-text (SQLite FTS5)":         eval.Evaluate(ctx, searchOf(&discovery.Service{Agents: db, Text: db}), set.Queries),
+		"vectors (lexical-v1, exact)":     eval.Evaluate(ctx, searchOf(&discovery.Service{Agents: db, Text: noText{}, Embedder: hybrid.Embedder, Index: hybrid.Index}), set.Queries),
+		"hybrid (lexical-v1 + FTS5, RRF)": eval.Evaluate(ctx, searchOf(hybrid), set.Queries),
+	}
+	t.Logf("evaluation set: %d agents, %d queries\n%s", len(set.Agents), len(set.Queries), eval.Table(results))
+	got := results["hybrid (lexical-v1 + FTS5, RRF)"]
+	if got.Errors > 0 {
+		t.Fatalf("%d queries failed: %v", got.Errors, got)
+	}
+	if got.RecallAt3 < eval.TargetRecallAt3 {
+		t.Errorf("the embedded default reaches recall@3 %.3f, below %.2f:\n%s", got.RecallAt3, eval.TargetRecallAt3, got)
+	}
+}
+
+// noText is a full-text index that finds nothing: the vector half alone.
+type noText struct{}
+
+func (noText) SearchAgentText(context.Context, platform.TextQuery) ([]platform.TextHit, error) {
+	return nil, nil
+}
