@@ -128,8 +128,12 @@ func Open(ctx context.Context, cfg Config) (*Index, error) {
 		info, err := x.info(ctx)
 		switch {
 		case platform.ErrorCode(err) == platform.ENOTFOUND:
-			if err := x.create(ctx); err != nil && platform.ErrorCode(err) != platform.ECONFLICT {
-				return nil, err
+			if err := x.create(ctx); err != nil {
+				// Another replica may have made it first (409 or 400,
+				// as Qdrant's versions say it): read it again.
+				if _, again := x.info(ctx); again != nil {
+					return nil, err
+				}
 			}
 			continue
 		case err != nil:
