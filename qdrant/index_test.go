@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/inmem"
 	"github.com/ossa-platform/platform/vectortest"
 )
 
@@ -393,5 +394,24 @@ func TestEmulatorRejectsInvalidRequests(t *testing.T) {
 	defer e.mu.Unlock()
 	if len(e.invalid) != 6 || len(e.collections["c"].points) != 0 || e.collections["d"] != nil {
 		t.Fatalf("recorded %d invalid requests, want 6; points %d; collection d %v", len(e.invalid), len(e.collections["c"].points), e.collections["d"])
+	}
+}
+
+// TestSameRulesAsInmem checks the copies of inmem's helpers agree with
+// them: the same documents refused, the same order.
+func TestSameRulesAsInmem(t *testing.T) {
+	t.Parallel()
+	for _, ds := range [][]platform.VectorDoc{docs(3, 2), {{ID: "", Vector: []float32{1, 0}}}, {{ID: "a", Vector: []float32{1}}}} {
+		got, want := checkDocs(2, ds), inmem.CheckDocs(2, ds)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("checkDocs %v, inmem.CheckDocs %v", got, want)
+		}
+	}
+	hits := []platform.VectorHit{{ID: "b", Score: 0.5}, {ID: "a", Score: 0.5}, {ID: "c", Score: 0.9}, {ID: "d", Score: -1}}
+	h2 := slices.Clone(hits)
+	sortHits(hits)
+	inmem.SortHits(h2)
+	if !slices.Equal(hits, h2) {
+		t.Errorf("sortHits %v, inmem.SortHits %v", hits, h2)
 	}
 }

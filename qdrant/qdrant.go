@@ -74,7 +74,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, fmt.Errorf("qdrant: encode %s %s: %w", method, path, err)
+			// Only a value JSON cannot hold (a NaN in a vector) fails.
+			return 0, platform.Errorf(platform.EINVALID, "qdrant: %s %s: the request cannot be written as JSON: %v", method, path, err)
 		}
 		rd = bytes.NewReader(b)
 	}
