@@ -3,6 +3,8 @@ package platform
 import (
 	"context"
 	"math"
+	"sort"
+	"strconv"
 )
 
 // Semantic discovery: agents are found from a sentence by comparing the
@@ -168,4 +170,31 @@ func (q *VectorQuery) Validate(dim int) error {
 		p.Add("limit", "must be from 1 to %d, not %d", MaxVectorLimit, q.Limit)
 	}
 	return p.Err("the vector search is not valid")
+}
+
+// CheckVectorDocs reports a document without an ID, or whose vector has
+// not dim dimensions, as EINVALID: what every index refuses before
+// storing any of a batch.
+func CheckVectorDocs(dim int, docs []VectorDoc) error {
+	var p Problems
+	for i, d := range docs {
+		if d.ID == "" {
+			p.Add("docs/"+strconv.Itoa(i)+"/id", "is required")
+		}
+		if len(d.Vector) != dim {
+			p.Add("docs/"+strconv.Itoa(i)+"/vector", "has %d dimensions; the index's have %d", len(d.Vector), dim)
+		}
+	}
+	return p.Err("the documents cannot be indexed")
+}
+
+// SortVectorHits orders hits best first, ties by ID: the order of every
+// index's Search.
+func SortVectorHits(hits []VectorHit) {
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].Score != hits[j].Score {
+			return hits[i].Score > hits[j].Score
+		}
+		return hits[i].ID < hits[j].ID
+	})
 }

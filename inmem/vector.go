@@ -3,8 +3,6 @@ package inmem
 import (
 	"context"
 	"slices"
-	"sort"
-	"strconv"
 	"sync"
 
 	"github.com/ossa-platform/platform"
@@ -33,25 +31,9 @@ func (x *VectorIndex) Dimension() int { return x.dim }
 // Backend returns "exact".
 func (x *VectorIndex) Backend() string { return "exact" }
 
-// CheckDocs reports a document whose vector has not dim dimensions, or
-// that has no ID, as EINVALID: what every index refuses before storing
-// any of a batch.
-func CheckDocs(dim int, docs []platform.VectorDoc) error {
-	var p platform.Problems
-	for i, d := range docs {
-		if d.ID == "" {
-			p.Add("docs/"+strconv.Itoa(i)+"/id", "is required")
-		}
-		if len(d.Vector) != dim {
-			p.Add("docs/"+strconv.Itoa(i)+"/vector", "has %d dimensions; the index's have %d", len(d.Vector), dim)
-		}
-	}
-	return p.Err("the documents cannot be indexed")
-}
-
 // Upsert stores docs, replacing those with the same IDs.
 func (x *VectorIndex) Upsert(_ context.Context, docs ...platform.VectorDoc) error {
-	if err := CheckDocs(x.dim, docs); err != nil {
+	if err := platform.CheckVectorDocs(x.dim, docs); err != nil {
 		return err
 	}
 	x.mu.Lock()
@@ -93,16 +75,7 @@ func (x *VectorIndex) Search(_ context.Context, q platform.VectorQuery) ([]platf
 		}
 	}
 	x.mu.RUnlock()
-	SortHits(hits)
+	platform.SortVectorHits(hits)
 	return hits[:min(len(hits), q.Limit)], nil
 }
 
-// SortHits orders hits best first, ties by ID.
-func SortHits(hits []platform.VectorHit) {
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
-		}
-		return hits[i].ID < hits[j].ID
-	})
-}

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -285,7 +283,7 @@ const upsertBatch = 256
 // Qdrant has applied the change (wait=true). A vector of another
 // dimension refuses the whole call, before anything is sent.
 func (x *Index) Upsert(ctx context.Context, docs ...platform.VectorDoc) error {
-	if err := checkDocs(x.dim, docs); err != nil {
+	if err := platform.CheckVectorDocs(x.dim, docs); err != nil {
 		return err
 	}
 	// The last of one ID wins, as in the reference index.
@@ -453,35 +451,10 @@ func (x *Index) Search(ctx context.Context, q platform.VectorQuery) ([]platform.
 			}
 			hits = append(hits, platform.VectorHit{ID: p.Payload.ID, Namespace: p.Payload.Namespace, Score: p.Score})
 		}
-		sortHits(hits)
+		platform.SortVectorHits(hits)
 		if len(hits) < n || hits[q.Limit-1].Score > hits[len(hits)-1].Score {
 			return hits[:min(len(hits), q.Limit)], nil
 		}
 	}
 }
 
-// checkDocs refuses, as EINVALID, a document without an ID or whose vector
-// has not dim dimensions: inmem.CheckDocs's rule, which every index keeps
-// (repeated here, for only cmd/ may import inmem).
-func checkDocs(dim int, docs []platform.VectorDoc) error {
-	var p platform.Problems
-	for i, d := range docs {
-		if d.ID == "" {
-			p.Add("docs/"+strconv.Itoa(i)+"/id", "is required")
-		}
-		if len(d.Vector) != dim {
-			p.Add("docs/"+strconv.Itoa(i)+"/vector", "has %d dimensions; the index's have %d", len(d.Vector), dim)
-		}
-	}
-	return p.Err("the documents cannot be indexed")
-}
-
-// sortHits orders hits best first, ties by ID, as inmem.SortHits.
-func sortHits(hits []platform.VectorHit) {
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
-		}
-		return hits[i].ID < hits[j].ID
-	})
-}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/inmem"
 	"github.com/ossa-platform/platform/vectortest"
 )
 
@@ -401,21 +400,3 @@ func TestEmulatorRejectsInvalidRequests(t *testing.T) {
 	}
 }
 
-// TestSameRulesAsInmem checks the copies of inmem's helpers agree with
-// them: the same documents refused, the same order.
-func TestSameRulesAsInmem(t *testing.T) {
-	t.Parallel()
-	for _, ds := range [][]platform.VectorDoc{docs(3, 2), {{ID: "", Vector: []float32{1, 0}}}, {{ID: "a", Vector: []float32{1}}}} {
-		got, want := checkDocs(2, ds), inmem.CheckDocs(2, ds)
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("checkDocs %v, inmem.CheckDocs %v", got, want)
-		}
-	}
-	hits := []platform.VectorHit{{ID: "b", Score: 0.5}, {ID: "a", Score: 0.5}, {ID: "c", Score: 0.9}, {ID: "d", Score: -1}}
-	h2 := slices.Clone(hits)
-	sortHits(hits)
-	inmem.SortHits(h2)
-	if !slices.Equal(hits, h2) {
-		t.Errorf("sortHits %v, inmem.SortHits %v", hits, h2)
-	}
-}
