@@ -68,6 +68,12 @@ type Config struct {
 	// /v1/embeddings endpoint (Ollama, vLLM, llama.cpp, OpenAI). Default
 	// "": the embedded lexical embedder, which needs no model.
 	EmbeddingsURL string
+	// EmbeddingsDimension is OSSA_EMBEDDINGS_DIMENSION, the length of
+	// that model's vectors. Default 0: asked of the endpoint at start.
+	EmbeddingsDimension int
+	// EmbeddingsTimeout is OSSA_EMBEDDINGS_TIMEOUT, the bound of one
+	// request to that endpoint. Default 30s.
+	EmbeddingsTimeout time.Duration
 	// EmbeddingsModel is OSSA_EMBEDDINGS_MODEL, the model that endpoint
 	// runs; required with it.
 	EmbeddingsModel string
@@ -308,6 +314,18 @@ var settings = []setting{
 	{"OSSA_EMBEDDINGS_MODEL", "embeddings-model", "", "the model OSSA_EMBEDDINGS_URL runs, such as nomic-embed-text (required with it)", func(c *Config, v string) error {
 		c.EmbeddingsModel = v
 		return nil
+	}},
+	{"OSSA_EMBEDDINGS_DIMENSION", "embeddings-dimension", "0", "the length of OSSA_EMBEDDINGS_MODEL's vectors (0: asked of the endpoint at start; set it so that a start while the endpoint is down still indexes agents once it answers)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 16384 {
+			return fmt.Errorf("must be a number from 0 to 16384")
+		}
+		c.EmbeddingsDimension = n
+		return nil
+	}},
+	{"OSSA_EMBEDDINGS_TIMEOUT", "embeddings-timeout", "30s", "how long one request to OSSA_EMBEDDINGS_URL may take (failed requests are tried twice more)", func(c *Config, v string) (err error) {
+		c.EmbeddingsTimeout, err = positiveDuration(v)
+		return err
 	}},
 	{"OSSA_EMBEDDINGS_API_KEY", "embeddings-api-key", "", "bearer token sent to OSSA_EMBEDDINGS_URL (empty: none)", func(c *Config, v string) error {
 		c.EmbeddingsAPIKey = Secret(v)

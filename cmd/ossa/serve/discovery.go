@@ -11,6 +11,8 @@ import (
 	"github.com/ossa-platform/platform/events"
 	"github.com/ossa-platform/platform/inmem"
 	"github.com/ossa-platform/platform/lexical"
+	"github.com/ossa-platform/platform/openai"
+	"github.com/ossa-platform/platform/qdrant"
 )
 
 // Discovery is agent discovery as the platform runs it: the service the
@@ -19,6 +21,10 @@ import (
 type Discovery struct {
 	Service *discovery.Service
 	Indexer *discovery.Indexer
+	// Down is why discovery has no vector index although one was asked
+	// for (the embeddings endpoint did not answer at start): /health
+	// reports the embedder down.
+	Down error
 }
 
 // openDiscovery builds agent discovery over db: the embedder
@@ -34,7 +40,16 @@ func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg
 	}
 	emb, err := m.openEmbedder(ctx)
 	if err != nil {
-		return nil, err
+		if platform.ErrorCode(err) != platform.EUNAVAILABLE {
+			return nil, err
+		}
+		// The endpoint is down and the model's dimension unknown: no
+		// vector index can be opened, so words alone rank until a restart
+		// finds the endpoint (OSSA_EMBEDDINGS_DIMENSION avoids this).
+		err = fmt.Errorf("discovery ranks by words alone: %w; set OSSA_EMBEDDINGS_DIMENSION so that agents are embedded once it answers", err)
+		m.Logger.Error(err.Error())
+		d.Down = err
+		return d, nil
 	}
 	ix, err := m.openVectorIndex(ctx, db, emb)
 	if err != nil {
@@ -106,12 +121,29 @@ func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg
 // openEmbedder is the embedder of OSSA_EMBEDDINGS_URL, else the lexical
 // one, which needs no model.
 func (m *Main) openEmbedder(ctx context.Context) (platform.Embedder, error) {
-	return lexical.New(lexical.DefaultDimension)
+	c := m.Config
+	if c.EmbeddingsURL == "" {
+		return lexical.New(lexical.DefaultDimension)
+	}
+	return openai.Open(ctx, openai.Config{URL: c.EmbeddingsURL, Model: c.EmbeddingsModel, APIKey: string(c.EmbeddingsAPIKey),
+		Dimension: c.EmbeddingsDimension, Timeout: c.EmbeddingsTimeout})
 }
 
 // openVectorIndex is the vector index OSSA_VECTOR_INDEX names, for emb's
 // vectors.
 func (m *Main) openVectorIndex(ctx context.Context, db Store, emb platform.Embedder) (platform.VectorIndex, error) {
+	c := m.Config
+	switch {
+	case c.VectorIndex == "qdrant" || (c.VectorIndex == "auto" && c.QdrantURL != ""):
+		ix, err := qdrant.Open(ctx, qdrant.Config{URL: c.QdrantURL, APIKey: string(c.QdrantAPIKey), Model: emb.Model(), Dimension: emb.Dimension()})
+		if err != nil {
+			return nil, fmt.Errorf("QDRANT_URL: %w", err)
+		}
+		if ix.Recreated() {
+			m.Logger.Info("discovery: the Qdrant collection was made for this embedder; re-indexing every agent", "collection", ix.Collection())
+		}
+		return ix, nil
+	}
 	return inmem.NewVectorIndex(emb.Dimension()), nil
 }
 
@@ -136,3 +168,13 @@ type embedderHealth struct{ x *discovery.Indexer }
 func (h embedderHealth) Backend() string { return h.x.Embedder.Model() }
 
 func (h embedderHealth) Ping(context.Context) error { return h.x.Err() }
+
+// downHealth is a dependency that is down for good, for /health.
+type downHealth struct {
+	backend string
+	err     error
+}
+
+func (h downHealth) Backend() string { return h.backend }
+
+func (h downHealth) Ping(context.Context) error { return h.err }

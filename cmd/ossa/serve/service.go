@@ -161,6 +161,8 @@ func (g *gateway) Open(ctx context.Context, sh *Shared) error {
 		if d.Indexer != nil {
 			srv.Reindexer = d.Indexer
 			srv.Vector, srv.Embeddings = indexHealth{d.Indexer.Index}, embedderHealth{d.Indexer}
+		} else if d.Down != nil {
+			srv.Embeddings = downHealth{cfg.EmbeddingsModel, d.Down}
 		}
 	}
 	if srv.Vector == nil && cfg.QdrantURL != "" {
