@@ -30,7 +30,7 @@ test-short: ## every test without -race, for a quick loop
 	$(GO) test -count=1 $(PKGS)
 
 test-integration: ## start PostgreSQL and Redis as CI does (asking before installing anything), then run every test against them
-	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; $(MAKE) test'
+	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_pgvector; ensure_redis; $(MAKE) test'
 
 
 # golangci-lint with .golangci.yml, at the version that file was written
@@ -90,7 +90,7 @@ bench: ## the benchmarks of docs/benchmarks.md (the PostgreSQL halves need TEST_
 	$(GO) test -run '^$$' -bench . -benchtime 5s $(PKGS)
 
 services-up: ## start PostgreSQL and Redis as CI does (asking before installing anything), and print their URLs
-	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_redis; echo "TEST_POSTGRES_URL=$$TEST_POSTGRES_URL"; echo "TEST_REDIS_URL=$$TEST_REDIS_URL"'
+	@bash -c 'set -e; source .ci/services.sh; ensure_postgres; ensure_pgvector; ensure_redis; echo "TEST_POSTGRES_URL=$$TEST_POSTGRES_URL"; echo "TEST_REDIS_URL=$$TEST_REDIS_URL"'
 
 clean: ## remove build output and the local data directory
 	rm -rf bin data

@@ -76,3 +76,60 @@ ensure_redis() {
 	wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 	export TEST_REDIS_URL="redis://127.0.0.1:6379/0"
 }
+
+# pgvector, the extension behind the PostgreSQL vector index
+# (postgres.DB.OpenVectorIndex). Debian bookworm does not package it, so it
+# is built from the source package of Debian trixie against the running
+# server's headers, which takes seconds. The version is pinned, and so are
+# the SHA-256 of its .dsc (as trixie's signed Sources index lists it) and of
+# the upstream tarball (as that .dsc lists it): a download that differs is
+# refused. To move to a newer release, take both sums from
+# `apt-cache showsrc pgvector` with a deb-src line for the newer suite.
+PGVECTOR_VERSION=0.8.0
+PGVECTOR_DEBIAN_REVISION=1
+PGVECTOR_DSC_SHA256=a71780bf7ab9901094a3d9869c489b6e2bcb858a8c14a5fa52d159933e016308
+PGVECTOR_ORIG_SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
+PGVECTOR_POOL=http://deb.debian.org/debian/pool/main/p/pgvector
+
+# ensure_pgvector makes the vector extension available on the server
+# ensure_postgres started, building and installing it when it is not, and
+# creates it, as the postgres superuser, in the tests' database ossa_ci (in
+# schema public; the store qualifies its type and operators with the
+# extension's schema, so the tests' own schemas need not be on any path).
+ensure_pgvector() {
+	local available
+	available=$(runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+	if [ "$available" != "1" ]; then
+		local major pg_config dir orig dsc
+		major=$(($(runuser -u postgres -- psql -tAc "SHOW server_version_num") / 10000))
+		pg_config=/usr/lib/postgresql/$major/bin/pg_config
+		# The server's headers come with postgresql-server-dev.
+		if [ ! -x "$pg_config" ] || [ ! -f "$("$pg_config" --includedir-server)/postgres.h" ] ||
+			! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
+			apt_install build-essential "postgresql-server-dev-$major"
+		fi
+		command -v curl >/dev/null 2>&1 || apt_install curl
+		log "building pgvector $PGVECTOR_VERSION for PostgreSQL $major from Debian's source package"
+		dir=$(mktemp -d)
+		orig=pgvector_$PGVECTOR_VERSION.orig.tar.gz
+		dsc=pgvector_$PGVECTOR_VERSION-$PGVECTOR_DEBIAN_REVISION.dsc
+		# Each step is chained: set -e does not reach into a tested subshell.
+		if ! (cd "$dir" &&
+			curl -fsS --retry 3 --max-time 120 -o "$dsc" "$PGVECTOR_POOL/$dsc" &&
+			curl -fsS --retry 3 --max-time 120 -o "$orig" "$PGVECTOR_POOL/$orig" &&
+			echo "$PGVECTOR_DSC_SHA256  $dsc" | sha256sum -c --quiet - &&
+			grep -q "^ $PGVECTOR_ORIG_SHA256 [0-9]* $orig\$" "$dsc" &&
+			echo "$PGVECTOR_ORIG_SHA256  $orig" | sha256sum -c --quiet - &&
+			tar -xzf "$orig" &&
+			cd "pgvector-$PGVECTOR_VERSION" &&
+			make -s -j"$(nproc)" USE_PGXS=1 PG_CONFIG="$pg_config" >/dev/null &&
+			make -s install USE_PGXS=1 PG_CONFIG="$pg_config" >/dev/null); then
+			rm -rf "$dir"
+			log "could not build pgvector $PGVECTOR_VERSION: see the messages above"
+			return 1
+		fi
+		rm -rf "$dir"
+	fi
+	runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d ossa_ci \
+		-c "SET client_min_messages TO warning; CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
+}
