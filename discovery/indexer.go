@@ -26,6 +26,13 @@ type Indexer struct {
 	Logger   *slog.Logger
 	// BatchSize is how many agents are embedded at once; 32 when 0.
 	BatchSize int
+	// Background is the context StartReindex's re-indexes run under,
+	// whose end stops them (Wait waits for them); without it they run
+	// beyond the context of their caller to the end.
+	Background context.Context
+
+	// background counts StartReindex's running re-index.
+	background sync.WaitGroup
 
 	// done and total count Reindex's progress; failed counts agents
 	// whose embedding failed since the start.
@@ -50,15 +57,21 @@ func (x *Indexer) StartReindex(ctx context.Context) (int, error) {
 		x.reindexing.Store(false)
 		return 0, err
 	}
-	go func() {
+	bg := x.Background
+	if bg == nil {
+		bg = context.WithoutCancel(ctx)
+	}
+	x.background.Go(func() {
 		defer x.reindexing.Store(false)
-		bg := context.WithoutCancel(ctx)
-		if _, err := x.Reindex(bg); err != nil {
+		if _, err := x.Reindex(bg); err != nil && bg.Err() == nil {
 			x.logger().WarnContext(bg, "discovery: re-index stopped", slog.String("error", err.Error()))
 		}
-	}()
+	})
 	return total, nil
 }
+
+// Wait waits for StartReindex's re-index to end (end Background first).
+func (x *Indexer) Wait() { x.background.Wait() }
 
 // Ref names an agent to index: its namespace and ID.
 type Ref struct{ Namespace, ID string }

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/inmem"
 )
 
 // The vector index of semantic discovery on pgvector: agent_vectors holds
@@ -219,7 +218,7 @@ func (x *VectorIndex) SetEfSearch(n int) { x.efSearch = min(max(n, 1), 1000) }
 // Upsert stores docs in one transaction, replacing those with the same
 // IDs; of one ID given twice, the last is kept.
 func (x *VectorIndex) Upsert(ctx context.Context, docs ...platform.VectorDoc) error {
-	if err := inmem.CheckDocs(x.dim, docs); err != nil {
+	if err := platform.CheckVectorDocs(x.dim, docs); err != nil {
 		return err
 	}
 	var p platform.Problems

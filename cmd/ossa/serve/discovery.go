@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/ossa-platform/platform/inmem"
 	"github.com/ossa-platform/platform/lexical"
 	"github.com/ossa-platform/platform/openai"
+	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/qdrant"
 )
 
@@ -75,33 +77,55 @@ func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg
 			Help: "Agents whose embedding failed; each is indexed by a later re-index."},
 			func() float64 { return float64(x.Failed()) }),
 	)
-	sub, err := hub.NewSubscriber() // every namespace
-	if err != nil {
-		return nil, err
-	}
 	agentEvents, err := platform.ParseChannel("agent-events")
 	if err != nil {
 		return nil, err
 	}
-	sub.Subscribe("discovery", []platform.Channel{agentEvents})
+	subscribe := func() (*events.Subscriber, error) {
+		sub, err := hub.NewSubscriber() // every namespace
+		if err != nil {
+			return nil, err
+		}
+		sub.Subscribe("discovery", []platform.Channel{agentEvents})
+		return sub, nil
+	}
+	sub, err := subscribe()
+	if err != nil {
+		return nil, err
+	}
 	changes := make(chan *platform.Event, 256)
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
+	x.Background = run
 	done := make(chan struct{}, 2)
+	var mu sync.Mutex // guards sub, which a drop replaces
 	go func() { // the hub's agent events, to the indexer
 		defer func() { done <- struct{}{} }()
 		defer close(changes)
 		var buf []events.Delivery
 		for {
+			mu.Lock()
+			s := sub
+			mu.Unlock()
 			select {
 			case <-run.Done():
 				return
-			case <-sub.Done():
-				// Too slow for the hub: what it missed, a re-index finds.
-				m.Logger.Warn("discovery: the indexer fell behind the agent events; re-indexing", "error", fmt.Sprint(sub.Err()))
-				go func() { _, _ = x.StartReindex(run) }()
-				return
-			case <-sub.Ready():
-				buf = sub.Take(buf[:0])
+			case <-s.Done():
+				// Too slow for the hub: subscribe again, and let a
+				// re-index find what was missed meanwhile.
+				if run.Err() != nil {
+					return
+				}
+				m.Logger.Warn("discovery: the indexer fell behind the agent events; re-indexing", "error", fmt.Sprint(s.Err()))
+				next, err := subscribe()
+				if err != nil {
+					return // the hub is closed
+				}
+				mu.Lock()
+				sub = next
+				mu.Unlock()
+				_, _ = x.StartReindex(run)
+			case <-s.Ready():
+				buf = s.Take(buf[:0])
 				for _, dl := range buf {
 					select {
 					case changes <- dl.Event:
@@ -113,7 +137,16 @@ func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg
 		}
 	}()
 	go func() { defer func() { done <- struct{}{} }(); x.Run(run, changes, m.Config.DiscoveryRetry) }()
-	m.closers = append(m.closers, func() error { stop(); sub.Close(); <-done; <-done; return nil })
+	m.closers = append(m.closers, func() error {
+		stop()
+		mu.Lock()
+		sub.Close()
+		mu.Unlock()
+		<-done
+		<-done
+		x.Wait()
+		return nil
+	})
 	m.Logger.Info("discovery", "embedder", emb.Model(), "dimension", emb.Dimension(), "index", ix.Backend())
 	return d, nil
 }
@@ -143,6 +176,26 @@ func (m *Main) openVectorIndex(ctx context.Context, db Store, emb platform.Embed
 			m.Logger.Info("discovery: the Qdrant collection was made for this embedder; re-indexing every agent", "collection", ix.Collection())
 		}
 		return ix, nil
+	case c.VectorIndex == "pgvector" || c.VectorIndex == "auto":
+		pg, ok := db.(*postgres.DB)
+		if !ok {
+			if c.VectorIndex == "pgvector" {
+				return nil, fmt.Errorf("OSSA_VECTOR_INDEX=pgvector needs POSTGRES_URL")
+			}
+			break
+		}
+		have, err := pg.VectorAvailable(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: asking PostgreSQL for pgvector: %w", err)
+		}
+		if !have {
+			if c.VectorIndex == "pgvector" {
+				return nil, fmt.Errorf("OSSA_VECTOR_INDEX=pgvector: PostgreSQL has no vector extension (install pgvector and CREATE EXTENSION vector as a superuser)")
+			}
+			m.Logger.Info("discovery: PostgreSQL has no pgvector; the vector index is embedded")
+			break
+		}
+		return pg.OpenVectorIndex(ctx, emb.Model(), emb.Dimension())
 	}
 	return inmem.NewVectorIndex(emb.Dimension()), nil
 }
