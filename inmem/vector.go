@@ -78,4 +78,3 @@ func (x *VectorIndex) Search(_ context.Context, q platform.VectorQuery) ([]platf
 	platform.SortVectorHits(hits)
 	return hits[:min(len(hits), q.Limit)], nil
 }
-

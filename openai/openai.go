@@ -274,4 +274,3 @@ func unwrapURL(err error) error {
 func (e *Embedder) String() string {
 	return e.cfg.Model + " at " + e.endpoint + " (" + strconv.Itoa(e.dim) + " dimensions)"
 }
-

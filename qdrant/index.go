@@ -457,4 +457,3 @@ func (x *Index) Search(ctx context.Context, q platform.VectorQuery) ([]platform.
 		}
 	}
 }
-

@@ -399,4 +399,3 @@ func TestEmulatorRejectsInvalidRequests(t *testing.T) {
 		t.Fatalf("recorded %d invalid requests, want 6; points %d; collection d %v", len(e.invalid), len(e.collections["c"].points), e.collections["d"])
 	}
 }
-

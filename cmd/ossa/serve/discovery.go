@@ -98,7 +98,7 @@ func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg
 	x.Background = run
 	done := make(chan struct{}, 2)
 	var mu sync.Mutex // guards sub, which a drop replaces
-	go func() { // the hub's agent events, to the indexer
+	go func() {       // the hub's agent events, to the indexer
 		defer func() { done <- struct{}{} }()
 		defer close(changes)
 		var buf []events.Delivery
