@@ -123,14 +123,18 @@ type Discoverer interface {
 	Discover(ctx context.Context, q DiscoveryQuery) ([]Discovered, error)
 }
 
+// MaxDiscoveryText is the longest text discovery searches for: a
+// sentence or a short paragraph.
+const MaxDiscoveryText = 1000
+
 // Validate reports what makes q unusable: no text, a limit out of range,
 // filters that are not valid. EINVALID.
 func (q *DiscoveryQuery) Validate() error {
 	var p Problems
 	if strings.TrimSpace(q.Text) == "" {
 		p.Add("q", "is required: say in words what the agent should do")
-	} else if len(q.Text) > 1000 {
-		p.Add("q", "must be at most 1000 bytes")
+	} else if len(q.Text) > MaxDiscoveryText {
+		p.Add("q", "must be at most %d bytes", MaxDiscoveryText)
 	}
 	if q.Limit < 1 || q.Limit > MaxPageSize {
 		p.Add("limit", "must be from 1 to %d, not %d", MaxPageSize, q.Limit)

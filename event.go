@@ -334,8 +334,10 @@ type StepEventData struct {
 	Status     StepStatus `json:"status"`
 	Agent      string     `json:"agent,omitempty"`
 	Attempt    int        `json:"attempt"`
-	Error      string     `json:"error,omitempty"`
-	Duration   *float64   `json:"duration_ms,omitempty"`
+	// Choice is why discovery picked Agent, for a query step.
+	Choice   *StepChoice `json:"choice,omitempty"`
+	Error    string      `json:"error,omitempty"`
+	Duration *float64    `json:"duration_ms,omitempty"`
 }
 
 // StepEvent is the event of a step's saved state: step.started for a
@@ -347,7 +349,7 @@ func StepEvent(r *Run, s *StepRun, at time.Time) Event {
 		typ = EventStepStarted
 	}
 	d := StepEventData{RunID: r.ID, Workflow: r.Workflow, WorkflowID: r.WorkflowID, Step: s.ID, Status: s.Status,
-		Agent: s.Agent, Attempt: s.Attempts, Error: s.Error}
+		Agent: s.Agent, Attempt: s.Attempts, Choice: s.Choice, Error: s.Error}
 	if s.StartedAt != nil && s.FinishedAt != nil {
 		d.Duration = millis(s.FinishedAt.Sub(*s.StartedAt))
 	}

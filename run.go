@@ -90,11 +90,30 @@ type StepRun struct {
 	// Agent is the name of the agent the last attempt called, if any.
 	Agent    string `json:"agent,omitempty"`
 	Attempts int    `json:"attempts"`
+	// Choice says why Agent was picked, for a step that said what it needs
+	// (query) rather than which agent does it.
+	Choice *StepChoice `json:"choice,omitempty"`
 	// Output is the step's result once it succeeded.
 	Output     json.RawMessage `json:"output,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+}
+
+// StepChoice is how discovery picked the agent of a query step: the
+// step's text, the agent's score and rank, and what matched.
+type StepChoice struct {
+	Query string `json:"query"`
+	// Score, Similarity and Matched are the agent's Discovered ones.
+	Score      float64  `json:"score"`
+	Similarity *float32 `json:"similarity,omitempty"`
+	Matched    []string `json:"matched"`
+	// Rank is the agent's place in discovery's ranking, from 1 (agents
+	// unavailable or not allowed count: a rank of 2 says a better one was
+	// passed over). Candidates is how many available agents the run could
+	// choose from; a retry takes the best that has not failed the step.
+	Rank       int `json:"rank"`
+	Candidates int `json:"candidates"`
 }
 
 // Step returns the run's step with that ID, or nil.

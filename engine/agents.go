@@ -124,6 +124,14 @@ func (p *picker) begin(a *platform.Agent) func() {
 	}
 }
 
+// healthOf is a's health as this engine last saw it (its probes and
+// calls), else as stored.
+func (p *picker) healthOf(a *platform.Agent) platform.HealthStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.healthLocked(a)
+}
+
 func (p *picker) healthLocked(a *platform.Agent) platform.HealthStatus {
 	if h, ok := p.health[a.ID]; ok {
 		return h

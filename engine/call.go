@@ -45,15 +45,16 @@ func (r *runner) call(ctx context.Context, n *stepNode, path string, vars map[st
 		Input:          input,
 		IdempotencyKey: r.run.ID + "/" + path,
 	}
+	var tried []string // the agents this call's attempts failed on
 	for attempt := rec.Attempts + 1; ; attempt++ {
-		a, err := r.e.chooseFor(ctx, r.run.Namespace, n.step, r.run.Agents)
+		a, choice, err := r.e.chooseFor(ctx, r.run.Namespace, n.step, r.run.Agents, tried)
 		if err != nil {
 			if ctx.Err() != nil {
 				return r.interrupted(ctx, rec)
 			}
 			return r.fail(ctx, n, rec, err.Error())
 		}
-		rec.Status, rec.Attempts, rec.Agent = platform.StepRunning, attempt, a.Name
+		rec.Status, rec.Attempts, rec.Agent, rec.Choice = platform.StepRunning, attempt, a.Name, choice
 		if rec.StartedAt == nil {
 			rec.StartedAt = r.now()
 		}
@@ -80,6 +81,7 @@ func (r *runner) call(ctx context.Context, n *stepNode, path string, vars map[st
 			return r.fail(ctx, n, rec, msg)
 		}
 		rec.Status, rec.Error = platform.StepRetrying, err.Error()
+		tried = append(tried, a.Name)
 		r.save(ctx, rec)
 		wait := backoff(strategy, delay, attempt)
 		select {

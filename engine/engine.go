@@ -29,6 +29,9 @@ type Config struct {
 	Workflows platform.WorkflowStore
 	Runs      platform.RunLedger
 	Invoker   platform.AgentInvoker
+	// Discoverer picks the agents of query steps; without it a workflow
+	// with a query step is refused.
+	Discoverer platform.Discoverer
 	Logger    *slog.Logger
 	// Owner names this executor in run leases; default host-pid-random.
 	Owner string

@@ -73,12 +73,20 @@ func (e *Engine) NewRun(ctx context.Context, namespace string, wf *platform.Work
 func (e *Engine) checkAgents(ctx context.Context, namespace string, nodes []*stepNode, allowed []string, p *platform.Problems) error {
 	for _, n := range nodes {
 		if n.kind == kindAgent || n.kind == kindTask {
-			_, err := e.candidates(ctx, namespace, n.step.Ref, n.step.Capability, allowed)
+			var err error
+			if n.step.Query != "" {
+				_, err = e.discover(ctx, namespace, n.step, allowed)
+			} else {
+				_, err = e.candidates(ctx, namespace, n.step.Ref, n.step.Capability, allowed)
+			}
 			switch code := platform.ErrorCode(err); code {
 			case "":
 			case platform.ENOTFOUND, platform.EINVALID:
 				field := n.ptr + "/ref"
-				if n.step.Ref == "" {
+				switch {
+				case n.step.Query != "":
+					field = n.ptr + "/query"
+				case n.step.Ref == "":
 					field = n.ptr + "/capability"
 				}
 				p.Add(field, "%s", platform.ErrorMessage(err))
@@ -139,13 +147,77 @@ func (e *Engine) candidates(ctx context.Context, namespace, ref, capability stri
 	return out, nil
 }
 
-// chooseFor picks the agent for one attempt of a step.
-func (e *Engine) chooseFor(ctx context.Context, namespace string, s *manifest.Step, allowed []string) (*platform.Agent, error) {
+// chooseFor picks the agent for one attempt of a step, and for a query
+// step says why: the best available agent discovery finds that the
+// step's earlier attempts did not fail on (tried), else the best.
+func (e *Engine) chooseFor(ctx context.Context, namespace string, s *manifest.Step, allowed, tried []string) (*platform.Agent, *platform.StepChoice, error) {
+	if s.Query != "" {
+		found, err := e.discover(ctx, namespace, s, allowed)
+		if err != nil {
+			return nil, nil, err
+		}
+		d := found[0]
+		for _, f := range found {
+			if !slices.Contains(tried, f.Agent.Name) {
+				d = f
+				break
+			}
+		}
+		return d.Agent, &platform.StepChoice{Query: s.Query, Score: d.Score, Similarity: d.Similarity, Matched: d.Matched,
+			Rank: d.rank, Candidates: len(found)}, nil
+	}
 	cands, err := e.candidates(ctx, namespace, s.Ref, s.Capability, allowed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.agents.choose(cands), nil, nil
+}
+
+// queryCandidates is how many agents discovery ranks for a query step.
+const queryCandidates = 20
+
+// candidate is an agent discovery found for a query step, with its rank
+// in discovery's ranking (from 1; unavailable agents count).
+type candidate struct {
+	platform.Discovered
+	rank int
+}
+
+// discover lists the agents that may run query step s, best first: the
+// available (active, not unhealthy) agents of namespace discovery finds
+// for its query, with its capability when it has one, within allowed
+// (empty: any).
+func (e *Engine) discover(ctx context.Context, namespace string, s *manifest.Step, allowed []string) ([]candidate, error) {
+	if e.cfg.Discoverer == nil {
+		return nil, platform.Errorf(platform.EINVALID, "a query step needs agent discovery, which this gateway runs without")
+	}
+	limit := queryCandidates
+	if len(allowed) > 0 {
+		limit = platform.MaxPageSize // the allowed may rank low
+	}
+	found, err := e.cfg.Discoverer.Discover(ctx, platform.DiscoveryQuery{Text: s.Query, Limit: limit,
+		Namespaces: []string{namespace}, Capability: s.Capability, Status: platform.AgentActive})
 	if err != nil {
 		return nil, err
 	}
-	return e.agents.choose(cands), nil
+	var out []candidate
+	for i, d := range found {
+		if d.Available && e.agents.healthOf(d.Agent) != platform.HealthUnhealthy &&
+			(len(allowed) == 0 || slices.Contains(allowed, d.Agent.Name)) {
+			out = append(out, candidate{d, i + 1})
+		}
+	}
+	if len(out) == 0 {
+		what := "no available agent"
+		if len(allowed) > 0 {
+			what = "none of the run's agents"
+		}
+		if s.Capability != "" {
+			what += fmt.Sprintf(" with capability %q", s.Capability)
+		}
+		return nil, platform.Errorf(platform.EINVALID, "%s matches the query %q", what, platform.Truncate(s.Query, 100))
+	}
+	return out, nil
 }
 
 // invoke calls a, counting the call in flight and learning its health.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/expr"
 )
 
@@ -350,8 +351,16 @@ func (c *compilation) step(n *PlanStep, node *Node, sc *scope) {
 	}
 	switch n.Kind {
 	case KindAgent, KindTask:
-		if s.Ref == "" && s.Capability == "" && !c.typeBad[ptr+"/ref"] && !c.typeBad[ptr+"/capability"] {
-			c.report(CodeInvalidStep, ptr, "%s step needs a ref (an agent name or manifest path) or a capability", withArticle(n.Kind))
+		switch {
+		case c.typeBad[ptr+"/ref"] || c.typeBad[ptr+"/capability"] || c.typeBad[ptr+"/query"]:
+		case s.Query != "" && strings.TrimSpace(s.Query) == "":
+			c.report(CodeInvalidStep, ptr+"/query", "must say in words what the step needs")
+		case s.Ref == "" && s.Capability == "" && s.Query == "":
+			c.report(CodeInvalidStep, ptr, "%s step needs a ref (an agent name or manifest path), a capability or a query", withArticle(n.Kind))
+		case s.Ref != "" && s.Query != "":
+			c.report(CodeInvalidStep, ptr+"/query", "a step names its agent by ref, or says what it needs by query, not both")
+		case len(s.Query) > platform.MaxDiscoveryText:
+			c.report(CodeInvalidStep, ptr+"/query", "must be at most %d bytes, not %d", platform.MaxDiscoveryText, len(s.Query))
 		}
 	case KindParallel:
 		if len(s.Parallel) == 0 && !c.typeBad[ptr+"/parallel"] {

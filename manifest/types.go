@@ -167,7 +167,11 @@ type Step struct {
 	// Ref names an agent, or a manifest path whose metadata.name does.
 	Ref string `json:"ref"`
 	// Capability (our extension) lets any listed agent with it run the step.
-	Capability      string          `json:"capability"`
+	Capability string `json:"capability"`
+	// Query (our extension) says in words what the step needs ("extract
+	// line items from invoices"): the run picks the best available agent
+	// discovery finds for it, among those with Capability when it is set.
+	Query           string          `json:"query"`
 	Input           map[string]any  `json:"input"`
 	Condition       string          `json:"condition"`
 	DependsOn       []string        `json:"depends_on"`

@@ -22,7 +22,7 @@ const (
 	runListColumns = `id, namespace, workflow, workflow_id, status, parameters, agents, output, error,
 	cancel_requested, created_at, started_at, finished_at, workflow_revision, workflow_version`
 	runColumns  = runListColumns + `, definition`
-	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at`
+	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at, choice`
 )
 
 // CreateRun stores r as queued and enqueues its job in the same
@@ -256,13 +256,14 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 			return `lease AS (SELECT id, namespace, workflow, workflow_id, started_at FROM runs
 					WHERE id = $1 AND lease_owner = $2 FOR UPDATE),
 				saved AS (INSERT INTO run_steps (run_id, ` + stepColumns + `)
-					SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM lease
+					SELECT id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM lease
 					ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
 						attempts = excluded.attempts, output = excluded.output, error = excluded.error,
-						started_at = excluded.started_at, finished_at = excluded.finished_at
+						started_at = excluded.started_at, finished_at = excluded.finished_at, choice = excluded.choice
 					RETURNING run_id),
 				written AS (SELECT lease.* FROM lease, saved)`,
-				[]any{uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt}
+				[]any{uid, owner, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error, s.StartedAt, s.FinishedAt,
+					jsonOrNull(sqlstore.ChoiceJSON(s.Choice))}
 		})
 }
 
@@ -514,8 +515,15 @@ func findRun(ctx context.Context, q querier, cond string, args ...any) (*platfor
 		return nil, err
 	}
 	r.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*platform.StepRun, error) {
-		var s platform.StepRun
-		if err := row.Scan(&s.ID, &s.Status, &s.Agent, &s.Attempts, &s.Output, &s.Error, &s.StartedAt, &s.FinishedAt); err != nil {
+		var (
+			s      platform.StepRun
+			choice []byte
+		)
+		if err := row.Scan(&s.ID, &s.Status, &s.Agent, &s.Attempts, &s.Output, &s.Error, &s.StartedAt, &s.FinishedAt, &choice); err != nil {
+			return nil, err
+		}
+		var err error
+		if s.Choice, err = sqlstore.ParseChoice(choice); err != nil {
 			return nil, err
 		}
 		s.StartedAt, s.FinishedAt = utc(s.StartedAt), utc(s.FinishedAt)

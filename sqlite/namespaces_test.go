@@ -29,6 +29,7 @@ func TestUpgradeToEventNamespaces(t *testing.T) {
 	}
 	// Back to version 6 by hand, the inverse of 0008 and 0007.
 	for _, stmt := range []string{
+		`ALTER TABLE run_steps DROP COLUMN choice`,
 		`DROP TABLE secrets`,
 		`ALTER TABLE agents DROP COLUMN auth`,
 		`DROP TABLE audit_log`,

@@ -20,7 +20,7 @@ const (
 	runListColumns = `id, namespace, workflow, workflow_id, status, parameters, agents, output, error,
 	cancel_requested, created_at, started_at, finished_at, workflow_revision, workflow_version`
 	runColumns  = runListColumns + `, definition`
-	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at`
+	stepColumns = `step_id, status, agent, attempts, output, error, started_at, finished_at, choice`
 )
 
 // CreateRun stores r as queued and enqueues its job in the same
@@ -242,12 +242,12 @@ func (db *DB) SaveStep(ctx context.Context, runID, owner string, s *platform.Ste
 	}
 	return db.withLease(ctx, runID, owner, func(tx *sql.Tx, rec *sqlstore.Recorder, uid string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO run_steps (run_id, seq, `+stepColumns+`)
-			VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM run_steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM run_steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, agent = excluded.agent,
 				attempts = excluded.attempts, output = excluded.output, error = excluded.error,
-				started_at = excluded.started_at, finished_at = excluded.finished_at`,
+				started_at = excluded.started_at, finished_at = excluded.finished_at, choice = excluded.choice`,
 			uid, uid, s.ID, s.Status, s.Agent, s.Attempts, jsonOrNull(s.Output), s.Error,
-			microsOrNull(s.StartedAt), microsOrNull(s.FinishedAt))
+			microsOrNull(s.StartedAt), microsOrNull(s.FinishedAt), jsonOrNull(sqlstore.ChoiceJSON(s.Choice)))
 		if err != nil {
 			return translate(err)
 		}
@@ -422,10 +422,13 @@ func findRun(ctx context.Context, q querier, cond string, args ...any) (*platfor
 	for rows.Next() {
 		var (
 			s                 platform.StepRun
-			output            sql.NullString
+			output, choice    sql.NullString
 			started, finished sql.NullInt64
 		)
-		if err := rows.Scan(&s.ID, &s.Status, &s.Agent, &s.Attempts, &output, &s.Error, &started, &finished); err != nil {
+		if err := rows.Scan(&s.ID, &s.Status, &s.Agent, &s.Attempts, &output, &s.Error, &started, &finished, &choice); err != nil {
+			return nil, err
+		}
+		if s.Choice, err = sqlstore.ParseChoice([]byte(choice.String)); err != nil {
 			return nil, err
 		}
 		s.Output, s.StartedAt, s.FinishedAt = rawOrNil(output), timeOrNil(started), timeOrNil(finished)

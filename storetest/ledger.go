@@ -96,6 +96,34 @@ func runLedger(t *testing.T, newStore func(t *testing.T) Store) {
 		assertSameRun(t, findRun(t, s, r.ID), got)
 	})
 
+	t.Run("StepChoice", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		r := createRun(t, s, NewRun("digest"))
+		if _, err := s.AcquireRun(ctx, r.ID, "a", hour()); err != nil {
+			t.Fatal(err)
+		}
+		sim := float32(0.75)
+		choice := &platform.StepChoice{Query: "extract line items from invoices", Score: 0.0325, Similarity: &sim,
+			Matched: []string{"description", "capabilities"}, Rank: 1, Candidates: 3}
+		for _, st := range []*platform.StepRun{
+			{ID: "pick", Status: platform.StepRunning, Agent: "invoice-reader", Attempts: 1, Choice: choice},
+			{ID: "plain", Status: platform.StepRunning, Agent: "scout", Attempts: 1},
+		} {
+			if err := s.SaveStep(ctx, r.ID, "a", st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := findRun(t, s, r.ID)
+		if c := got.Step("pick").Choice; c == nil || c.Query != choice.Query || c.Score != choice.Score || c.Similarity == nil ||
+			*c.Similarity != sim || !slices.Equal(c.Matched, choice.Matched) || c.Rank != 1 || c.Candidates != 3 {
+			t.Fatalf("the choice read back is %+v, want %+v", c, choice)
+		}
+		if c := got.Step("plain").Choice; c != nil {
+			t.Fatalf("a step without a choice reads back %+v", c)
+		}
+	})
+
 	t.Run("AcquireRace", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

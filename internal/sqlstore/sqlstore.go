@@ -276,3 +276,24 @@ func CheckSealed(s *platform.SealedSecret) error {
 	}
 	return p.Err("the secret cannot be stored")
 }
+
+// ChoiceJSON is the column form of a step's choice: JSON, or nil.
+func ChoiceJSON(c *platform.StepChoice) json.RawMessage {
+	if c == nil {
+		return nil
+	}
+	b, _ := json.Marshal(c) // of plain fields: cannot fail
+	return b
+}
+
+// ParseChoice is the inverse of ChoiceJSON; an empty column is no choice.
+func ParseChoice(b []byte) (*platform.StepChoice, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var c platform.StepChoice
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("a step's choice is not JSON: %w", err)
+	}
+	return &c, nil
+}

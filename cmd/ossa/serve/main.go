@@ -181,6 +181,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Agents: db, Workflows: db, Runs: db, Invoker: ohttp.InstrumentInvoker(reg, client), Logger: m.Logger,
 		LeaseTTL: m.Config.RunLeaseTTL, StuckAfter: stuck, StepTimeout: m.Config.StepTimeout, HealthInterval: health,
 		RunRetention: m.Config.RunRetention, Audit: db, AuditRetention: m.Config.AuditRetention,
+		Discoverer: disc.Service,
 	}
 	if m.ConfigureEngine != nil {
 		m.ConfigureEngine(&ecfg)
