@@ -32,7 +32,7 @@ type Config struct {
 	// Discoverer picks the agents of query steps; without it a workflow
 	// with a query step is refused.
 	Discoverer platform.Discoverer
-	Logger    *slog.Logger
+	Logger     *slog.Logger
 	// Owner names this executor in run leases; default host-pid-random.
 	Owner string
 	// LeaseTTL is how long a run stays owned without a renewal: the time a
