@@ -4,7 +4,10 @@ import (
 	"github.com/ossa-platform/platform"
 
 	"math"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // node is one document in the graph. A replaced or deleted document stays
@@ -44,34 +47,120 @@ func (x *Index) maxLinks(l int) int {
 	return x.opts.M
 }
 
-// insert links node i, whose vector is in the slab, into the graph.
-func (x *Index) insert(i uint32) {
+// newNode appends a node for doc with vector v, its level drawn and its
+// link lists made, not yet linked into the graph.
+func (x *Index) newNode(doc *platform.VectorDoc, v []float32) uint32 {
+	i := uint32(len(x.nodes))
+	x.vecs = append(x.vecs, v...)
 	level := x.randomLevel()
-	n := &x.nodes[i]
-	n.links = make([][]uint32, level+1)
-	for l := range n.links {
-		n.links[l] = make([]uint32, 0, x.maxLinks(l)+1)
+	links := make([][]uint32, level+1)
+	for l := range links {
+		links[l] = make([]uint32, 0, x.maxLinks(l)+1)
 	}
-	if x.entry < 0 {
-		x.entry, x.maxLevel = int32(i), level
+	x.nodes = append(x.nodes, node{doc: doc, links: links})
+	x.locks = append(x.locks, sync.Mutex{})
+	x.byID[doc.ID] = i
+	return i
+}
+
+// parallelFrom is how many nodes a batch must link for insertAll to link
+// them from several goroutines.
+const parallelFrom = 256
+
+// insertAll links the new nodes into the graph: a large batch on every
+// CPU, each goroutine inserting one node at a time and taking the lock of
+// each node whose links it reads or writes (as hnswlib does), since the
+// graph is then read and written at once.
+func (x *Index) insertAll(nodes []uint32) {
+	// A graph's first nodes are linked alone, so the others find a graph.
+	first := 0
+	for ; first < len(nodes) && (x.entry < 0 || len(nodes) < parallelFrom || first < 64); first++ {
+		x.insert(nodes[first])
+	}
+	rest := nodes[first:]
+	workers := runtime.GOMAXPROCS(0)
+	if len(rest) == 0 {
 		return
 	}
+	if workers < 2 || len(rest) < parallelFrom {
+		for _, i := range rest {
+			x.insert(i)
+		}
+		return
+	}
+	x.parallel = true
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				j := next.Add(1) - 1
+				if j >= int64(len(rest)) {
+					return
+				}
+				x.insert(rest[j])
+			}
+		})
+	}
+	wg.Wait()
+	x.parallel = false
+}
+
+// neighbours returns node i's links at level l: while the graph is built
+// in parallel, a copy in buf made under the node's lock.
+func (x *Index) neighbours(i uint32, l int, buf []uint32) []uint32 {
+	if !x.parallel {
+		return x.nodes[i].links[l]
+	}
+	x.locks[i].Lock()
+	buf = append(buf[:0], x.nodes[i].links[l]...)
+	x.locks[i].Unlock()
+	return buf
+}
+
+// insert links node i, whose vector and link lists are made, into the
+// graph.
+func (x *Index) insert(i uint32) {
+	n := &x.nodes[i]
+	level := len(n.links) - 1
+	x.entryMu.Lock()
+	entry, maxLevel := x.entry, x.maxLevel
+	if entry < 0 {
+		x.entry, x.maxLevel = int32(i), level
+		x.entryMu.Unlock()
+		return
+	}
+	if level > maxLevel {
+		// A new top node becomes the entry once linked; insertions
+		// wait for it rather than start from an entry about to change.
+		defer x.entryMu.Unlock()
+	} else {
+		x.entryMu.Unlock()
+	}
 	q := x.vec(i)
-	ep := item{sim: dot(q, x.vec(uint32(x.entry))), id: uint32(x.entry)}
-	for l := x.maxLevel; l > level; l-- {
+	ep := item{sim: dot(q, x.vec(uint32(entry))), id: uint32(entry)}
+	for l := maxLevel; l > level; l-- {
 		ep = x.greedy(q, ep, l)
 	}
 	eps := []item{ep}
-	for l := min(level, x.maxLevel); l >= 0; l-- {
+	for l := min(level, maxLevel); l >= 0; l-- {
 		w := x.searchLayer(q, eps, x.opts.EfConstruction, l, nil)
 		nb := x.selectNeighbors(w, x.opts.M)
+		if x.parallel {
+			x.locks[i].Lock()
+		}
 		for _, e := range nb {
 			n.links[l] = append(n.links[l], e.id)
+		}
+		if x.parallel {
+			x.locks[i].Unlock()
+		}
+		for _, e := range nb {
 			x.link(e.id, i, e.sim, l)
 		}
 		eps = w
 	}
-	if level > x.maxLevel {
+	if level > maxLevel {
 		x.entry, x.maxLevel = int32(i), level
 	}
 }
@@ -79,6 +168,10 @@ func (x *Index) insert(i uint32) {
 // link adds to from's neighbours at level l the node to, at similarity
 // sim, and when from has too many keeps the heuristic's choice of them.
 func (x *Index) link(from, to uint32, sim float32, l int) {
+	if x.parallel {
+		x.locks[from].Lock()
+		defer x.locks[from].Unlock()
+	}
 	links := append(x.nodes[from].links[l], to)
 	max := x.maxLinks(l)
 	if len(links) <= max {
@@ -133,9 +226,11 @@ func (x *Index) selectNeighbors(cands []item, m int) []item {
 // greedy walks level l from ep to the node nearest q it can reach by
 // always moving to a nearer neighbour.
 func (x *Index) greedy(q []float32, ep item, l int) item {
+	var buf []uint32
 	for changed := true; changed; {
 		changed = false
-		for _, e := range x.nodes[ep.id].links[l] {
+		buf = x.neighbours(ep.id, l, buf)
+		for _, e := range buf {
 			if s := dot(q, x.vec(e)); s > ep.sim {
 				ep, changed = item{sim: s, id: e}, true
 			}
@@ -165,12 +260,14 @@ func (x *Index) searchLayer(q []float32, eps []item, ef, l int, allowed func(uin
 			}
 		}
 	}
+	var buf []uint32
 	for len(cands) > 0 {
 		c := cands.pop()
 		if len(res) >= ef && c.sim < res[0].sim {
 			break
 		}
-		for _, e := range x.nodes[c.id].links[l] {
+		buf = x.neighbours(c.id, l, buf)
+		for _, e := range buf {
 			if vis.visit(e) {
 				continue
 			}

@@ -100,6 +100,11 @@ type Index struct {
 	maxLevel int
 	deleted  int
 	rng      *rand.Rand
+	// locks[i] guards node i's links while insertAll links nodes in
+	// parallel (parallel set); entryMu guards entry and maxLevel then.
+	locks    []sync.Mutex
+	parallel bool
+	entryMu  sync.Mutex
 
 	visitedPool sync.Pool
 }
@@ -118,6 +123,7 @@ func New(dim int, opts Options) *Index {
 func (x *Index) reset(n int) {
 	x.vecs = make([]float32, 0, n*x.dim)
 	x.nodes = make([]node, 0, n)
+	x.locks = make([]sync.Mutex, 0, n)
 	x.byID = make(map[string]uint32, n)
 	x.entry, x.maxLevel, x.deleted = -1, 0, 0
 	x.rng = rand.New(rand.NewPCG(x.opts.Seed, x.opts.Seed^0x9e3779b97f4a7c15))
@@ -145,6 +151,7 @@ func (x *Index) Upsert(_ context.Context, docs ...platform.VectorDoc) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	added := make([]uint32, 0, len(docs))
 	for _, d := range docs {
 		v := platform.Normalize(slices.Clone(d.Vector))
 		d.Vector = nil
@@ -164,12 +171,9 @@ func (x *Index) Upsert(_ context.Context, docs ...platform.VectorDoc) error {
 			x.nodes[i].deleted = true
 			x.deleted++
 		}
-		i := uint32(len(x.nodes))
-		x.vecs = append(x.vecs, v...)
-		x.nodes = append(x.nodes, node{doc: &d})
-		x.byID[d.ID] = i
-		x.insert(i)
+		added = append(added, x.newNode(&d, v))
 	}
+	x.insertAll(added)
 	x.compact()
 	return nil
 }
@@ -200,16 +204,13 @@ func (x *Index) compact() {
 	}
 	old, oldVecs, dim := x.nodes, x.vecs, x.dim
 	x.reset(len(x.byID))
+	added := make([]uint32, 0, cap(x.nodes))
 	for j := range old {
-		if old[j].deleted {
-			continue
+		if !old[j].deleted {
+			added = append(added, x.newNode(old[j].doc, oldVecs[j*dim:(j+1)*dim]))
 		}
-		i := uint32(len(x.nodes))
-		x.vecs = append(x.vecs, oldVecs[j*dim:(j+1)*dim]...)
-		x.nodes = append(x.nodes, node{doc: old[j].doc})
-		x.byID[old[j].doc.ID] = i
-		x.insert(i)
 	}
+	x.insertAll(added)
 }
 
 // Search returns the documents nearest q.Vector that match q's filters,

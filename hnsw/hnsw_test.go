@@ -90,9 +90,9 @@ func recall(t *testing.T, ix *Index, ref *inmem.VectorIndex, queries []platform.
 // docs upserted into it and into the exact reference.
 func graphIndex(t *testing.T, dim int, docs []platform.VectorDoc) (*Index, *inmem.VectorIndex) {
 	t.Helper()
-	ix, ref := New(dim, Options{ExactBelow: -1}), inmem.NewVectorIndex(dim)
-	for i := 0; i < len(docs); i += 256 {
-		chunk := docs[i:min(i+256, len(docs))]
+	ix, ref := New(dim, Options{ExactBelow: -1, EfConstruction: 64}), inmem.NewVectorIndex(dim)
+	for i := 0; i < len(docs); i += 1000 {
+		chunk := docs[i:min(i+1000, len(docs))]
 		if err := ix.Upsert(ctx, chunk...); err != nil {
 			t.Fatal(err)
 		}
