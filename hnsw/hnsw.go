@@ -43,7 +43,10 @@ type Options struct {
 	ExactBelow int
 	// ExactFraction is the share of the live documents a filter must
 	// match for a filtered search to walk the graph rather than compare
-	// with every match; 0.1 when 0.
+	// with every match; 0.2 when 0. A walk that skips the documents a
+	// filter leaves out visits about 1/share times the nodes of an
+	// unfiltered one, while brute force compares share times all the
+	// documents: on 100,000 the two meet near a fifth.
 	ExactFraction float64
 	// Seed seeds the draw of node levels, for graphs that repeat; 1 when 0.
 	Seed uint64
@@ -73,7 +76,7 @@ func (o Options) WithDefaults() Options {
 		o.ExactBelow = DefaultExactBelow
 	}
 	if o.ExactFraction <= 0 {
-		o.ExactFraction = 0.1
+		o.ExactFraction = 0.2
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -235,9 +238,9 @@ func (x *Index) Search(_ context.Context, q platform.VectorQuery) ([]platform.Ve
 	if !unfiltered(&q) {
 		bits := make([]uint64, (len(x.nodes)+63)/64)
 		matching = 0
-		for _, i := range x.byID {
-			if q.Matches(x.nodes[i].doc) {
-				bits[i/64] |= 1 << (i % 64)
+		for j := range x.nodes {
+			if n := &x.nodes[j]; !n.deleted && q.Matches(n.doc) {
+				bits[j/64] |= 1 << (j % 64)
 				matching++
 			}
 		}
