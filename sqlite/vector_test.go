@@ -2,9 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/ossa-platform/platform"
@@ -171,4 +175,71 @@ func TestMigrationGap(t *testing.T) {
 	if err := ix.Upsert(ctx, platform.VectorDoc{ID: "a", Namespace: "n", Vector: []float32{1, 0, 0, 0}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkVectorIndexOpen times opening the vector index of a database
+// holding OSSA_BENCH_VECTORS (100,000 by default) vectors of 384
+// dimensions: reading them and building the graph, what a restart of the
+// gateway waits for before semantic search answers. The rows are written
+// straight into agent_vectors, around 500 topics.
+func BenchmarkVectorIndexOpen(b *testing.B) {
+	ctx := context.Background()
+	n := 100_000
+	if s := os.Getenv("OSSA_BENCH_VECTORS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const dim = 384
+	db, err := sqlite.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.OpenVectorIndex(ctx, "bench", dim, hnsw.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(8, 8))
+	topics := make([][]float32, 500)
+	for i := range topics {
+		topics[i] = make([]float32, dim)
+		for j := range topics[i] {
+			topics[i][j] = float32(r.NormFloat64())
+		}
+		platform.Normalize(topics[i])
+	}
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	blob := make([]byte, 4*dim)
+	for i := range n {
+		t := topics[r.IntN(len(topics))]
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = t[j] + float32(r.NormFloat64())/20
+		}
+		for j, f := range platform.Normalize(v) {
+			binary.LittleEndian.PutUint32(blob[4*j:], math.Float32bits(f))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO agent_vectors (agent_id, namespace, vector, type, status)
+			VALUES (?, 'default', ?, 'worker', 'active')`, fmt.Sprintf("agent-%06d", i), blob); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	var ix *sqlite.VectorIndex
+	for b.Loop() {
+		if ix, err = db.OpenVectorIndex(ctx, "bench", dim, hnsw.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if c, _ := ix.Count(ctx); c != n {
+		b.Fatalf("count %d, want %d", c, n)
+	}
+	b.ReportMetric(ix.LoadTime().Seconds(), "load-s")
+	b.ReportMetric(float64(n), "vectors")
 }
