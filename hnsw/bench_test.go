@@ -205,17 +205,25 @@ func BenchmarkSearch(b *testing.B) {
 		// answered by brute force over the matches), 5 of 20 (25%, the
 		// graph skipping the others).
 		namespaces int
+		// ef is the efSearch of the case, DefaultEfSearch when 0.
+		ef int
 	}{
-		{"hnsw/limit=10/clients=1", 10, false, 1, 0},
-		{"hnsw/limit=10/clients=8", 10, false, 8, 0},
-		{"hnsw/limit=50/clients=1", 50, false, 1, 0},
-		{"hnsw/limit=50/clients=8", 50, false, 8, 0},
-		{"exact/limit=10/clients=1", 10, true, 1, 0},
-		{"exact/limit=10/clients=8", 10, true, 8, 0},
-		{"filtered-5%/limit=10/clients=1", 10, false, 1, 1},
-		{"filtered-25%/limit=10/clients=1", 10, false, 1, 5},
+		{"hnsw/limit=10/clients=1", 10, false, 1, 0, 0},
+		{"hnsw/limit=10/clients=8", 10, false, 8, 0, 0},
+		{"hnsw/limit=50/clients=1", 50, false, 1, 0, 0},
+		{"hnsw/limit=50/clients=8", 50, false, 8, 0, 0},
+		{"exact/limit=10/clients=1", 10, true, 1, 0, 0},
+		{"exact/limit=10/clients=8", 10, true, 8, 0, 0},
+		{"filtered-5%/limit=10/clients=1", 10, false, 1, 1, 0},
+		{"filtered-25%/limit=10/clients=1", 10, false, 1, 5, 0},
+		{"hnsw-ef=96/limit=10/clients=1", 10, false, 1, 0, 96},
+		{"hnsw-ef=96/limit=10/clients=8", 10, false, 8, 0, 96},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			if c.ef > 0 {
+				defer func(old int) { benchIndex.opts.EfSearch = old }(benchIndex.opts.EfSearch)
+				benchIndex.opts.EfSearch = c.ef
+			}
 			lat := make([][]time.Duration, c.clients)
 			var wg sync.WaitGroup
 			b.ResetTimer()

@@ -20,6 +20,9 @@ type node struct {
 	// links[l] are the node's neighbours at level l, 0 to its level.
 	links   [][]uint32
 	deleted bool
+	// ns numbers the document's namespace (Index.namespaces), for a
+	// filter's first, cheapest test.
+	ns uint32
 }
 
 // vec is node i's normalized vector.
@@ -57,7 +60,12 @@ func (x *Index) newNode(doc *platform.VectorDoc, v []float32) uint32 {
 	for l := range links {
 		links[l] = make([]uint32, 0, x.maxLinks(l)+1)
 	}
-	x.nodes = append(x.nodes, node{doc: doc, links: links})
+	ns, ok := x.namespaces[doc.Namespace]
+	if !ok {
+		ns = uint32(len(x.namespaces))
+		x.namespaces[doc.Namespace] = ns
+	}
+	x.nodes = append(x.nodes, node{doc: doc, links: links, ns: ns})
 	x.locks = append(x.locks, sync.Mutex{})
 	x.byID[doc.ID] = i
 	return i
