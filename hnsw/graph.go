@@ -60,15 +60,20 @@ func (x *Index) newNode(doc *platform.VectorDoc, v []float32) uint32 {
 	for l := range links {
 		links[l] = make([]uint32, 0, x.maxLinks(l)+1)
 	}
-	ns, ok := x.namespaces[doc.Namespace]
-	if !ok {
-		ns = uint32(len(x.namespaces))
-		x.namespaces[doc.Namespace] = ns
-	}
-	x.nodes = append(x.nodes, node{doc: doc, links: links, ns: ns})
+	x.nodes = append(x.nodes, node{doc: doc, links: links, ns: x.namespaceNumber(doc.Namespace)})
 	x.locks = append(x.locks, sync.Mutex{})
 	x.byID[doc.ID] = i
 	return i
+}
+
+// namespaceNumber numbers namespace, the first time it is seen.
+func (x *Index) namespaceNumber(namespace string) uint32 {
+	ns, ok := x.namespaces[namespace]
+	if !ok {
+		ns = uint32(len(x.namespaces))
+		x.namespaces[namespace] = ns
+	}
+	return ns
 }
 
 // parallelFrom is how many nodes a batch must link for insertAll to link

@@ -218,6 +218,22 @@ func TestUpdates(t *testing.T) {
 			t.Fatalf("at %s's new vector: %v", docs[i].ID, hits)
 		}
 	}
+	// Same vector, another namespace: found there and not in the old one.
+	d := docs[7]
+	d.Namespace = "ns-moved"
+	for _, x := range []platform.VectorIndex{ix, ref} {
+		if err := x.Upsert(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ns, want := range map[string]bool{"ns-moved": true, docs[7].Namespace: false} {
+		q := all(d.Vector, 1)
+		q.Namespaces = []string{ns}
+		hits, _ := ix.Search(ctx, q)
+		if got := len(hits) == 1 && hits[0].ID == d.ID; got != want {
+			t.Fatalf("%s in %s after moving it to ns-moved: %v", d.ID, ns, hits)
+		}
+	}
 	q := all(docs[1].Vector, 20)
 	q.Type = platform.AgentMonitor
 	want, _ := ref.Search(ctx, q)
