@@ -161,12 +161,14 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var have sql.NullInt64
-	if err := db.db.QueryRowContext(ctx, `SELECT max(version) FROM ossa_schema_migrations`).Scan(&have); err != nil {
+	applied, err := appliedVersions(ctx, db.db)
+	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if latest := migrations.Latest(want); have.Int64 != int64(latest) {
-		return fmt.Errorf("schema version %d, want %d", have.Int64, latest)
+	for _, m := range want {
+		if !applied[m.Version] {
+			return fmt.Errorf("migration %s is not applied (newest embedded %d)", m.Name, migrations.Latest(want))
+		}
 	}
 	return nil
 }
@@ -229,7 +231,10 @@ func migrationFiles() ([]migrations.Migration, error) {
 }
 
 // migrate applies the pending migrations in one immediate transaction, which
-// also serializes several processes opening the same file at once.
+// also serializes several processes opening the same file at once. Pending
+// is every embedded version the file has not applied, not only those above
+// its newest: a number reserved for a change that merged after a higher one
+// (0012 after 0013) is applied too.
 func (db *DB) migrate(ctx context.Context) error {
 	files, err := migrationFiles()
 	if err != nil {
@@ -240,12 +245,12 @@ func (db *DB) migrate(ctx context.Context) error {
 			version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 			return err
 		}
-		var have sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT max(version) FROM ossa_schema_migrations`).Scan(&have); err != nil {
+		applied, err := appliedVersions(ctx, tx)
+		if err != nil {
 			return err
 		}
 		for _, m := range files {
-			if int64(m.Version) <= have.Int64 {
+			if applied[m.Version] {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
@@ -258,6 +263,26 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// appliedVersions is the set of migrations the file has applied.
+func appliedVersions(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}) (map[int]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM ossa_schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[v] = true
+	}
+	return applied, rows.Err()
 }
 
 // translate turns driver errors into platform errors where callers act on
