@@ -23,7 +23,6 @@ import (
 	"sync"
 
 	"github.com/ossa-platform/platform"
-	"github.com/ossa-platform/platform/inmem"
 )
 
 // Options tune the graph; the zero value of each field takes its default.
@@ -152,7 +151,7 @@ func (x *Index) Count(context.Context) (int, error) {
 // with the same vector changes the attributes in place, one with another
 // vector leaves a tombstone and links a new node.
 func (x *Index) Upsert(_ context.Context, docs ...platform.VectorDoc) error {
-	if err := inmem.CheckDocs(x.dim, docs); err != nil {
+	if err := platform.CheckVectorDocs(x.dim, docs); err != nil {
 		return err
 	}
 	x.mu.Lock()

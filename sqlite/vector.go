@@ -14,7 +14,6 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/hnsw"
-	"github.com/ossa-platform/platform/inmem"
 )
 
 // VectorIndex is the embedded platform.VectorIndex: the vectors kept in
@@ -148,7 +147,7 @@ func (x *VectorIndex) Search(ctx context.Context, q platform.VectorQuery) ([]pla
 // Upsert stores docs in the database, replacing those with the same IDs,
 // in one transaction, then in the graph.
 func (x *VectorIndex) Upsert(ctx context.Context, docs ...platform.VectorDoc) error {
-	if err := inmem.CheckDocs(x.mem.Dimension(), docs); err != nil {
+	if err := platform.CheckVectorDocs(x.mem.Dimension(), docs); err != nil {
 		return err
 	}
 	if len(docs) == 0 {

@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/discovery"
 	"github.com/ossa-platform/platform/events"
-	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/hnsw"
 	"github.com/ossa-platform/platform/lexical"
 	"github.com/ossa-platform/platform/openai"
 	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/qdrant"
+	"github.com/ossa-platform/platform/sqlite"
 )
 
 // Discovery is agent discovery as the platform runs it: the service the
@@ -197,7 +199,18 @@ func (m *Main) openVectorIndex(ctx context.Context, db Store, emb platform.Embed
 		}
 		return pg.OpenVectorIndex(ctx, emb.Model(), emb.Dimension())
 	}
-	return inmem.NewVectorIndex(emb.Dimension()), nil
+	// Embedded: persisted in the SQLite database, else (PostgreSQL
+	// without pgvector) in memory alone, filled by a re-index at start.
+	if lite, ok := db.(*sqlite.DB); ok {
+		ix, err := lite.OpenVectorIndex(ctx, emb.Model(), emb.Dimension(), hnsw.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("discovery: the embedded vector index: %w", err)
+		}
+		n, _ := ix.Count(ctx)
+		m.Logger.Info("discovery: the embedded vector index is loaded", "vectors", n, "took", ix.LoadTime().Round(time.Millisecond).String())
+		return ix, nil
+	}
+	return hnsw.New(emb.Dimension(), hnsw.Options{}), nil
 }
 
 // indexHealth reports a vector index to /health: its backend, and whether
