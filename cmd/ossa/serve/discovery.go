@@ -66,7 +66,9 @@ func (m *Main) openDiscovery(ctx context.Context, db Store, hub *events.Hub, reg
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ossa_discovery_index_documents", ConstLabels: labels,
 			Help: "Agents in discovery's vector index."}, func() float64 {
-			n, _ := ix.Count(context.Background())
+			cctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond) // not while it loads
+			defer cancel()
+			n, _ := ix.Count(cctx)
 			return float64(n)
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ossa_discovery_index_reindexed", ConstLabels: labels,
@@ -202,13 +204,29 @@ func (m *Main) openVectorIndex(ctx context.Context, db Store, emb platform.Embed
 	// Embedded: persisted in the SQLite database, else (PostgreSQL
 	// without pgvector) in memory alone, filled by a re-index at start.
 	if lite, ok := db.(*sqlite.DB); ok {
-		ix, err := lite.OpenVectorIndex(ctx, emb.Model(), emb.Dimension(), hnsw.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("discovery: the embedded vector index: %w", err)
+		// Building the graph of many stored vectors takes a while (two
+		// minutes at 100,000 on two cores): the gateway serves meanwhile.
+		load, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		l := loadInBackground(emb.Dimension(), "embedded", func() (platform.VectorIndex, error) {
+			ix, err := lite.OpenVectorIndex(load, emb.Model(), emb.Dimension(), hnsw.Options{})
+			if err != nil {
+				err = fmt.Errorf("discovery: the embedded vector index: %w", err)
+				if load.Err() == nil {
+					m.Logger.Error(err.Error())
+				}
+				return nil, err
+			}
+			n, _ := ix.Count(ctx)
+			m.Logger.Info("discovery: the embedded vector index is loaded", "vectors", n, "took", ix.LoadTime().Round(time.Millisecond).String())
+			return ix, nil
+		})
+		m.closers = append(m.closers, func() error { cancel(); <-l.ready; return nil })
+		select { // a small index is ready before the gateway listens
+		case <-l.ready:
+		case <-time.After(2 * time.Second):
+			m.Logger.Info("discovery: the embedded vector index is loading in the background; searches rank by words until it has")
 		}
-		n, _ := ix.Count(ctx)
-		m.Logger.Info("discovery: the embedded vector index is loaded", "vectors", n, "took", ix.LoadTime().Round(time.Millisecond).String())
-		return ix, nil
+		return l, nil
 	}
 	return hnsw.New(emb.Dimension(), hnsw.Options{}), nil
 }
@@ -244,3 +262,93 @@ type downHealth struct {
 func (h downHealth) Backend() string { return h.backend }
 
 func (h downHealth) Ping(context.Context) error { return h.err }
+
+// loadingIndex is a vector index that opens in the background. Until it
+// has, searches fail at once with EUNAVAILABLE (discovery then ranks by
+// words) and /health says it is loading; writes and counts wait for it.
+type loadingIndex struct {
+	dim     int
+	backend string
+	ready   chan struct{}
+	ix      platform.VectorIndex // set before ready closes
+	err     error
+}
+
+var _ platform.VectorIndex = (*loadingIndex)(nil)
+
+// loadInBackground returns the index open returns, opening it now in the
+// background.
+func loadInBackground(dim int, backend string, open func() (platform.VectorIndex, error)) *loadingIndex {
+	l := &loadingIndex{dim: dim, backend: backend, ready: make(chan struct{})}
+	go func() {
+		defer close(l.ready)
+		l.ix, l.err = open()
+	}()
+	return l
+}
+
+// wait waits for the index to open, or ctx to end.
+func (l *loadingIndex) wait(ctx context.Context) (platform.VectorIndex, error) {
+	select {
+	case <-l.ready:
+		return l.ix, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// now is the index if it has opened, else why not.
+func (l *loadingIndex) now() (platform.VectorIndex, error) {
+	select {
+	case <-l.ready:
+		return l.ix, l.err
+	default:
+		return nil, platform.Errorf(platform.EUNAVAILABLE, "the %s vector index is loading", l.backend)
+	}
+}
+
+func (l *loadingIndex) Upsert(ctx context.Context, docs ...platform.VectorDoc) error {
+	ix, err := l.wait(ctx)
+	if err != nil {
+		return err
+	}
+	return ix.Upsert(ctx, docs...)
+}
+
+func (l *loadingIndex) Delete(ctx context.Context, ids ...string) error {
+	ix, err := l.wait(ctx)
+	if err != nil {
+		return err
+	}
+	return ix.Delete(ctx, ids...)
+}
+
+func (l *loadingIndex) Search(ctx context.Context, q platform.VectorQuery) ([]platform.VectorHit, error) {
+	ix, err := l.now()
+	if err != nil {
+		return nil, err
+	}
+	return ix.Search(ctx, q)
+}
+
+func (l *loadingIndex) Count(ctx context.Context) (int, error) {
+	ix, err := l.wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return ix.Count(ctx)
+}
+
+func (l *loadingIndex) Dimension() int { return l.dim }
+
+func (l *loadingIndex) Backend() string { return l.backend }
+
+// Ping reports the index down while it loads or when it failed to open.
+func (l *loadingIndex) Ping(ctx context.Context) error {
+	ix, err := l.now()
+	if err != nil {
+		return err
+	}
+	_, err = ix.Count(ctx)
+	return err
+}
