@@ -9,8 +9,10 @@ import (
 	"github.com/ossa-platform/platform/discovery/eval"
 	"github.com/ossa-platform/platform/hnsw"
 	"github.com/ossa-platform/platform/inmem"
+	"github.com/ossa-platform/platform/internal/testenv"
 	"github.com/ossa-platform/platform/lexical"
 	"github.com/ossa-platform/platform/ossatest"
+	"github.com/ossa-platform/platform/postgres"
 	"github.com/ossa-platform/platform/sqlite"
 )
 
@@ -121,4 +123,47 @@ type noText struct{}
 
 func (noText) SearchAgentText(context.Context, platform.TextQuery) ([]platform.TextHit, error) {
 	return nil, nil
+}
+
+// TestEvaluationPostgres measures the same on PostgreSQL: its full-text
+// search (tsvector) and the hybrid default with pgvector as the index.
+func TestEvaluationPostgres(t *testing.T) {
+	t.Parallel()
+	set := evalSet(t)
+	url, schema, _ := testenv.PostgresSchema(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: url, Schema: schema, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	for _, a := range set.Agents {
+		if err := db.CreateAgent(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := db.VectorAvailable(ctx); err != nil || !ok {
+		testenv.Skipf(t, "TEST_POSTGRES_URL has no pgvector extension (%v): .ci/services.sh ensure_pgvector installs it", err)
+	}
+	emb, err := lexical.New(lexical.DefaultDimension)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := db.OpenVectorIndex(ctx, emb.Model(), emb.Dimension())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&discovery.Indexer{Agents: db, Embedder: emb, Index: ix}).Reindex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]eval.Result{
+		"full-text (PostgreSQL tsvector)":          eval.Evaluate(ctx, searchOf(&discovery.Service{Agents: db, Text: db}), set.Queries),
+		"hybrid (lexical-v1 + tsvector, pgvector)": eval.Evaluate(ctx, searchOf(&discovery.Service{Agents: db, Text: db, Embedder: emb, Index: ix}), set.Queries),
+	}
+	t.Logf("evaluation set on PostgreSQL: %d agents, %d queries\n%s", len(set.Agents), len(set.Queries), eval.Table(results))
+	for name, r := range results {
+		if r.Errors > 0 {
+			t.Errorf("%s: %d queries failed: %v", name, r.Errors, r)
+		}
+	}
 }
