@@ -220,7 +220,12 @@ func compileSchema(v any) (*jsonschema.Schema, error) {
 	}
 	s, err := c.Compile(inlineSchema)
 	if err != nil {
-		return nil, fmt.Errorf("is not a JSON Schema: %s", strings.ReplaceAll(err.Error(), inlineSchema, "schema"))
+		msg := strings.ReplaceAll(err.Error(), inlineSchema, "schema")
+		if metaschema := new(*jsonschema.SchemaValidationError); errors.As(err, metaschema) {
+			// The first line only names the metaschema; the failures follow.
+			msg = schemaFailures("schema", (*metaschema).Err)
+		}
+		return nil, fmt.Errorf("is not a JSON Schema: %s", msg)
 	}
 	return s, nil
 }
@@ -444,6 +449,16 @@ func schemaCheck(a Assertion, subject any) (bool, string) {
 	if !errors.As(err, &verr) {
 		return false, fmt.Sprintf("%s cannot be validated: %v", a.label, err)
 	}
+	return false, "the schema rejects " + schemaFailures(a.label, verr)
+}
+
+// schemaFailures lists the leaf failures of a validation error, each
+// located below label.
+func schemaFailures(label string, err error) string {
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return err.Error()
+	}
 	var msgs []string
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
@@ -453,14 +468,14 @@ func schemaCheck(a Assertion, subject any) (bool, string) {
 			}
 			return
 		}
-		at := a.label
+		at := label
 		for _, tok := range e.InstanceLocation {
 			at = pathStep(at, tok)
 		}
 		msgs = append(msgs, at+": "+e.ErrorKind.LocalizedString(printer))
 	}
 	walk(verr)
-	return false, "the schema rejects " + strings.Join(msgs, "; ")
+	return strings.Join(msgs, "; ")
 }
 
 // pathStep appends one instance-location token: an index when the token
