@@ -169,7 +169,20 @@ type junitCase struct {
 type junitProblem struct {
 	Message string `xml:"message,attr,omitempty"`
 	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
+}
+
+// xmlText replaces the characters XML 1.0 cannot hold (most control
+// characters) with U+FFFD: CDATA, unlike attributes, is written as is.
+func xmlText(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r',
+			r >= 0x20 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
+			return r
+		}
+		return '\uFFFD'
+	}, s)
 }
 
 // WriteJUnit writes r as JUnit XML: one testsuite named after the suite,
@@ -209,7 +222,7 @@ func WriteJUnit(w io.Writer, r Report) error {
 			if len(s.Failures) > 1 {
 				msg = fmt.Sprintf("%s (and %d more)", msg, len(s.Failures)-1)
 			}
-			c.Failure = &junitProblem{Message: msg, Type: string(s.Failures[0].Type), Text: b.String()}
+			c.Failure = &junitProblem{Message: msg, Type: string(s.Failures[0].Type), Text: xmlText(b.String())}
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
