@@ -400,7 +400,7 @@ func jsonPathCheck(a Assertion, subject any, found bool) (bool, string) {
 // containsCheck is contains: a string value is a substring of the
 // subject's text; an object value a subset of an object subject; an array
 // subject holds the value as an element, or every element of an array
-// value.
+// value; any other subject contains only a value equal to it.
 func containsCheck(label string, subject, value any) (bool, string) {
 	if s, ok := value.(string); ok {
 		t := text(subject)
@@ -435,6 +435,9 @@ func containsCheck(label string, subject, value any) (bool, string) {
 			return true, ""
 		}
 		return false, fmt.Sprintf("%s has no element %s", label, quote(value))
+	}
+	if equal(subject, value) {
+		return true, "" // a value contains itself
 	}
 	return false, fmt.Sprintf("%s is %s %s, which cannot contain %s %s", label, article(jsonType(subject)), quote(subject),
 		article(jsonType(value)), quote(value))
