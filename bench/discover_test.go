@@ -122,4 +122,3 @@ func indexed(base string) (int, error) {
 	}
 	return 0, fmt.Errorf("no ossa_discovery_index_documents in /metrics: %v", sc.Err())
 }
-
