@@ -7,10 +7,12 @@ package discovery
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -249,6 +251,36 @@ func manifestText(a *platform.Agent) string {
 	if a.Manifest == nil || len(a.Manifest.Body) == 0 {
 		return ""
 	}
+	key := sha256.Sum256(a.Manifest.Body)
+	manifestTexts.mu.Lock()
+	text, ok := manifestTexts.m[key]
+	manifestTexts.mu.Unlock()
+	if ok {
+		return text
+	}
+	text = parseManifestText(a)
+	manifestTexts.mu.Lock()
+	if len(manifestTexts.m) >= maxManifestTexts { // bounded: start over
+		clear(manifestTexts.m)
+	}
+	manifestTexts.m[key] = text
+	manifestTexts.mu.Unlock()
+	return text
+}
+
+// manifestTexts keeps manifestText's answers by the manifest's SHA-256:
+// every search reads the prose of the agents it returns, and parsing their
+// YAML was an eighth of a search's CPU.
+var manifestTexts = struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]string
+}{m: map[[sha256.Size]byte]string{}}
+
+// maxManifestTexts bounds manifestTexts (at most 2 KB each).
+const maxManifestTexts = 4096
+
+// parseManifestText is manifestText without the cache.
+func parseManifestText(a *platform.Agent) string {
 	var m struct {
 		Metadata struct {
 			Description string `yaml:"description"`
