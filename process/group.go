@@ -17,7 +17,8 @@ func KillGroup(pgid int) error {
 	return signalGroup(pgid, syscall.SIGKILL)
 }
 
-// GroupAlive reports whether a process of the group pgid still exists.
+// GroupAlive reports whether a process of the group pgid still exists;
+// a zombie counts until its parent reaps it.
 func GroupAlive(pgid int) bool {
 	if checkGroup(pgid) != nil {
 		return false

@@ -69,6 +69,15 @@ func (inst *instance) signal(sig syscall.Signal) {
 	}
 }
 
+func (inst *instance) hasExited() bool {
+	select {
+	case <-inst.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // reap waits for the leader's exit, kills what is left of its group and
 // reaps it.
 func (inst *instance) reap(flush func()) {
@@ -135,7 +144,7 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 	for {
 		inst, err := p.launch()
 		if err == nil {
-			var hctx context.Context = context.Background()
+			hctx := context.Background()
 			if first != nil {
 				hctx = startCtx
 			}
@@ -170,8 +179,11 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 			p.exitEvent(inst, false)
 		} else {
 			if inst != nil {
+				// An instance that exited by itself did so unasked; one
+				// that is killed here failed its start.
+				expected := !inst.hasExited()
 				p.kill(inst)
-				p.exitEvent(inst, true)
+				p.exitEvent(inst, expected)
 			}
 			crash = err.Error()
 			if first != nil {
@@ -187,7 +199,7 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 		p.mu.Unlock()
 		if n >= s.Restart.MaxRestarts {
 			how := "exited"
-			if inst != nil && inst.exit.Expected {
+			if inst == nil || inst.exit.Expected {
 				how = "failed to start"
 			}
 			reason := fmt.Sprintf("%s %d times in a row, last: %s%s", how, n+1, crash, p.lastOutput())
@@ -243,7 +255,6 @@ func (p *Process) launch() (*instance, error) {
 	p.mu.Unlock()
 	go inst.reap(func() { out.flush(); errw.flush() })
 	if err := applyLimits(inst.pid, s.Limits); err != nil {
-		p.kill(inst)
 		return inst, fmt.Errorf("apply limits: %w", err)
 	}
 	return inst, nil

@@ -359,6 +359,28 @@ func TestHealthyRunResetsRestarts(t *testing.T) {
 	}
 }
 
+func TestStopDuringBackoff(t *testing.T) {
+	t.Parallel()
+	s := spec(map[string]string{"AGENT_CRASH_MS": "100"})
+	s.Restart.InitialBackoff, s.Restart.MaxBackoff = time.Minute, time.Minute
+	p, rec := start(t, s)
+	eventually(t, "restarting", 3*time.Second, func() bool {
+		st, _ := p.State()
+		return st == process.StateRestarting
+	})
+	began := time.Now()
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("Stop waited the backoff: %s", took)
+	}
+	got := fmt.Sprint(rec.states())
+	if want := "[starting running crashed restarting stopped]"; got != want {
+		t.Fatalf("states = %s, want %s", got, want)
+	}
+}
+
 func TestStopIgnoringSIGTERMEndsBySIGKILL(t *testing.T) {
 	t.Parallel()
 	s := spec(map[string]string{"AGENT_IGNORE_TERM": "1"})
@@ -470,8 +492,14 @@ func TestNeverHealthyFailsStart(t *testing.T) {
 	if pid == 0 || alive(pid) {
 		t.Fatalf("pid %d left running", pid)
 	}
-	// The grandchild was killed too; its new parent, init, reaps it soon.
-	eventually(t, "its group gone", 2*time.Second, func() bool { return !process.GroupAlive(pid) })
+	// The grandchild was killed too (it stays a zombie until init, its new
+	// parent, reaps it: GroupAlive counts zombies).
+	_, after, _ := strings.Cut(msg, `last output: "grandchild `)
+	gc, err := strconv.Atoi(strings.TrimSuffix(after, `"`))
+	if err != nil {
+		t.Fatalf("grandchild pid in %q: %v", msg, err)
+	}
+	eventually(t, "grandchild gone", 2*time.Second, func() bool { return !alive(gc) })
 	if got, want := fmt.Sprint(rec.states()), "[starting failed]"; got != want {
 		t.Fatalf("states = %s, want %s", got, want)
 	}
