@@ -198,11 +198,7 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 		n := p.restarts
 		p.mu.Unlock()
 		if n >= s.Restart.MaxRestarts {
-			how := "exited"
-			if inst == nil || inst.exit.Expected {
-				how = "failed to start"
-			}
-			reason := fmt.Sprintf("%s %d times in a row, last: %s%s", how, n+1, crash, p.lastOutput())
+			reason := fmt.Sprintf("gave up after %d failures in a row, the last: %s%s", n+1, crash, p.lastOutput())
 			if s.Restart.MaxRestarts < 0 {
 				reason = fmt.Sprintf("%s (restarts are off)%s", crash, p.lastOutput())
 			}

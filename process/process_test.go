@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,7 +292,7 @@ func TestCrashRestartsThenGivesUp(t *testing.T) {
 	if st != process.StateFailed {
 		t.Fatalf("state = %s", st)
 	}
-	if want := `exited 4 times in a row, last: exited with status 7; last output: "crashing"`; reason != want {
+	if want := `gave up after 4 failures in a row, the last: exited with status 7; last output: "crashing"`; reason != want {
 		t.Fatalf("reason = %q, want %q", reason, want)
 	}
 	var backoffs []time.Duration
@@ -332,6 +333,36 @@ func TestCrashRestartsThenGivesUp(t *testing.T) {
 	lines, _ := p.Log().Lines(0)
 	if n := strings.Count(fmt.Sprint(lines), "about to fail"); n != 4 {
 		t.Fatalf("%d runs in the log, want 4", n)
+	}
+}
+
+func TestRestartThatNeverBecomesHealthyCounts(t *testing.T) {
+	t.Parallel()
+	// The first run is healthy and crashes; every later one never answers.
+	s := spec(map[string]string{
+		"AGENT_CRASH_MS": "30", "AGENT_HEALTHY_ONCE": filepath.Join(t.TempDir(), "ran"),
+	})
+	s.StartTimeout = 60 * time.Millisecond
+	s.Restart.MaxRestarts = 2
+	p, rec := start(t, s)
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("never gave up")
+	}
+	_, reason := p.State()
+	want := regexp.MustCompile(`^gave up after 3 failures in a row, the last: GET http://127\.0\.0\.1:\d+/health did not answer 200 within 60ms; last output: "unhealthy"$`)
+	if !want.MatchString(reason) {
+		t.Fatalf("reason = %q", reason)
+	}
+	var exits []string
+	for _, e := range rec.all() {
+		if e.Type == process.EventExit {
+			exits = append(exits, fmt.Sprintf("%s/%v", e.Exit, e.Exit.Expected))
+		}
+	}
+	if got, want := fmt.Sprint(exits), "[status 1/false signal killed/true signal killed/true]"; got != want {
+		t.Fatalf("exits = %s, want %s", got, want)
 	}
 }
 

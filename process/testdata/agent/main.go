@@ -7,6 +7,8 @@
 //	AGENT_CRASH_MS       exit with AGENT_EXIT_CODE (default 1) after so long
 //	AGENT_IGNORE_TERM=1  ignore SIGTERM
 //	AGENT_NEVER_HEALTHY=1 answer /health with 503
+//	AGENT_HEALTHY_ONCE   a file: when it exists, print "unhealthy", answer
+//	                     /health with 503 and never crash, else create it
 //	AGENT_GRANDCHILD=1   start a child of its own that ignores SIGTERM and
 //	                     print "grandchild <pid>"
 package main
@@ -28,6 +30,17 @@ func main() {
 	if os.Getenv("AGENT_ROLE") == "grandchild" {
 		signal.Ignore(syscall.SIGTERM)
 		select {}
+	}
+	neverHealthy := os.Getenv("AGENT_NEVER_HEALTHY") == "1"
+	noCrash := false
+	if f := os.Getenv("AGENT_HEALTHY_ONCE"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			neverHealthy, noCrash = true, true
+			fmt.Println("unhealthy")
+		} else if err := os.WriteFile(f, nil, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
 	}
 	for _, l := range split(os.Getenv("AGENT_PRINT")) {
 		fmt.Println(l)
@@ -51,7 +64,7 @@ func main() {
 	} else {
 		signal.Notify(sig, syscall.SIGTERM)
 	}
-	if ms := atoi(os.Getenv("AGENT_CRASH_MS")); ms > 0 {
+	if ms := atoi(os.Getenv("AGENT_CRASH_MS")); ms > 0 && !noCrash {
 		code := 1
 		if c := os.Getenv("AGENT_EXIT_CODE"); c != "" {
 			code = atoi(c)
@@ -75,7 +88,7 @@ func main() {
 		os.Exit(2)
 	}
 	http.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		if os.Getenv("AGENT_NEVER_HEALTHY") == "1" {
+		if neverHealthy {
 			http.Error(w, "not yet", http.StatusServiceUnavailable)
 			return
 		}
