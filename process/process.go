@@ -152,22 +152,22 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 		}
 		if errors.Is(err, errStopped) {
 			p.terminate(inst)
-			p.finish(StateStopped, "stopped")
+			p.setState(StateStopped, "")
 			return
 		}
 		var crash string
 		if err == nil {
+			p.setState(StateRunning, "")
 			if first != nil {
 				first <- nil
 				first = nil
 			}
-			p.setState(StateRunning, "")
 			healthySince := time.Now()
 			select {
 			case <-inst.exited:
 			case <-p.stop:
 				p.terminate(inst)
-				p.finish(StateStopped, "stopped")
+				p.setState(StateStopped, "")
 				return
 			}
 			if time.Since(healthySince) > s.Restart.MaxBackoff {
@@ -189,7 +189,7 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 			if first != nil {
 				err := fmt.Errorf("process: start %q: %w%s", s.Name, err, p.lastOutput())
 				first <- err
-				p.finish(StateFailed, err.Error())
+				p.setState(StateFailed, err.Error())
 				return
 			}
 		}
@@ -202,7 +202,7 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 			if s.Restart.MaxRestarts < 0 {
 				reason = fmt.Sprintf("%s (restarts are off)%s", crash, p.lastOutput())
 			}
-			p.finish(StateFailed, reason)
+			p.setState(StateFailed, reason)
 			return
 		}
 		p.mu.Lock()
@@ -217,7 +217,7 @@ func (p *Process) supervise(startCtx context.Context, first chan<- error) {
 		case <-t.C:
 		case <-p.stop:
 			t.Stop()
-			p.finish(StateStopped, "stopped")
+			p.setState(StateStopped, "")
 			return
 		}
 	}
@@ -356,10 +356,6 @@ func (p *Process) setState(st State, reason string) {
 	p.state, p.reason = st, reason
 	p.mu.Unlock()
 	p.emit(Event{Type: EventState, State: st, Reason: reason})
-}
-
-func (p *Process) finish(st State, reason string) {
-	p.setState(st, reason)
 }
 
 // emit fills what every event carries and hands it to OnEvent.
