@@ -689,3 +689,20 @@ func helperDriver() {
 		after = next
 	}
 }
+
+// BenchmarkStartStop measures a start until healthy and a Stop of the test
+// agent.
+func BenchmarkStartStop(b *testing.B) {
+	s := spec(nil)
+	s.HealthInterval = time.Millisecond
+	d := &process.Driver{}
+	for b.Loop() {
+		p, err := d.Start(context.Background(), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
