@@ -366,6 +366,23 @@ func TestRestartThatNeverBecomesHealthyCounts(t *testing.T) {
 	}
 }
 
+func TestRestartsOff(t *testing.T) {
+	t.Parallel()
+	s := spec(map[string]string{"AGENT_CRASH_MS": "20"})
+	s.Restart.MaxRestarts = -1
+	p, rec := start(t, s)
+	<-p.Done()
+	if _, reason := p.State(); reason != `exited with status 1 (restarts are off); last output: "crashing"` {
+		t.Fatalf("reason = %q", reason)
+	}
+	if got, want := fmt.Sprint(rec.states()), "[starting running crashed failed]"; got != want {
+		t.Fatalf("states = %s, want %s", got, want)
+	}
+	if p.LastExit() == nil || p.LastExit().Code != 1 {
+		t.Fatalf("last exit = %+v", p.LastExit())
+	}
+}
+
 func TestHealthyRunResetsRestarts(t *testing.T) {
 	t.Parallel()
 	// It runs 60ms, longer than MaxBackoff (40ms), every time: the count
