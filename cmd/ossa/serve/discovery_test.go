@@ -156,3 +156,36 @@ func TestEmbeddingsEndpointAsksDimension(t *testing.T) {
 		t.Fatalf("health = %+v", h)
 	}
 }
+
+// TestVectorIndexChosen: OSSA_VECTOR_INDEX=auto takes the embedded index
+// on SQLite and pgvector on a PostgreSQL that has it, and an agent
+// registered is found through it.
+func TestVectorIndexChosen(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts []ossatest.Option
+		want string
+	}{
+		{"sqlite", nil, "embedded"},
+		{"postgres", []ossatest.Option{ossatest.WithPostgres()}, "pgvector"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := ossatest.Start(t, tc.opts...)
+			ctx := context.Background()
+			if _, err := p.Client.CreateAgent(ctx, ohttp.AgentInput{Name: "invoice-reader", Type: platform.AgentWorker,
+				Description: "Extracts line items from PDF invoices", Capabilities: []string{"invoice-extraction"},
+				Endpoint: "http://127.0.0.1:1"}); err != nil {
+				t.Fatal(err)
+			}
+			if h := health(t, p); h.Dependencies.Vector.Backend != tc.want || h.Dependencies.Vector.Status != "connected" {
+				t.Fatalf("vector index %+v, want %s connected", h.Dependencies.Vector, tc.want)
+			}
+			eventually(t, "the agent found by its embedding", func() bool {
+				found, err := p.Client.SearchAgents(ctx, ohttp.DiscoverInput{Query: "invoicing"})
+				return err == nil && len(found.Items) == 1 && found.Items[0].Similarity != nil
+			})
+		})
+	}
+}
