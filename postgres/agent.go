@@ -102,18 +102,7 @@ func (db *DB) ListAgents(ctx context.Context, f platform.AgentFilter) (platform.
 		}
 		where = append(where, "id > "+arg(after.String())+"::uuid")
 	}
-	if f.Type != "" {
-		where = append(where, "type = "+arg(string(f.Type)))
-	}
-	if f.Status != "" {
-		where = append(where, "status = "+arg(string(f.Status)))
-	}
-	if f.Capability != "" {
-		where = append(where, "capabilities @> ARRAY["+arg(f.Capability)+"::text]")
-	}
-	if len(f.Labels) > 0 {
-		where = append(where, "labels @> "+arg(f.Labels)+"::jsonb")
-	}
+	where = append(where, attributeFilter(arg, f.Type, f.Status, f.Capability, f.Labels)...)
 	rows, err := db.pool.Query(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT `+arg(f.Limit+1), args...)
 	if err != nil {
@@ -242,6 +231,29 @@ func (db *DB) CountAgents(ctx context.Context) ([]platform.AgentCount, error) {
 // timestamp is now at PostgreSQL's precision, so that the agent a write
 // returns equals the one a later read returns.
 func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+// attributeFilter is the conditions on the attributes every listing and
+// search of agents filters by, each only when set: the type, the status, a
+// capability among the agent's, labels with these values; on columns of
+// those names (agents, agent_vectors). arg adds a parameter and returns
+// its placeholder.
+func attributeFilter(arg func(any) string, typ platform.AgentType, status platform.AgentStatus, capability string,
+	labels map[string]string) []string {
+	var where []string
+	if typ != "" {
+		where = append(where, "type = "+arg(string(typ)))
+	}
+	if status != "" {
+		where = append(where, "status = "+arg(string(status)))
+	}
+	if capability != "" {
+		where = append(where, "capabilities @> ARRAY["+arg(capability)+"::text]")
+	}
+	if len(labels) > 0 {
+		where = append(where, "labels @> "+arg(labels)+"::jsonb")
+	}
+	return where
+}
 
 // scanAgent reads one agent, with its manifest when the row has
 // manifestColumns; a missing row is ENOTFOUND for ref.

@@ -32,18 +32,7 @@ func (db *DB) SearchAgentText(ctx context.Context, q platform.TextQuery) ([]plat
 	if !slices.Contains(q.Namespaces, platform.AllNamespaces) {
 		where = append(where, "namespace = ANY("+arg(q.Namespaces)+")")
 	}
-	if q.Type != "" {
-		where = append(where, "type = "+arg(string(q.Type)))
-	}
-	if q.Status != "" {
-		where = append(where, "status = "+arg(string(q.Status)))
-	}
-	if q.Capability != "" {
-		where = append(where, "capabilities @> ARRAY["+arg(q.Capability)+"::text]")
-	}
-	if len(q.Labels) > 0 {
-		where = append(where, "labels @> "+arg(q.Labels)+"::jsonb")
-	}
+	where = append(where, attributeFilter(arg, q.Type, q.Status, q.Capability, q.Labels)...)
 	rows, err := db.pool.Query(ctx, `SELECT id::text, namespace, ts_rank_cd(search, `+tsq+`)::float8 AS score FROM agents
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY score DESC, id LIMIT `+arg(q.Limit), args...)
 	if err != nil {

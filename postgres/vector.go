@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ossa-platform/platform"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
 // The vector index of semantic discovery on pgvector: agent_vectors holds
@@ -254,24 +254,9 @@ func (x *VectorIndex) Upsert(ctx context.Context, docs ...platform.VectorDoc) er
 				cols[i] = make([]string, len(batch))
 			}
 			for i, d := range batch {
-				caps := d.Capabilities
-				if caps == nil {
-					caps = []string{}
-				}
-				labels := d.Labels
-				if labels == nil {
-					labels = map[string]string{}
-				}
-				cj, err := json.Marshal(caps)
-				if err != nil {
-					return err
-				}
-				lj, err := json.Marshal(labels)
-				if err != nil {
-					return err
-				}
+				cj, lj := sqlstore.AttributesJSON(d.Capabilities, d.Labels)
 				cols[0][i], cols[1][i], cols[2][i], cols[3][i] = d.ID, d.Namespace, string(d.Type), string(d.Status)
-				cols[4][i], cols[5][i], cols[6][i] = string(cj), string(lj), formatVector(d.Vector)
+				cols[4][i], cols[5][i], cols[6][i] = cj, lj, formatVector(d.Vector)
 			}
 			if _, err := tx.Exec(ctx, sql, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]); err != nil {
 				return err
@@ -357,19 +342,7 @@ func (x *VectorIndex) searchSQL(q platform.VectorQuery) (sql string, args []any,
 	if !slices.Contains(q.Namespaces, platform.AllNamespaces) {
 		where = append(where, "namespace = ANY("+arg(q.Namespaces)+")")
 	}
-	if q.Type != "" {
-		where = append(where, "type = "+arg(string(q.Type)))
-	}
-	if q.Status != "" {
-		where = append(where, "status = "+arg(string(q.Status)))
-	}
-	if q.Capability != "" {
-		where = append(where, "capabilities @> ARRAY["+arg(q.Capability)+"]::text[]")
-	}
-	if len(q.Labels) > 0 {
-		lj, _ := json.Marshal(q.Labels) // a map of strings always marshals
-		where = append(where, "labels @> "+arg(string(lj))+"::jsonb")
-	}
+	where = append(where, attributeFilter(arg, q.Type, q.Status, q.Capability, q.Labels)...)
 	filter := ""
 	if len(where) > 0 {
 		filter = " WHERE " + strings.Join(where, " AND ")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ossa-platform/platform"
 	"github.com/ossa-platform/platform/hnsw"
+	"github.com/ossa-platform/platform/internal/sqlstore"
 )
 
 // VectorIndex is the embedded platform.VectorIndex: the vectors kept in
@@ -165,23 +166,9 @@ func (x *VectorIndex) Upsert(ctx context.Context, docs ...platform.VectorDoc) er
 		}
 		defer stmt.Close()
 		for _, d := range docs {
-			caps, labels := d.Capabilities, d.Labels
-			if caps == nil {
-				caps = []string{}
-			}
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			cj, err := json.Marshal(caps)
-			if err != nil {
-				return err
-			}
-			lj, err := json.Marshal(labels)
-			if err != nil {
-				return err
-			}
+			cj, lj := sqlstore.AttributesJSON(d.Capabilities, d.Labels)
 			if _, err := stmt.ExecContext(ctx, d.ID, d.Namespace, encodeVector(d.Vector), string(d.Type), string(d.Status),
-				string(cj), string(lj)); err != nil {
+				cj, lj); err != nil {
 				return err
 			}
 		}

@@ -297,3 +297,17 @@ func ParseChoice(b []byte) (*platform.StepChoice, error) {
 	}
 	return &c, nil
 }
+
+// AttributesJSON is the column form of a vector document's capabilities
+// and labels: JSON, an empty list or object when nil.
+func AttributesJSON(capabilities []string, labels map[string]string) (caps, labelsJSON string) {
+	if capabilities == nil {
+		capabilities = []string{}
+	}
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	c, _ := json.Marshal(capabilities) // strings always marshal
+	l, _ := json.Marshal(labels)
+	return string(c), string(l)
+}
